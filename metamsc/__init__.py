@@ -1,0 +1,35 @@
+"""metamsc: reproducible meta-analysis of small clinical studies.
+
+The public API is small and scipy-like::
+
+    import metamsc as mm
+    es = mm.effect_size("PLO", events=[8, 2], total=[17, 2])
+    res = mm.pool(es.yi, es.vi, method="REML", test="knha")
+    res = mm.pool_proportions([8, 2], [17, 2], measure="PFT")
+    print(res.summary())
+
+Heavy modules (matplotlib, pandas) are imported only where they are used.
+"""
+
+from .effects import EffectSizes, effect_size
+from .pooling import pool, pool_effects, pool_proportions
+from .results import Conventions, Diagnostics, Excluded, Interval, MetaResult, NaturalScale
+from .tau2 import estimate_tau2
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "effect_size",
+    "EffectSizes",
+    "pool",
+    "pool_effects",
+    "pool_proportions",
+    "estimate_tau2",
+    "MetaResult",
+    "Interval",
+    "Conventions",
+    "Diagnostics",
+    "Excluded",
+    "NaturalScale",
+    "__version__",
+]

@@ -1,0 +1,229 @@
+"""Common- and random-effects pooling with z, Knapp-Hartung and t inference.
+
+The model and its inference follow Viechtbauer W. (2010) J Stat Softw 36(3):
+inverse-variance weights w_i = 1/(v_i + tau^2), mu = sum w y / sum w,
+Var(mu) = 1 / sum w. Knapp & Hartung (2003) Stat Med 22:2693 scale Var(mu)
+by s^2 = sum w (y - mu)^2 / (k - 1) and use t(k - 1) ("knha"); the ad hoc
+variant truncates s^2 at 1 (Knapp & Hartung 2003; "adhoc"). I^2 and H^2 use
+the typical within-study variance v~ = (k - 1) / tr(P) (Higgins & Thompson
+2002, Stat Med 21:1539).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from . import transforms
+from .effects import NATURAL_SCALE, EffectSizes, effect_size
+from .results import Conventions, Diagnostics, Excluded, MetaResult, NaturalScale
+from .tau2 import _ALIASES, TAU2_METHODS, estimate_tau2, q_profile_ci
+
+__all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
+
+TESTS = ("z", "knha", "adhoc", "t")
+METHODS = TAU2_METHODS + tuple(_ALIASES)
+
+_TRANSFORM_NAMES = {
+    "PLO": "inverse logit",
+    "PLN": "exp",
+    "IRLN": "exp",
+    "RR": "exp",
+    "OR": "exp",
+    "ROM": "exp",
+    "MNLN": "exp",
+    "PAS": "inverse arcsine: sin(x)^2",
+    "IRS": "square",
+    "PR": "identity",
+    "IR": "identity",
+}
+
+
+def _check_level(level: float) -> float:
+    level = float(level)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level:g}")
+    return level
+
+
+def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
+         level: float = 0.95, measure: str = "GEN", labels: ArrayLike | None = None,
+         n: ArrayLike | None = None, weights: ArrayLike | None = None,
+         correction: str = "none", threshold: float = 1e-12, maxiter: int = 1000) -> MetaResult:
+    """Pool effect sizes ``yi`` with sampling variances ``vi``.
+
+    ``method`` is a tau^2 estimator (EE/FE/CE, DL, HE, HS, HSk, SJ, ML, REML,
+    EB, PM, PMM, GENQ); ``test`` is ``"z"``, ``"knha"`` (Hartung-Knapp-Sidik-
+    Jonkman), ``"adhoc"`` (Knapp-Hartung truncated at 1) or ``"t"``. Studies
+    with a missing or non-finite yi or vi are left out and listed in
+    ``excluded``. ``n`` (study sizes) enables the Freeman-Tukey back-transform.
+    """
+    method_in = method
+    method = _ALIASES.get(method, method)
+    if method not in TAU2_METHODS:
+        raise ValueError(f"unknown method {method_in!r}; expected one of {', '.join(METHODS)}")
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    level = _check_level(level)
+    y_all = np.atleast_1d(np.asarray(yi, dtype=float))
+    v_all = np.atleast_1d(np.asarray(vi, dtype=float))
+    if y_all.shape != v_all.shape or y_all.ndim != 1:
+        raise ValueError("yi and vi must be one-dimensional and of the same length")
+    lab_all = (tuple(str(i + 1) for i in range(y_all.size)) if labels is None
+               else tuple(str(x) for x in np.atleast_1d(labels)))
+    if len(lab_all) != y_all.size:
+        raise ValueError("labels must have one entry per study")
+    n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
+    a_all = None if weights is None else np.atleast_1d(np.asarray(weights, dtype=float))
+
+    ok = np.isfinite(y_all) & np.isfinite(v_all)
+    excluded = []
+    for i in np.flatnonzero(~ok):
+        what = "yi" if not np.isfinite(y_all[i]) else "vi"
+        excluded.append(Excluded(lab_all[i], f"{what} is missing or not finite"))
+    neg = ok & (v_all <= 0)
+    for i in np.flatnonzero(neg):
+        excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"))
+    ok &= ~neg
+    y, v = y_all[ok], v_all[ok]
+    labs = tuple(l for l, keep in zip(lab_all, ok) if keep)
+    n_ = None if n_all is None else n_all[ok]
+    a = None if a_all is None else a_all[ok]
+    k = int(y.size)
+    if k == 0:
+        raise ValueError("no study left to pool")
+
+    fit = estimate_tau2(y, v, method, weights=a, threshold=threshold, maxiter=maxiter)
+    tau2 = fit.tau2
+    w = 1.0 / (v + tau2)
+    sw = np.sum(w)
+    if method == "GENQ" and a is not None:
+        mu = float(np.sum(a * y) / np.sum(a))
+        vb = float(np.sum(a**2 * (v + tau2)) / np.sum(a) ** 2)
+    else:
+        mu = float(np.sum(w * y) / sw)
+        vb = float(1.0 / sw)
+    s2w = 1.0
+    if test in ("knha", "adhoc"):
+        mu_w = float(np.sum(w * y) / sw)
+        rss = float(np.sum(w * (y - mu_w) ** 2))
+        s2w = rss / (k - 1) if (k > 1 and rss > np.finfo(float).eps) else 0.0
+        if test == "adhoc":
+            s2w = max(1.0, s2w)
+    vb *= s2w
+    se = float(np.sqrt(vb))
+    statistic = mu / se if se > 0 else float("nan")
+    alpha = 1 - level
+    if test == "z":
+        df = None
+        pvalue = float(2 * stats.norm.sf(abs(statistic)))
+        crit = float(stats.norm.isf(alpha / 2))
+    else:
+        df = float(k - 1)
+        pvalue = float(2 * stats.t.sf(abs(statistic), df)) if df > 0 else float("nan")
+        crit = float(stats.t.isf(alpha / 2, df)) if df > 0 else float("nan")
+    ci_lb, ci_ub = mu - crit * se, mu + crit * se
+    pi_se = float(np.sqrt(vb + tau2))
+    if method == "EE":  # no prediction interval for a common-effect model (as metafor)
+        pi_lb = pi_ub = float("nan")
+    else:
+        pi_lb, pi_ub = mu - crit * pi_se, mu + crit * pi_se
+
+    # heterogeneity, from the common-effect weights 1/v_i
+    if k > 1:
+        w0 = 1.0 / v
+        q = float(max(0.0, np.sum(w0 * (y - np.sum(w0 * y) / np.sum(w0)) ** 2)))
+        q_p = float(stats.chi2.sf(q, k - 1))
+        trp = np.sum(w0) - np.sum(w0**2) / np.sum(w0)
+        vt = float((k - 1) / trp)
+        if method == "EE":
+            i2 = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
+            h2 = q / (k - 1)
+        else:
+            i2 = 100 * tau2 / (vt + tau2)
+            h2 = tau2 / vt + 1
+    else:
+        q, q_p, vt, i2, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
+
+    nan = float("nan")
+    t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
+    if method != "EE" and k > 1:
+        t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
+        i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
+        h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
+
+    wts = (a if (method == "GENQ" and a is not None) else w)
+    wts = 100 * wts / np.sum(wts)
+
+    natural = None
+    transform = "none"
+    if measure == "PFT":
+        if n_ is not None:
+            nhm = transforms.harmonic_mean(n_)
+            transform = f"Miller (1978) inverse Freeman-Tukey, harmonic mean n = {nhm:.4f}"
+    elif measure in _TRANSFORM_NAMES:
+        transform = _TRANSFORM_NAMES[measure]
+    if measure in NATURAL_SCALE and (measure != "PFT" or n_ is not None):
+        vals = transforms.back_transform(measure, np.array([mu, ci_lb, ci_ub, pi_lb, pi_ub]), n_,
+                                         harmonic=True)
+        lo_ci, hi_ci = sorted(vals[1:3])
+        lo_pi, hi_pi = sorted(vals[3:5])
+        natural = NaturalScale(NATURAL_SCALE[measure], float(vals[0]), float(lo_ci), float(hi_ci),
+                               float(lo_pi), float(hi_pi), transform)
+
+    messages = tuple(m for m in (fit.message,) if m)
+    warns = []
+    if method == "EE" and test in ("knha", "adhoc"):
+        warns.append("Knapp-Hartung inference is not meant for a common-effect model")
+    if k == 1:
+        warns.append("k = 1: no heterogeneity can be estimated")
+    conventions = Conventions(
+        tau2_estimator=method, test=test, correction=correction, back_transform=transform,
+        tau2_ci="none (common-effect model)" if method == "EE" else "Q-profile (Viechtbauer 2007)",
+    )
+    diagnostics = Diagnostics(fit.converged, fit.iterations, fit.at_boundary, fit.algorithm, messages)
+    return MetaResult(
+        measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
+        statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
+        tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=float(t_lb), tau2_ci_ub=float(t_ub),
+        i2=float(i2), i2_ci_lb=float(i_lb), i2_ci_ub=float(i_ub), h2=float(h2),
+        h2_ci_lb=float(h_lb), h2_ci_ub=float(h_ub), q=q, q_df=k - 1, q_pvalue=q_p,
+        pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w),
+        labels=labs, yi=_ro(y), vi=_ro(v), weights=_ro(wts), n=None if n_ is None else _ro(n_),
+        conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
+        natural=natural, warnings=tuple(warns),
+    )
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.flags.writeable = False
+    return a
+
+
+def _correction_text(es: EffectSizes) -> str:
+    if es.corrected is None or not np.any(es.corrected):
+        return "none needed" if es.add else "none"
+    return f"add {es.add:g} to={es.to} ({int(np.sum(es.corrected))} of {es.k} studies corrected)"
+
+
+def pool_effects(es: EffectSizes, **kwargs) -> MetaResult:
+    """Pool an :class:`EffectSizes` (keeps its measure, labels, n and correction)."""
+    return pool(es.yi, es.vi, measure=es.measure, labels=es.labels, n=es.n,
+                correction=_correction_text(es), **kwargs)
+
+
+def pool_proportions(events: ArrayLike, total: ArrayLike, *, measure: str = "PLO",
+                     method: str = "REML", test: str = "z", level: float = 0.95,
+                     labels: ArrayLike | None = None, add: float | None = None,
+                     to: str = "only0", **kwargs) -> MetaResult:
+    """Pool single proportions events/total on the scale of ``measure`` (PR PLN PLO PAS PFT).
+
+    The result carries the back-transformed pooled proportion in ``natural``
+    (Freeman-Tukey by Miller's harmonic-mean inverse, as metafor's ``transf.ipft.hm``).
+    """
+    if measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):
+        raise ValueError(f"measure {measure!r} is not a proportion measure (PR PLN PLO PAS PFT)")
+    es = effect_size(measure, events=events, total=total, labels=labels, add=add, to=to)
+    return pool_effects(es, method=method, test=test, level=level, **kwargs)

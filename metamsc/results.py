@@ -1,0 +1,236 @@
+"""Immutable result objects of a meta-analysis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import stats
+
+from . import transforms
+
+__all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult"]
+
+
+class Interval(NamedTuple):
+    """A two-sided interval ``(low, high)``."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Which conventions produced a result (so a reader can reproduce it)."""
+
+    tau2_estimator: str
+    test: str
+    i2_definition: str = "tau2-based: I^2 = tau^2 / (tau^2 + v~) (Higgins & Thompson 2002; metafor)"
+    prediction_interval: str = "metafor: estimate -/+ crit * sqrt(se^2 + tau^2), crit as for the CI"
+    tau2_ci: str = "Q-profile (Viechtbauer 2007)"
+    correction: str = "none"
+    back_transform: str = "none"
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """How the fit went: convergence, iterations, boundary, messages."""
+
+    converged: bool
+    iterations: int
+    tau2_at_boundary: bool
+    algorithm: str
+    messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A study left out of an analysis, and why."""
+
+    study: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class NaturalScale:
+    """Pooled values back-transformed to the natural scale (proportion, rate, ratio)."""
+
+    scale: str
+    estimate: float
+    ci_lb: float
+    ci_ub: float
+    pi_lb: float
+    pi_ub: float
+    transform: str
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    if x is None or not np.isfinite(x):
+        return "NA"
+    return f"{x:.{digits}f}"
+
+
+def _pfmt(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return "NA"
+    return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+@dataclass(frozen=True)
+class MetaResult:
+    """A fitted common- or random-effects model (metafor ``rma.uni`` parity).
+
+    Values are on the analysis scale of ``measure``; ``natural`` holds the
+    back-transformed pooled values for proportions, rates and ratios.
+    ``statistic`` is a z value, or a t value on ``df`` degrees of freedom
+    for Knapp-Hartung (``knha``, ``adhoc``) and ``t`` inference. ``i2`` is in
+    percent. ``weights`` are percent weights of the studies.
+    """
+
+    measure: str
+    method: str
+    test: str
+    level: float
+    k: int
+    estimate: float
+    se: float
+    statistic: float
+    pvalue: float
+    ci_lb: float
+    ci_ub: float
+    df: float | None
+    tau2: float
+    se_tau2: float
+    tau2_ci_lb: float
+    tau2_ci_ub: float
+    i2: float
+    i2_ci_lb: float
+    i2_ci_ub: float
+    h2: float
+    h2_ci_lb: float
+    h2_ci_ub: float
+    q: float
+    q_df: int
+    q_pvalue: float
+    pi_lb: float
+    pi_ub: float
+    pi_se: float
+    vt: float
+    s2w: float
+    labels: tuple[str, ...]
+    yi: np.ndarray
+    vi: np.ndarray
+    weights: np.ndarray
+    n: np.ndarray | None
+    conventions: Conventions
+    diagnostics: Diagnostics
+    excluded: tuple[Excluded, ...] = ()
+    natural: NaturalScale | None = None
+    warnings: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # --- derived quantities -------------------------------------------------
+    @property
+    def tau(self) -> float:
+        return float(np.sqrt(self.tau2))
+
+    @property
+    def is_random(self) -> bool:
+        return self.method != "EE"
+
+    def _crit(self, confidence_level: float) -> float:
+        if self.df is None:
+            return float(stats.norm.isf((1 - confidence_level) / 2))
+        if self.df <= 0:
+            return float("nan")
+        return float(stats.t.isf((1 - confidence_level) / 2, self.df))
+
+    def confidence_interval(self, confidence_level: float | None = None) -> Interval:
+        """CI of the pooled effect on the analysis scale (z, or t(df) for Knapp-Hartung)."""
+        lvl = self.level if confidence_level is None else confidence_level
+        c = self._crit(lvl)
+        return Interval(self.estimate - c * self.se, self.estimate + c * self.se)
+
+    def prediction_interval(self, confidence_level: float | None = None) -> Interval:
+        """Prediction interval for the effect in a new study, as metafor's ``predict()``."""
+        lvl = self.level if confidence_level is None else confidence_level
+        c = self._crit(lvl)
+        s = np.sqrt(self.se**2 + self.tau2)
+        return Interval(self.estimate - c * s, self.estimate + c * s)
+
+    def study_intervals(self, confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-study Wald CIs yi -/+ z sqrt(vi) on the analysis scale."""
+        lvl = self.level if confidence_level is None else confidence_level
+        z = stats.norm.isf((1 - lvl) / 2)
+        s = np.sqrt(self.vi)
+        return self.yi - z * s, self.yi + z * s
+
+    def study_natural(self, confidence_level: float | None = None):
+        """Per-study estimate and CI back-transformed (PFT with each study's own n), or None."""
+        lb, ub = self.study_intervals(confidence_level)
+        out = [transforms.back_transform(self.measure, v, self.n, harmonic=False)
+               for v in (self.yi, lb, ub)]
+        return None if out[0] is None else tuple(out)
+
+    # --- presentation ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python summary (the JSON written by ``metamsc run``)."""
+        from .report import result_dict
+
+        return result_dict(self)
+
+    def to_frame(self):
+        """Per-study table (study, yi, vi, ci_lb, ci_ub, weight) as a pandas DataFrame."""
+        import pandas as pd
+
+        lb, ub = self.study_intervals()
+        return pd.DataFrame({"study": self.labels, "yi": self.yi, "vi": self.vi,
+                             "ci_lb": lb, "ci_ub": ub, "weight": self.weights})
+
+    def summary(self) -> str:
+        """A readable report in the style of metafor's ``print.rma.uni``."""
+        kind = "Common-effects model" if self.method == "EE" else f"Random-effects model ({self.method})"
+        lines = [f"{kind}, measure {self.measure}, k = {self.k}", ""]
+        if self.method != "EE":
+            lines.append(f"tau^2 = {_fmt(self.tau2)} (SE = {_fmt(self.se_tau2)}), "
+                         f"95% CI [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]"
+                         if self.level == 0.95 else
+                         f"tau^2 = {_fmt(self.tau2)} (SE = {_fmt(self.se_tau2)}), "
+                         f"{100 * self.level:g}% CI [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]")
+            lines.append(f"tau = {_fmt(self.tau)}")
+        lines.append(f"I^2 = {_fmt(self.i2, 2)}%, H^2 = {_fmt(self.h2)}")
+        lines.append(f"Q({self.q_df}) = {_fmt(self.q)}, p = {_pfmt(self.q_pvalue)}")
+        lines.append("")
+        stat = "z" if self.df is None else f"t({self.df:g})"
+        lines.append(f"estimate = {_fmt(self.estimate)}, SE = {_fmt(self.se)}, "
+                     f"{stat} = {_fmt(self.statistic)}, p = {_pfmt(self.pvalue)}")
+        lines.append(f"{100 * self.level:g}% CI [{_fmt(self.ci_lb)}, {_fmt(self.ci_ub)}], "
+                     f"PI [{_fmt(self.pi_lb)}, {_fmt(self.pi_ub)}]")
+        if self.natural is not None:
+            nat = self.natural
+            lines.append(f"{nat.scale}: {_fmt(nat.estimate)} [{_fmt(nat.ci_lb)}, {_fmt(nat.ci_ub)}], "
+                         f"PI [{_fmt(nat.pi_lb)}, {_fmt(nat.pi_ub)}] ({nat.transform})")
+        d = self.diagnostics
+        lines.append("")
+        lines.append(f"fit: {d.algorithm}; converged = {d.converged}, iterations = {d.iterations}, "
+                     f"tau^2 at boundary = {d.tau2_at_boundary}")
+        for m in d.messages + self.warnings:
+            lines.append(f"note: {m}")
+        for e in self.excluded:
+            lines.append(f"excluded: {e.study}: {e.reason}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+    def plot_forest(self, ax=None, **options):
+        """Draw a forest plot of this result on ``ax`` (a new figure if None); returns ax."""
+        from .plots.forest import forest
+
+        return forest(self, ax=ax, **options)
