@@ -50,7 +50,8 @@ def _check_level(level: float) -> float:
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          level: float = 0.95, measure: str = "GEN", labels: ArrayLike | None = None,
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
-         correction: str = "none", threshold: float = 1e-12, maxiter: int = 1000) -> MetaResult:
+         correction: str = "none", corrected: ArrayLike | None = None,
+         threshold: float = 1e-12, maxiter: int = 1000) -> MetaResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method`` is a tau^2 estimator (EE/FE/CE, DL, HE, HS, HSk, SJ, ML, REML,
@@ -76,6 +77,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("labels must have one entry per study")
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
     a_all = None if weights is None else np.atleast_1d(np.asarray(weights, dtype=float))
+    c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
     ok = np.isfinite(y_all) & np.isfinite(v_all)
     excluded = []
@@ -178,6 +180,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         warns.append("Knapp-Hartung inference is not meant for a common-effect model")
     if k == 1:
         warns.append("k = 1: no heterogeneity can be estimated")
+        if test != "z":
+            warns.append(f"k = 1: {test} inference has 0 degrees of freedom; no CI or p-value")
     conventions = Conventions(
         tau2_estimator=method, test=test, correction=correction, back_transform=transform,
         tau2_ci="none (common-effect model)" if method == "EE" else "Q-profile (Viechtbauer 2007)",
@@ -193,6 +197,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         labels=labs, yi=_ro(y), vi=_ro(v), weights=_ro(wts), n=None if n_ is None else _ro(n_),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
         natural=natural, warnings=tuple(warns),
+        corrected=None if c_all is None else c_all[ok],
     )
 
 
@@ -211,7 +216,7 @@ def _correction_text(es: EffectSizes) -> str:
 def pool_effects(es: EffectSizes, **kwargs) -> MetaResult:
     """Pool an :class:`EffectSizes` (keeps its measure, labels, n and correction)."""
     return pool(es.yi, es.vi, measure=es.measure, labels=es.labels, n=es.n,
-                correction=_correction_text(es), **kwargs)
+                correction=_correction_text(es), corrected=es.corrected, **kwargs)
 
 
 def pool_proportions(events: ArrayLike, total: ArrayLike, *, measure: str = "PLO",

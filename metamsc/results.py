@@ -128,6 +128,7 @@ class MetaResult:
     excluded: tuple[Excluded, ...] = ()
     natural: NaturalScale | None = None
     warnings: tuple[str, ...] = ()
+    corrected: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- derived quantities -------------------------------------------------

@@ -1,0 +1,32 @@
+"""Figures. Every function draws on an ``ax`` it is given (or a new one) and returns it.
+
+matplotlib is imported here lazily, only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["forest", "save_figure"]
+
+
+def forest(*args, **kwargs):
+    from .forest import forest as _forest
+
+    return _forest(*args, **kwargs)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save deterministically: fixed SVG hash salt, no dates or software stamps in metadata."""
+    import matplotlib
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix.lower().lstrip(".")
+    meta = {"svg": {"Date": None, "Creator": None},
+            "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+            "png": {"Software": None}}[fmt]
+    with matplotlib.rc_context({"svg.hashsalt": "metamsc", "svg.fonttype": "path",
+                                "pdf.fonttype": 42}):
+        fig.savefig(path, format=fmt, metadata=meta, dpi=200 if fmt == "png" else "figure")
+    return path
