@@ -17,8 +17,13 @@ def _default_out(spec_path: Path) -> Path:
     return (parent.parent if parent.name == "analyses" else parent) / "results"
 
 
-def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False) -> list[Path]:
-    """Run one spec; write its JSON and figures; return the written paths."""
+def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
+            redirect: tuple[Path, Path] | None = None) -> list[Path]:
+    """Run one spec; write its JSON and figures; return the written paths.
+
+    ``redirect=(root, elsewhere)`` writes figures under ``elsewhere`` at their
+    path relative to ``root`` (used by ``metamsc check``).
+    """
     from . import report
     from .spec import analysis_dict, load_spec, run_spec
 
@@ -36,6 +41,8 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False) -> list[P
 
         ax = forest(an)
         for fig_path in spec.figure_paths():
+            if redirect is not None:
+                fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
             written.append(save_figure(ax.figure, fig_path))
         plt.close(ax.figure)
     if not quiet:
@@ -77,6 +84,41 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _outputs(root: Path) -> set[Path]:
+    return {p.relative_to(root) for d in ("results", "figures") if (root / d).is_dir()
+            for p in (root / d).rglob("*") if p.is_file()}
+
+
+def _cmd_check(args) -> int:
+    """Re-run every spec into a temporary folder and compare with the committed outputs."""
+    import filecmp
+    import tempfile
+
+    root = Path(args.dir).resolve()
+    specs = sorted((root / "analyses").glob("*.toml"))
+    if not specs:
+        raise MetamscError(f"{root / 'analyses'}: no analysis specs (*.toml) found")
+    with tempfile.TemporaryDirectory(prefix="metamsc-check-") as tmp:
+        tmp = Path(tmp)
+        for p in specs:
+            run_one(p, tmp / "results", quiet=True, redirect=(root, tmp))
+        fresh, committed = _outputs(tmp), _outputs(root)
+        differ = sorted(str(p) for p in fresh & committed
+                        if not filecmp.cmp(tmp / p, root / p, shallow=False))
+        missing = sorted(str(p) for p in fresh - committed)
+        stale = sorted(str(p) for p in committed - fresh if p.suffix != ".png")
+    for p in differ:
+        print(f"differs: {p}")
+    for p in missing:
+        print(f"not committed: {p}")
+    for p in stale:
+        print(f"stale (no spec makes it): {p}")
+    bad = len(differ) + len(missing) + len(stale)
+    print(f"checked {len(fresh)} outputs of {len(specs)} analyses: "
+          + ("all current" if not bad else f"{bad} out of date"))
+    return 1 if bad else 0
+
+
 def _cmd_validate(args) -> int:
     from . import validate
 
@@ -96,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     p_rep = sub.add_parser("reproduce", help="run every spec in DIR/analyses")
     p_rep.add_argument("dir", nargs="?", default=".")
     p_rep.set_defaults(func=_cmd_reproduce)
+    p_chk = sub.add_parser("check", help="re-run everything and compare with the committed outputs")
+    p_chk.add_argument("dir", nargs="?", default=".")
+    p_chk.set_defaults(func=_cmd_check)
     p_val = sub.add_parser("validate", help="check the curated data (bundled, or PATH)")
     p_val.add_argument("path", nargs="?")
     p_val.add_argument("--seeds", help="folder of the seed documents, for the verbatim-quote check")

@@ -263,10 +263,11 @@ def _norm_cell(v: str | None) -> str:
 
 
 def _studies_without_rows(spec: Spec, kept: list[dict[str, str]]) -> list[Excluded]:
-    """For the bundled outcomes: every study of the same population with no usable row."""
+    """For the bundled outcomes: every study of the same population with no usable row, and why."""
     if spec.data != "outcomes":
         return []
     scols, studies = datasets.read_rows("studies")
+    _, outcomes = datasets.read_rows("outcomes")
     conds = {c: v for c, v in spec.where.items() if c in scols and c != "study_id"}
     used = {r.get("study_id") for r in kept}
     out = []
@@ -279,8 +280,9 @@ def _studies_without_rows(spec: Spec, kept: list[dict[str, str]]) -> list[Exclud
         elif s.get("results_reported") == "no":
             reason = "registered, no results reported"
         else:
-            what = ", ".join(f"{c} = {'/'.join(v)}" for c, v in spec.where.items() if c not in scols)
-            reason = f"no data for this outcome ({what})" if what else "no data for this outcome"
+            wanted = "/".join(spec.where.get("outcome", ())) or "this outcome"
+            has = sorted({o["outcome"] for o in outcomes if o["study_id"] == s["study_id"]})
+            reason = f"no data for {wanted}" + (f" (reports: {'; '.join(has)})" if has else "")
         out.append(Excluded(label, reason))
     return out
 

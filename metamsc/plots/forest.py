@@ -193,7 +193,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     ci_header = {"percent": "Proportion, % [95% CI]", "log": "Ratio [95% CI]",
                  "linear": "Estimate [95% CI]"}[scale]
     ci_header = ci_header.replace("95%", f"{100 * result.level:g}%")
-    col_ci_w = max(len(ci_header), 22) * _FONT * 0.58
+    col_ci_w = max(len(ci_header), 22) * _FONT * 0.64 + 10
     plot_w = 200.0
     left_pt = col_label_w + col_data_w + 12
     right_pt = col_w_w + col_ci_w + 12
