@@ -17,7 +17,8 @@ from scipy import stats
 
 from . import transforms
 from .effects import NATURAL_SCALE, EffectSizes, effect_size
-from .results import Conventions, Diagnostics, Excluded, MetaResult, NaturalScale
+from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, MetaResult,
+                      NaturalScale, prediction_bounds)
 from .tau2 import _ALIASES, TAU2_METHODS, estimate_tau2, q_profile_ci
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
@@ -51,6 +52,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          level: float = 0.95, measure: str = "GEN", labels: ArrayLike | None = None,
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
          correction: str = "none", corrected: ArrayLike | None = None,
+         pi: str = "metafor", i2: str = "tau2",
          threshold: float = 1e-12, maxiter: int = 1000) -> MetaResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
@@ -59,6 +61,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     Jonkman), ``"adhoc"`` (Knapp-Hartung truncated at 1) or ``"t"``. Studies
     with a missing or non-finite yi or vi are left out and listed in
     ``excluded``. ``n`` (study sizes) enables the Freeman-Tukey back-transform.
+    ``pi`` picks the prediction-interval rule (``results.PI_RULES``: metafor's
+    default, metafor's "simple", "t", "riley", or meta's "HTS" and "HK" forms); ``i2`` the I^2
+    definition ("tau2" as metafor, "Q" as meta).
     """
     method_in = method
     method = _ALIASES.get(method, method)
@@ -67,6 +72,10 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     level = _check_level(level)
+    if pi not in PI_RULES:
+        raise ValueError(f"unknown prediction-interval rule {pi!r}; expected one of {', '.join(PI_RULES)}")
+    if i2 not in I2_DEFINITIONS:
+        raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
     y_all = np.atleast_1d(np.asarray(yi, dtype=float))
     v_all = np.atleast_1d(np.asarray(vi, dtype=float))
     if y_all.shape != v_all.shape or y_all.ndim != 1:
@@ -106,13 +115,16 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     else:
         mu = float(np.sum(w * y) / sw)
         vb = float(1.0 / sw)
+    # Knapp-Hartung scale factor s^2 = sum w (y - mu_w)^2 / (k - 1), always kept for the HK PI
+    mu_w = float(np.sum(w * y) / sw)
+    rss = float(np.sum(w * (y - mu_w) ** 2))
+    s2w_knha = rss / (k - 1) if (k > 1 and rss > np.finfo(float).eps) else 0.0
     s2w = 1.0
-    if test in ("knha", "adhoc"):
-        mu_w = float(np.sum(w * y) / sw)
-        rss = float(np.sum(w * (y - mu_w) ** 2))
-        s2w = rss / (k - 1) if (k > 1 and rss > np.finfo(float).eps) else 0.0
-        if test == "adhoc":
-            s2w = max(1.0, s2w)
+    if test == "knha":
+        s2w = s2w_knha
+    elif test == "adhoc":
+        s2w = max(1.0, s2w_knha)
+    se_model = float(np.sqrt(vb))
     vb *= s2w
     se = float(np.sqrt(vb))
     statistic = mu / se if se > 0 else float("nan")
@@ -130,7 +142,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     if method == "EE":  # no prediction interval for a common-effect model (as metafor)
         pi_lb = pi_ub = float("nan")
     else:
-        pi_lb, pi_ub = mu - crit * pi_se, mu + crit * pi_se
+        pi_lb, pi_ub = prediction_bounds(mu, se, se_model, s2w_knha, tau2, k, test, level, pi)
 
     # heterogeneity, from the common-effect weights 1/v_i
     if k > 1:
@@ -139,21 +151,22 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         q_p = float(stats.chi2.sf(q, k - 1))
         trp = np.sum(w0) - np.sum(w0**2) / np.sum(w0)
         vt = float((k - 1) / trp)
-        if method == "EE":
-            i2 = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
+        if method == "EE" or i2 == "Q":
+            i2_val = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
             h2 = q / (k - 1)
         else:
-            i2 = 100 * tau2 / (vt + tau2)
+            i2_val = 100 * tau2 / (vt + tau2)
             h2 = tau2 / vt + 1
     else:
-        q, q_p, vt, i2, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
+        q, q_p, vt, i2_val, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
 
     nan = float("nan")
     t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
     if method != "EE" and k > 1:
         t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
-        i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
-        h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
+        if i2 == "tau2":
+            i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
+            h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
 
     wts = (a if (method == "GENQ" and a is not None) else w)
     wts = 100 * wts / np.sum(wts)
@@ -184,6 +197,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
             warns.append(f"k = 1: {test} inference has 0 degrees of freedom; no CI or p-value")
     conventions = Conventions(
         tau2_estimator=method, test=test, correction=correction, back_transform=transform,
+        i2_definition=I2_DEFINITIONS["Q" if method == "EE" else i2],
+        prediction_interval="none (common-effect model)" if method == "EE" else PI_RULES[pi],
         tau2_ci="none (common-effect model)" if method == "EE" else "Q-profile (Viechtbauer 2007)",
     )
     diagnostics = Diagnostics(fit.converged, fit.iterations, fit.at_boundary, fit.algorithm, messages)
@@ -191,9 +206,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
         statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
         tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=float(t_lb), tau2_ci_ub=float(t_ub),
-        i2=float(i2), i2_ci_lb=float(i_lb), i2_ci_ub=float(i_ub), h2=float(h2),
+        i2=float(i2_val), i2_ci_lb=float(i_lb), i2_ci_ub=float(i_ub), h2=float(h2),
         h2_ci_lb=float(h_lb), h2_ci_ub=float(h_ub), q=q, q_df=k - 1, q_pvalue=q_p,
-        pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w),
+        pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w), s2w_knha=s2w_knha, se_model=se_model,
         labels=labs, yi=_ro(y), vi=_ro(v), weights=_ro(wts), n=None if n_ is None else _ro(n_),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
         natural=natural, warnings=tuple(warns),

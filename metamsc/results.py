@@ -10,7 +10,54 @@ from scipy import stats
 
 from . import transforms
 
-__all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult"]
+__all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult",
+           "PI_RULES", "I2_DEFINITIONS", "prediction_bounds"]
+
+#: prediction-interval rules: critical value and standard deviation used
+PI_RULES = {
+    "metafor": "estimate -/+ crit * sqrt(SE^2 + tau^2), crit of the CI: z, or t(k-1) under "
+               "Knapp-Hartung/t (metafor predict(), Riley et al. 2011)",
+    "simple": "estimate -/+ z * tau, ignoring the uncertainty of the estimate (metafor pi.type='simple')",
+    "t": "estimate -/+ t(k-1) * sqrt(SE^2 + tau^2) (metafor pi.type='t')",
+    "riley": "estimate -/+ t(k-2) * sqrt(SE^2 + tau^2) (Riley et al. 2011; metafor pi.type='riley')",
+    "HTS": "estimate -/+ t(k-2) * sqrt(SE_model^2 + tau^2) with the model-based SE "
+           "(Higgins, Thompson & Spiegelhalter 2009; meta method.predict='HTS')",
+    "HK": "estimate -/+ t(k-1) * sqrt(SE_HK^2 + tau^2) with the Hartung-Knapp SE "
+          "(Partlett & Riley 2017; meta method.predict='HK')",
+}
+
+#: I^2 definitions
+I2_DEFINITIONS = {
+    "tau2": "tau2-based: I^2 = tau^2 / (tau^2 + v~), v~ = (k-1)/tr(P) (Higgins & Thompson 2002; metafor)",
+    "Q": "Q-based: I^2 = max(0, (Q - (k-1)) / Q) (Higgins & Thompson 2002; meta)",
+}
+
+
+def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: float, tau2: float,
+                      k: int, test: str, level: float, rule: str) -> tuple[float, float]:
+    """Prediction interval for a new study's effect under ``rule`` (see ``PI_RULES``)."""
+    if rule not in PI_RULES:
+        raise ValueError(f"unknown prediction-interval rule {rule!r}; expected one of {', '.join(PI_RULES)}")
+    alpha = 1 - level
+    nan = float("nan")
+
+    def t(df: int) -> float:
+        return float(stats.t.isf(alpha / 2, df)) if df > 0 else nan
+
+    if rule == "metafor":
+        crit = float(stats.norm.isf(alpha / 2)) if test == "z" else t(k - 1)
+        sd = np.sqrt(se**2 + tau2)
+    elif rule == "simple":
+        crit, sd = float(stats.norm.isf(alpha / 2)), np.sqrt(tau2)
+    elif rule == "t":
+        crit, sd = t(max(k - 1, 1)), np.sqrt(se**2 + tau2)
+    elif rule == "riley":
+        crit, sd = t(max(k - 2, 1)), np.sqrt(se**2 + tau2)
+    elif rule == "HTS":
+        crit, sd = t(k - 2), np.sqrt(se_model**2 + tau2)
+    else:  # HK
+        crit, sd = t(k - 1), np.sqrt(s2w_knha * se_model**2 + tau2)
+    return float(estimate - crit * sd), float(estimate + crit * sd)
 
 
 class Interval(NamedTuple):
@@ -26,8 +73,8 @@ class Conventions:
 
     tau2_estimator: str
     test: str
-    i2_definition: str = "tau2-based: I^2 = tau^2 / (tau^2 + v~) (Higgins & Thompson 2002; metafor)"
-    prediction_interval: str = "metafor: estimate -/+ crit * sqrt(se^2 + tau^2), crit as for the CI"
+    i2_definition: str = "tau2"
+    prediction_interval: str = "metafor"
     tau2_ci: str = "Q-profile (Viechtbauer 2007)"
     correction: str = "none"
     back_transform: str = "none"
@@ -118,6 +165,8 @@ class MetaResult:
     pi_se: float
     vt: float
     s2w: float
+    s2w_knha: float
+    se_model: float
     labels: tuple[str, ...]
     yi: np.ndarray
     vi: np.ndarray
@@ -137,6 +186,11 @@ class MetaResult:
         return float(np.sqrt(self.tau2))
 
     @property
+    def i2_q(self) -> float:
+        """Q-based I^2 in percent, max(0, (Q - df) / Q) (as R meta reports it)."""
+        return float(max(0.0, 100 * (self.q - self.q_df) / self.q)) if self.q > 0 else 0.0
+
+    @property
     def is_random(self) -> bool:
         return self.method != "EE"
 
@@ -153,12 +207,15 @@ class MetaResult:
         c = self._crit(lvl)
         return Interval(self.estimate - c * self.se, self.estimate + c * self.se)
 
-    def prediction_interval(self, confidence_level: float | None = None) -> Interval:
-        """Prediction interval for the effect in a new study, as metafor's ``predict()``."""
+    def prediction_interval(self, confidence_level: float | None = None,
+                            rule: str = "metafor") -> Interval:
+        """Prediction interval for the effect in a new study (``rule`` from ``PI_RULES``;
+        the default is metafor's ``predict()``). NaN for a common-effect model."""
+        if self.method == "EE":
+            return Interval(float("nan"), float("nan"))
         lvl = self.level if confidence_level is None else confidence_level
-        c = self._crit(lvl)
-        s = np.sqrt(self.se**2 + self.tau2)
-        return Interval(self.estimate - c * s, self.estimate + c * s)
+        return Interval(*prediction_bounds(self.estimate, self.se, self.se_model, self.s2w_knha,
+                                           self.tau2, self.k, self.test, lvl, rule))
 
     def study_intervals(self, confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-study Wald CIs yi -/+ z sqrt(vi) on the analysis scale."""

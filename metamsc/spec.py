@@ -22,7 +22,7 @@ from scipy import stats
 from . import datasets
 from .effects import MEASURES, effect_size
 from .pooling import METHODS, TESTS, pool_effects
-from .results import Excluded, MetaResult
+from .results import I2_DEFINITIONS, PI_RULES, Excluded, MetaResult
 
 __all__ = ["MetamscError", "SpecError", "DataError", "Spec", "Analysis", "load_spec",
            "run_spec", "analysis_dict", "ROLES"]
@@ -47,7 +47,7 @@ ROLES = ("study", "events", "total", "time", "yi", "vi", "events1", "total1", "e
 _KEYS = {
     "title": str, "data": str, "where": dict, "measure": str, "method": str, "test": str,
     "level": (int, float), "subgroup": str, "columns": dict, "figure": (str, list),
-    "add": (int, float), "to": str, "description": str,
+    "add": (int, float), "to": str, "description": str, "pi": str, "i2": str,
 }
 _REQUIRED = ("title", "data", "measure")
 _MISSING = ("", "na", "nan", "null", "none", "-")
@@ -83,6 +83,8 @@ class Spec:
     add: float | None = None
     to: str = "only0"
     description: str = ""
+    pi: str = "metafor"
+    i2: str = "tau2"
 
     @property
     def name(self) -> str:
@@ -107,7 +109,8 @@ class Spec:
                 "where": {k: list(v) for k, v in self.where.items()},
                 "subgroup": self.subgroup,
                 "columns": {r: self.column(r) for r in ("study",) + MEASURES[self.measure]},
-                "figure": list(self.figures), "add": self.add, "to": self.to}
+                "figure": list(self.figures), "add": self.add, "to": self.to,
+                "pi": self.pi, "i2": self.i2}
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -173,8 +176,15 @@ def load_spec(path: str | Path) -> Spec:
     to = raw.get("to", "only0")
     if to not in ("only0", "all", "if0all", "none"):
         raise SpecError(f"{where_}: key 'to': unknown rule {to!r}; expected only0, all, if0all or none")
+    pi = raw.get("pi", "metafor")
+    if pi not in PI_RULES:
+        raise SpecError(f"{where_}: key 'pi': unknown prediction-interval rule {pi!r}{_suggest(pi, PI_RULES)}; "
+                        f"expected one of {' '.join(PI_RULES)}")
+    i2 = raw.get("i2", "tau2")
+    if i2 not in I2_DEFINITIONS:
+        raise SpecError(f"{where_}: key 'i2': unknown I^2 definition {i2!r}; expected tau2 or Q")
     subgroup = raw.get("subgroup")
-    return Spec(path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
+    return Spec(pi=pi, i2=i2, path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 columns=columns, figures=tuple(figs),
                 add=None if "add" not in raw else float(raw["add"]), to=to,
@@ -336,7 +346,8 @@ def _fit(spec: Spec, sel: Selection, idx: np.ndarray) -> MetaResult:
     except ValueError as e:
         raise DataError(f"{sel.file}: {_locate(str(e), sel, idx, labels)}") from None
     try:
-        return pool_effects(es, method=spec.method, test=spec.test, level=spec.level)
+        return pool_effects(es, method=spec.method, test=spec.test, level=spec.level,
+                            pi=spec.pi, i2=spec.i2)
     except ValueError as e:
         raise DataError(f"{spec.path}: cannot fit the model: {e}") from None
 
