@@ -1,0 +1,60 @@
+"""Speed of metamsc.pool against R metafor's rma() and statsmodels' combine_effects.
+
+Run: python benchmarks/bench_pool.py   (R is optional: without Rscript only Python peers run)
+Reports milliseconds per fit (median of repeats) and ratios peer / metamsc.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import timeit
+from pathlib import Path
+
+import numpy as np
+
+import metamsc as mm
+
+HERE = Path(__file__).parent
+TPOS = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+TNEG = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+CPOS = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+CNEG = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+
+
+def _ms(fn, number=200, repeat=7) -> float:
+    fn()
+    return 1000 * min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def main() -> None:
+    es = mm.effect_size("RR", events1=TPOS, total1=np.add(TPOS, TNEG), events2=CPOS,
+                        total2=np.add(CPOS, CNEG))
+    y, v = np.asarray(es.yi), np.asarray(es.vi)
+    ours = {m: _ms(lambda m=m: mm.pool(y, v, method=m)) for m in ("DL", "REML", "PM")}
+    peers: dict[str, dict[str, float]] = {}
+    try:
+        from statsmodels.stats.meta_analysis import combine_effects
+
+        peers["statsmodels"] = {
+            "DL": _ms(lambda: combine_effects(y, v, method_re="chi2")),
+            "PM": _ms(lambda: combine_effects(y, v, method_re="iterated")),
+        }
+    except ImportError:
+        pass
+    if shutil.which("Rscript"):
+        out = subprocess.run(["Rscript", str(HERE / "bench_pool.R")], capture_output=True, text=True,
+                             check=True).stdout
+        peers["metafor"] = {ln.split()[1]: float(ln.split()[2]) for ln in out.splitlines()
+                            if ln.startswith("metafor")}
+    print("dat.bcg (k = 13), ms per fit; ratio = peer time / metamsc time")
+    print(f"{'method':8s} {'metamsc':>9s} " + " ".join(f"{p:>12s} {'ratio':>6s}" for p in peers))
+    for m, t in ours.items():
+        cells = []
+        for p, d in peers.items():
+            cells.append(f"{d[m]:12.3f} {d[m] / t:6.1f}" if m in d else f"{'-':>12s} {'-':>6s}")
+        print(f"{m:8s} {t:9.3f} " + " ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
