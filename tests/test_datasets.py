@@ -20,7 +20,7 @@ def by_key(rows: list[dict[str, str]], key: str) -> dict[str, dict[str, str]]:
 
 
 def test_data_dir_and_bundled_names() -> None:
-    assert ds.DATA_DIR == REPO / "metamsc" / "data"
+    assert ds.DATA_DIR == Path(ds.__file__).resolve().parent / "data"
     assert ds.BUNDLED == ("studies", "outcomes", "provenance")
     for name in ds.BUNDLED:
         assert (ds.DATA_DIR / f"{name}.csv").is_file()
