@@ -60,7 +60,8 @@ MEASURES: dict[str, tuple[str, ...]] = {
 NATURAL_SCALE: dict[str, str] = {
     "PR": "proportion", "PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
     "PFT": "proportion", "IR": "rate", "IRLN": "rate", "IRS": "rate", "IRFT": "rate",
-    "RR": "risk ratio", "OR": "odds ratio", "ROM": "ratio of means", "MNLN": "mean",
+    "RR": "risk ratio", "OR": "odds ratio", "PETO": "odds ratio", "ROM": "ratio of means",
+    "MNLN": "mean",
 }
 
 _PROPORTIONS = ("PR", "PLN", "PLO", "PAS", "PFT")

@@ -119,7 +119,7 @@ def back_transform(measure: str, x: ArrayLike, n: ArrayLike | None = None, *,
     x = np.asarray(x, dtype=float)
     if measure in ("PLO",):
         return ilogit(x)
-    if measure in ("PLN", "IRLN", "RR", "OR", "ROM", "MNLN", "IRR"):
+    if measure in ("PLN", "IRLN", "RR", "OR", "ROM", "MNLN", "IRR", "PETO"):
         return np.exp(x)
     if measure == "PAS":
         return iarcsine(x)

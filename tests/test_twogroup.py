@@ -1,0 +1,222 @@
+"""Mantel-Haenszel and Peto pooling against R metafor 3.8-1 (rma.mh, rma.peto).
+
+Expected values are in tests/reference/twogroup.json (written by
+tests/reference/make_fixtures.R; each case records its R call).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metamsc.results import MetaResult
+from metamsc.twogroup import pool_mh, pool_peto
+
+REF = Path(__file__).parent / "reference"
+TWOGROUP = json.loads((REF / "twogroup.json").read_text())
+CASES = TWOGROUP["cases"]
+
+CLOSED = 1e-10  # every quantity here is a closed form (Breslow-Day: root of a quadratic)
+
+_ZERO_SETS = ("dat.nielweise2007", "dat.collins1985b_ped", "dat.yusuf1985_t9")
+EXPECTED_IDS = set()
+for _ds in ("dat.bcg",) + _ZERO_SETS:
+    EXPECTED_IDS |= {f"twogroup:rma.mh:{_ds}:{m}" for m in ("OR", "RR", "RD")}
+    EXPECTED_IDS |= {f"twogroup:rma.mh:{_ds}:OR:correct=FALSE", f"twogroup:rma.peto:{_ds}:OR"}
+    if _ds in _ZERO_SETS:
+        EXPECTED_IDS |= {f"twogroup:rma.mh:{_ds}:{m}:drop00=FALSE" for m in ("OR", "RR", "RD")}
+        EXPECTED_IDS |= {f"twogroup:rma.mh:{_ds}:OR:to=all", f"twogroup:rma.peto:{_ds}:OR:drop00=FALSE"}
+
+
+def _arr(xs):
+    return np.array([np.nan if x is None else x for x in xs], dtype=float)
+
+
+def _fit(case) -> MetaResult:
+    i, args = case["inputs"], case["args"]
+    data = (i["ai"], i["n1i"], i["ci"], i["n2i"])
+    kw = dict(level=case["level"], add=args["add"], to=args["to"], drop00=args["drop00"],
+              labels=case["slab"])
+    if case["function"] == "rma.mh":
+        return pool_mh(*data, measure=case["measure"], correct=args["correct"], **kw)
+    return pool_peto(*data, **kw)
+
+
+def _close(got, want, rtol=CLOSED, what=""):
+    if want is None:
+        assert got is None or not np.isfinite(got), what
+    else:
+        assert got == pytest.approx(want, rel=rtol, abs=1e-300), what
+
+
+def test_fixture_cases_are_complete():
+    ids = [c["id"] for c in CASES]
+    assert len(ids) == len(set(ids)) == 35
+    assert set(ids) == EXPECTED_IDS
+    assert all("error" not in c["expected"] for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_matches_metafor(case):
+    e = case["expected"]
+    r = _fit(case)
+    assert r.k == e["k"]
+    assert r.extra["k_yi"] == e["k_yi"]
+    assert r.q_df == e["k_yi"] - 1
+    for name, got in [("beta", r.estimate), ("se", r.se), ("zval", r.statistic), ("pval", r.pvalue),
+                      ("ci_lb", r.ci_lb), ("ci_ub", r.ci_ub), ("QE", r.q), ("QEp", r.q_pvalue),
+                      ("I2", r.i2), ("H2", r.h2)]:
+        _close(got, e[name], what=name)
+    # the Q-based I^2 property of MetaResult agrees with metafor's I2 as well
+    _close(r.i2_q, e["I2"], what="i2_q")
+    for name in ("CO", "COp", "CMH", "CMHp", "BD", "BDp", "TA", "TAp"):
+        if e[name] is not None:
+            _close(r.extra[name], e[name], what=name)
+    if case["function"] == "rma.mh" and case["measure"] == "OR":
+        assert all(e[n] is not None for n in ("CMH", "BD", "TA"))
+    for name, got in [("weights", r.weights), ("yi", r.yi), ("vi", r.vi)]:
+        want = _arr(e[name])
+        assert got.shape == want.shape, name
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(got[ok], want[ok], rtol=CLOSED, atol=0, err_msg=name)
+    if "exp_beta" in e:
+        assert r.natural is not None and r.natural.transform == "exp"
+        _close(r.natural.estimate, e["exp_beta"], what="exp_beta")
+        _close(r.natural.ci_lb, e["exp_ci_lb"], what="exp_ci_lb")
+        _close(r.natural.ci_ub, e["exp_ci_ub"], what="exp_ci_ub")
+    else:
+        assert r.natural is None
+    assert r.labels == tuple(case["slab"])
+    # metafor warns "Some yi/vi values are NA." exactly when a yi is missing
+    assert any(w.startswith("Some yi/vi values are NA") for w in r.warnings) == \
+        any("Some yi/vi values are NA" in w for w in case["warnings"])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["function"] == "rma.mh"
+                                  and c["measure"] in ("RR", "RD")], ids=lambda c: c["id"])
+def test_cmh_does_not_depend_on_the_measure(case):
+    """CMH/CO test no association; metafor reports them for OR only, here for every measure."""
+    twin = next(c for c in CASES if c["id"] == case["id"].replace(f":{case['measure']}", ":OR"))
+    r = _fit(case)
+    for name in ("CO", "COp", "CMH", "CMHp"):
+        _close(r.extra[name], twin["expected"][name], what=name)
+    assert "BD" not in r.extra
+
+
+def test_conventions_and_result_object():
+    case = next(c for c in CASES if c["id"] == "twogroup:rma.mh:dat.nielweise2007:OR")
+    r = _fit(case)
+    assert isinstance(r, MetaResult)
+    assert r.method == "EE" and r.test == "z" and r.df is None and r.tau2 == 0
+    assert r.conventions.tau2_estimator == "MH"
+    assert r.extra["pooling"] == "Mantel-Haenszel"
+    assert "Robins, Breslow & Greenland" in r.diagnostics.algorithm
+    assert np.isnan(r.pi_lb) and np.isnan(r.pi_ub)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.estimate = 0.0
+    with pytest.raises(ValueError):
+        r.weights[0] = 1.0
+    assert r.weights.sum() == pytest.approx(100)
+    assert "Common-effects model" in r.summary()
+    d = r.to_dict()
+    assert len(d["studies"]) == 18 and np.isnan(d["studies"][14]["yi"])  # double-zero study: no yi
+    assert d["studies"][14]["weight"] == 0
+    p = _fit(next(c for c in CASES if c["id"] == "twogroup:rma.peto:dat.bcg:OR"))
+    assert p.measure == "PETO" and p.conventions.tau2_estimator == "PETO"
+    assert p.natural.scale == "odds ratio"
+    r_rd = _fit(next(c for c in CASES if c["id"] == "twogroup:rma.mh:dat.bcg:RD"))
+    assert "Sato, Greenland & Robins" in r_rd.diagnostics.algorithm
+    r_rr = _fit(next(c for c in CASES if c["id"] == "twogroup:rma.mh:dat.bcg:RR"))
+    assert "Greenland & Robins (1985)" in r_rr.diagnostics.algorithm
+
+
+def _niel():
+    i = next(c for c in CASES if c["dataset"] == "dat.nielweise2007")["inputs"]
+    return i["ai"], i["n1i"], i["ci"], i["n2i"]
+
+
+# Values typed from R 4.2.2 / metafor 3.8-1 (printed with sprintf("%.17g")), with
+# dat <- with(dat.nielweise2007, data.frame(ai=ai, bi=n1i-ai, ci=ci, di=n2i-ci)):
+def test_pairs_of_add_to_drop00_as_metafor():
+    # rma.mh(ai=ai, bi=bi, ci=ci, di=di, data=dat, measure='OR', add=c(0.5,0.5),
+    #        to=c('only0','only0'), drop00=c(TRUE,TRUE))
+    r = pool_mh(*_niel(), add=(0.5, 0.5), to=("only0", "only0"), drop00=(True, True))
+    assert r.k == 17 and r.extra["k_yi"] == 17 and len(r.excluded) == 1
+    for got, want in [(r.estimate, -1.1485772259411275), (r.se, 0.21443043583612878),
+                      (r.q, 16.406397980499872), (r.extra["CMH"], 30.918667654442253),
+                      (r.extra["TA"], 22.032908350061543)]:
+        _close(got, want)
+    # rma.mh(..., measure='RR', add=c(0.5,0.5), to=c('all','all'))
+    r = pool_mh(*_niel(), measure="RR", add=(0.5, 0.5), to=("all", "all"))
+    assert r.k == 18
+    for got, want in [(r.estimate, -0.99209463373754059), (r.se, 0.19307309909629444),
+                      (r.q, 16.155838603782328)]:
+        _close(got, want)
+    # rma.peto(..., add=c(0.5,0.5), to=c('only0','only0'), drop00=c(TRUE,TRUE))
+    r = pool_peto(*_niel(), add=(0.5, 0.5), to=("only0", "only0"), drop00=(True, True))
+    assert r.k == 17
+    for got, want in [(r.estimate, -1.0602106743138604), (r.se, 0.18750819499561561),
+                      (r.q, 16.591766645955627)]:
+        _close(got, want)
+    # rma.mh(ai=ai, bi=bi, ci=ci, di=di, data=dat, measure='OR', level=90)
+    r = pool_mh(*_niel(), level=0.90)
+    _close(r.ci_lb, -1.5745949908262475)
+    _close(r.ci_ub, -0.84281467464128612)
+
+
+def test_statsmodels_stratified_table_agrees():
+    """Independent implementation: statsmodels StratifiedTable (MH OR, RBG SE, CMH, BD, Tarone)."""
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    for cid in ("twogroup:rma.mh:dat.bcg:OR", "twogroup:rma.mh:dat.bcg:OR:correct=FALSE"):
+        case = next(c for c in CASES if c["id"] == cid)
+        i = case["inputs"]
+        tab = np.array([[[a, b], [c, d]] for a, b, c, d in zip(i["ai"], i["bi"], i["ci"], i["di"])],
+                       dtype=float).transpose(1, 2, 0)
+        st = StratifiedTable(tab)
+        r = _fit(case)
+        assert r.estimate == pytest.approx(st.logodds_pooled, rel=1e-12)
+        assert r.se == pytest.approx(st.logodds_pooled_se, rel=1e-12)
+        correct = case["args"]["correct"]
+        assert r.extra["CMH"] == pytest.approx(st.test_null_odds(correction=correct).statistic, rel=1e-12)
+        assert r.extra["BD"] == pytest.approx(st.test_equal_odds(adjust=False).statistic, rel=1e-9)
+        assert r.extra["TA"] == pytest.approx(st.test_equal_odds(adjust=True).statistic, rel=1e-9)
+
+
+def test_not_estimable_and_invalid_input():
+    # no events in the first group: the MH OR and RR are not estimable (metafor gives NA)
+    r = pool_mh([0, 0], [10, 12], [3, 2], [10, 12])
+    assert np.isnan(r.estimate) and np.isnan(r.se) and np.isnan(r.extra["BD"])
+    assert np.isfinite(r.extra["CMH"])
+    assert any("not estimable" in w for w in r.warnings)
+    r = pool_mh([0, 0], [10, 12], [3, 2], [10, 12], measure="RR")
+    assert np.isnan(r.estimate)
+    assert np.isfinite(pool_mh([0, 0], [10, 12], [3, 2], [10, 12], measure="RD").estimate)
+    with pytest.raises(ValueError, match="never occurred"):
+        pool_peto([0, 0], [10, 12], [0, 0], [10, 12])
+    with pytest.raises(ValueError):
+        pool_mh([1], [10], [2], [10], measure="SMD")
+    with pytest.raises(ValueError):
+        pool_mh([11], [10], [2], [10])
+    with pytest.raises(ValueError):
+        pool_mh([1, 2], [10], [2], [10])
+    with pytest.raises(ValueError):
+        pool_mh([1], [10], [2], [10], to="sometimes")
+    with pytest.raises(ValueError):
+        pool_mh([1], [10], [2], [10], add=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError):
+        pool_peto([1], [10], [2], [10], level=95)
+    with pytest.raises(ValueError):
+        pool_mh([1, 2], [10, 10], [2, 3], [10, 10], labels=["a"])
+
+
+def test_single_table():
+    r = pool_mh([3], [10], [1], [12])
+    assert r.k == 1 and r.q == 0 and r.q_pvalue == 1 and r.i2 == 0 and r.h2 == 1
+    # one table: the MH odds ratio is the table's odds ratio
+    assert r.estimate == pytest.approx(np.log(3 * 11 / (7 * 1)), rel=1e-14)
