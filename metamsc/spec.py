@@ -48,8 +48,15 @@ _KEYS = {
     "title": str, "data": str, "where": dict, "measure": str, "method": str, "test": str,
     "level": (int, float), "subgroup": str, "columns": dict, "figure": (str, list),
     "add": (int, float), "to": str, "description": str, "pi": str, "i2": str,
+    "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
 }
 _REQUIRED = ("title", "data", "measure")
+KINDS = ("meta-analysis", "evidence-map")
+GLMM_METHODS = ("GLMM", "GLMM-EE")
+#: two-group roles built from one-group rows by ``compare``: role -> (source role, group 1 or 2)
+_COMPARE_ROLES = {"events1": ("events", 1), "total1": ("total", 1), "events2": ("events", 2),
+                  "total2": ("total", 2), "mean1": ("mean", 1), "sd1": ("sd", 1), "n1": ("n", 1),
+                  "mean2": ("mean", 2), "sd2": ("sd", 2), "n2": ("n", 2)}
 _MISSING = ("", "na", "nan", "null", "none", "-")
 
 
@@ -85,13 +92,25 @@ class Spec:
     description: str = ""
     pi: str = "metafor"
     i2: str = "tau2"
+    kind: str = "meta-analysis"
+    assume: dict[str, float] = field(default_factory=dict)
+    sensitivity: tuple[str, tuple[float, ...]] | None = None
+    compare: tuple[str, str, str] | None = None
+    overall: bool = True
 
     @property
     def name(self) -> str:
         return self.path.stem
 
     def column(self, role: str) -> str:
+        """The CSV column of a role; under ``compare`` a two-group role is built, not read."""
+        if self.compare and role in _COMPARE_ROLES:
+            return role
         return self.columns.get(role, role)
+
+    def roles(self) -> tuple[str, ...]:
+        """Data roles of the measure (empty for an evidence map)."""
+        return MEASURES[self.measure] if self.kind == "meta-analysis" else ()
 
     def data_path(self) -> Path | None:
         """The CSV path for a file data set; None for a bundled one."""
@@ -104,13 +123,20 @@ class Spec:
 
     def resolved(self) -> dict[str, Any]:
         """Every key with its value after defaults (``metamsc run --explain``)."""
-        return {"title": self.title, "data": self.data, "measure": self.measure,
-                "method": self.method, "test": self.test, "level": self.level,
-                "where": {k: list(v) for k, v in self.where.items()},
-                "subgroup": self.subgroup,
-                "columns": {r: self.column(r) for r in ("study",) + MEASURES[self.measure]},
-                "figure": list(self.figures), "add": self.add, "to": self.to,
-                "pi": self.pi, "i2": self.i2}
+        d = {"kind": self.kind, "title": self.title, "data": self.data,
+             "where": {k: list(v) for k, v in self.where.items()}, "figure": list(self.figures)}
+        if self.kind == "evidence-map":
+            return d
+        d.update({"measure": self.measure, "method": self.method, "test": self.test,
+                  "level": self.level, "subgroup": self.subgroup, "overall": self.overall,
+                  "columns": {r: self.column(r) for r in ("study",) + self.roles()},
+                  "add": self.add, "to": self.to, "pi": self.pi, "i2": self.i2,
+                  "assume": dict(self.assume),
+                  "sensitivity": None if self.sensitivity is None else
+                  {self.sensitivity[0]: list(self.sensitivity[1])},
+                  "compare": None if self.compare is None else
+                  dict(zip(("column", "group1", "group2"), self.compare))})
+        return d
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -129,8 +155,14 @@ def load_spec(path: str | Path) -> Spec:
         if key not in _KEYS:
             raise SpecError(f"{where_}: unknown key {key!r}{_suggest(key, _KEYS)}")
         want = _KEYS[key]
-        if isinstance(val, bool) or not isinstance(val, want):
+        if (isinstance(val, bool) and want is not bool) or not isinstance(val, want):
             raise SpecError(f"{where_}: key {key!r} must be {_typename(want)}, got {val!r}")
+    kind = raw.get("kind", "meta-analysis")
+    if kind not in KINDS:
+        raise SpecError(f"{where_}: key 'kind': unknown kind {kind!r}{_suggest(kind, KINDS)}; "
+                        f"expected one of {', '.join(KINDS)}")
+    if kind == "evidence-map":
+        return _load_evidence_map(path, raw)
     for key in _REQUIRED:
         if key not in raw:
             raise SpecError(f"{where_}: missing required key {key!r}")
@@ -139,12 +171,13 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where_}: key 'measure': unknown measure {measure!r}{_suggest(measure, MEASURES)}; "
                         f"expected one of {' '.join(MEASURES)}")
     method = raw.get("method", "REML")
-    allowed_methods = METHODS + ("GLMM",)
+    allowed_methods = METHODS + GLMM_METHODS
     if method not in allowed_methods:
         raise SpecError(f"{where_}: key 'method': unknown method {method!r}{_suggest(method, allowed_methods)}; "
                         f"expected one of {' '.join(allowed_methods)}")
-    if method == "GLMM":
-        raise SpecError(f"{where_}: key 'method': GLMM is not implemented yet")
+    if method in GLMM_METHODS and measure not in ("PLO", "IRLN"):
+        raise SpecError(f"{where_}: key 'method': {method} needs measure PLO (binomial-normal) or "
+                        f"IRLN (Poisson-normal), not {measure}")
     test = raw.get("test", "z")
     if test not in TESTS:
         raise SpecError(f"{where_}: key 'test': unknown test {test!r}{_suggest(test, TESTS)}; "
@@ -183,12 +216,70 @@ def load_spec(path: str | Path) -> Spec:
     i2 = raw.get("i2", "tau2")
     if i2 not in I2_DEFINITIONS:
         raise SpecError(f"{where_}: key 'i2': unknown I^2 definition {i2!r}; expected tau2 or Q")
+    roles = MEASURES[measure]
+    assume: dict[str, float] = {}
+    for role, val in raw.get("assume", {}).items():
+        if role not in roles:
+            raise SpecError(f"{where_}: key 'assume.{role}': measure {measure} has no role {role!r}"
+                            f"{_suggest(role, roles)}")
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            raise SpecError(f"{where_}: key 'assume.{role}' must be a number, got {val!r}")
+        assume[role] = float(val)
+    sensitivity = None
+    if "sensitivity" in raw:
+        items = list(raw["sensitivity"].items())
+        if len(items) != 1:
+            raise SpecError(f"{where_}: key 'sensitivity' must name exactly one role with a list of values")
+        role, vals = items[0]
+        if role not in roles:
+            raise SpecError(f"{where_}: key 'sensitivity.{role}': measure {measure} has no role {role!r}"
+                            f"{_suggest(role, roles)}")
+        if not isinstance(vals, list) or not vals or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals):
+            raise SpecError(f"{where_}: key 'sensitivity.{role}' must be a non-empty list of numbers")
+        sensitivity = (role, tuple(float(v) for v in vals))
+    compare = None
+    if "compare" in raw:
+        c = raw["compare"]
+        unknown = set(c) - {"column", "group1", "group2"}
+        if unknown or not all(isinstance(c.get(k), str) for k in ("column", "group1", "group2")):
+            raise SpecError(f"{where_}: key 'compare' must be a table with string keys column, group1, group2")
+        if not any(r in _COMPARE_ROLES for r in roles):
+            raise SpecError(f"{where_}: key 'compare' needs a two-group measure (RR OR RD MD SMD ROM), "
+                            f"not {measure}")
+        compare = (c["column"], c["group1"], c["group2"])
     subgroup = raw.get("subgroup")
-    return Spec(pi=pi, i2=i2, path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
+    if not raw.get("overall", True) and not subgroup:
+        raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
+    return Spec(pi=pi, i2=i2, assume=assume, sensitivity=sensitivity, compare=compare,
+                overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 columns=columns, figures=tuple(figs),
                 add=None if "add" not in raw else float(raw["add"]), to=to,
                 description=raw.get("description", ""))
+
+
+def _load_evidence_map(path: Path, raw: dict[str, Any]) -> Spec:
+    """An evidence map: a figure and a table of every study of a data set (no pooling)."""
+    where_ = str(path)
+    allowed = {"kind", "title", "data", "where", "figure", "description", "columns"}
+    for key in raw:
+        if key not in allowed:
+            raise SpecError(f"{where_}: key {key!r} does not apply to kind 'evidence-map' "
+                            f"(allowed: {', '.join(sorted(allowed))})")
+    for key in ("title", "data"):
+        if key not in raw:
+            raise SpecError(f"{where_}: missing required key {key!r}")
+    figs = raw.get("figure", [])
+    figs = [figs] if isinstance(figs, str) else figs
+    for f in figs:
+        if not isinstance(f, str) or Path(f).suffix.lower() not in (".svg", ".pdf", ".png"):
+            raise SpecError(f"{where_}: key 'figure': {f!r} must be a path ending in .svg, .pdf or .png")
+    where = {col: tuple(_norm_value(v) for v in (val if isinstance(val, list) else [val]))
+             for col, val in raw.get("where", {}).items()}
+    return Spec(path=path.resolve(), title=raw["title"], data=raw["data"], measure="GEN",
+                kind="evidence-map", where=where, figures=tuple(figs),
+                columns=dict(raw.get("columns", {})), description=raw.get("description", ""))
 
 
 def _norm_value(v: Any) -> str:
@@ -230,33 +321,73 @@ def _is_missing(v: str | None) -> bool:
     return v is None or v.strip().lower() in _MISSING
 
 
+def _fillable(spec: Spec, role: str) -> bool:
+    """A role whose value may come from the spec (``assume`` or ``sensitivity``), not the data."""
+    return role in spec.assume or (spec.sensitivity is not None and spec.sensitivity[0] == role)
+
+
 def select(spec: Spec) -> Selection:
-    """Rows kept by ``where``; rows with missing values for a role go to ``excluded``."""
+    """Rows kept by ``where`` (paired by ``compare``); rows missing a value go to ``excluded``."""
     file, cols, rows = _read(spec)
-    roles = ("study",) + MEASURES[spec.measure]
-    needed = [spec.column(r) for r in roles]
-    if spec.subgroup:
-        needed.append(spec.subgroup)
-    for c in list(spec.where) + needed:
+    roles = spec.roles()
+    src_roles = tuple(dict.fromkeys(_COMPARE_ROLES[r][0] if spec.compare and r in _COMPARE_ROLES
+                                    else r for r in roles))
+    needed = [(r, spec.columns.get(r, r)) for r in ("study",) + src_roles if not _fillable(spec, r)]
+    extra = list(spec.where) + ([spec.subgroup] if spec.subgroup else []) + \
+        ([spec.compare[0]] if spec.compare else [])
+    for role, c in needed + [(None, c) for c in extra]:
         if c not in cols:
-            role = next((r for r in roles if spec.column(r) == c), None)
             what = f"column {c!r} (role {role!r})" if role else f"column {c!r}"
             hint = f"; map it with [columns] {role} = \"...\"" if role and role not in spec.columns else ""
             raise DataError(f"{file}: no {what}{_suggest(c, cols)}{hint}; "
                             f"needed by spec {spec.path.name}")
-    kept, numbers, excluded = [], [], []
-    for i, row in enumerate(rows):
-        if not all(_norm_cell(row.get(c)) in vals for c, vals in spec.where.items()):
-            continue
-        label = row.get(spec.column("study")) or f"row {i + 2}"
-        missing = [spec.column(r) for r in roles[1:] if _is_missing(row.get(spec.column(r)))]
+    name = Path(file).name
+    study_col = spec.columns.get("study", "study")
+    picked = [(i, row) for i, row in enumerate(rows)
+              if all(_norm_cell(row.get(c)) in vals for c, vals in spec.where.items())]
+    excluded: list[Excluded] = []
+    if spec.compare:
+        picked, excluded = _pair(spec, picked, src_roles, name)
+    kept, numbers = [], []
+    for i, row in picked:
+        label = row.get(study_col) or f"row {i + 2}"
+        missing = [spec.column(r) for r in roles
+                   if _is_missing(row.get(spec.column(r))) and not _fillable(spec, r)]
         if missing:
-            excluded.append(Excluded(label, f"missing {', '.join(missing)} (row {i + 2} of {Path(file).name})"))
+            excluded.append(Excluded(label, f"missing {', '.join(missing)} (row {i + 2} of {name})"))
             continue
         kept.append(row)
         numbers.append(i + 2)
     excluded.extend(_studies_without_rows(spec, kept))
     return Selection(file, tuple(cols), tuple(kept), tuple(numbers), tuple(excluded))
+
+
+def _pair(spec: Spec, picked, src_roles, name):
+    """``compare``: one row per study with group-1 and group-2 values side by side."""
+    col, g1, g2 = spec.compare
+    study_col = spec.columns.get("study", "study")
+    by_study: dict[str, dict[str, tuple[int, dict[str, str]]]] = {}
+    for i, row in picked:
+        grp = row.get(col, "").strip()
+        if grp in (g1, g2):
+            slot = by_study.setdefault(row.get(study_col, ""), {})
+            if grp in slot:
+                raise DataError(f"{spec.data_path() or name}: row {i + 2}: study {row.get(study_col)!r} "
+                                f"has more than one {col} = {grp!r} row after 'where'")
+            slot[grp] = (i, row)
+    out, excluded = [], []
+    for study, slot in by_study.items():
+        if g1 not in slot or g2 not in slot:
+            lacking = g2 if g1 in slot else g1
+            excluded.append(Excluded(study, f"no {col} = {lacking!r} row to compare"))
+            continue
+        (i1, r1), (_, r2) = slot[g1], slot[g2]
+        row = dict(r1)
+        for role, (src, k) in _COMPARE_ROLES.items():
+            if src in src_roles:
+                row[role] = (r1 if k == 1 else r2).get(spec.columns.get(src, src), "")
+        out.append((i1, row))
+    return out, excluded
 
 
 def _norm_cell(v: str | None) -> str:
@@ -297,11 +428,18 @@ def _studies_without_rows(spec: Spec, kept: list[dict[str, str]]) -> list[Exclud
     return out
 
 
-def _numbers(spec: Spec, sel: Selection, role: str) -> np.ndarray:
+def _numbers(spec: Spec, sel: Selection, role: str,
+             override: dict[str, float] | None = None) -> np.ndarray:
+    """A role's values: from ``override`` (sensitivity), the data, or ``assume`` where empty."""
+    if override and role in override:
+        return np.full(len(sel.rows), override[role])
     col = spec.column(role)
     out = np.empty(len(sel.rows))
     for j, (row, num) in enumerate(zip(sel.rows, sel.row_numbers)):
-        v = row[col].strip()
+        v = (row.get(col) or "").strip()
+        if role in spec.assume and _is_missing(v):
+            out[j] = spec.assume[role]
+            continue
         try:
             out[j] = float(v)
         except ValueError:
@@ -324,7 +462,7 @@ class SubgroupTest:
 
 @dataclass(frozen=True)
 class Analysis:
-    """A spec run over its data: the overall result, subgroups, exclusions."""
+    """A spec run over its data: the overall result, subgroups, sensitivity runs, exclusions."""
 
     spec: Spec
     result: MetaResult
@@ -332,15 +470,26 @@ class Analysis:
     subgroups: tuple[tuple[str, MetaResult], ...] = ()
     subgroup_test: SubgroupTest | None = None
     study_data: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    sensitivity: tuple[tuple[float, MetaResult], ...] = ()
 
     @property
     def excluded(self) -> tuple[Excluded, ...]:
         return self.selection.excluded + self.result.excluded
 
 
-def _fit(spec: Spec, sel: Selection, idx: np.ndarray) -> MetaResult:
-    roles = {r: _numbers(spec, sel, r)[idx] for r in MEASURES[spec.measure]}
+def _fit(spec: Spec, sel: Selection, idx: np.ndarray,
+         override: dict[str, float] | None = None) -> MetaResult:
+    roles = {r: _numbers(spec, sel, r, override)[idx] for r in spec.roles()}
     labels = [sel.rows[i][spec.column("study")] for i in idx]
+    if spec.method in GLMM_METHODS:
+        from .glmm import fit_glmm
+
+        try:
+            return fit_glmm(roles["events"], roles.get("total"), time=roles.get("time"),
+                            measure=spec.measure, method="EE" if spec.method == "GLMM-EE" else "ML",
+                            test=spec.test, level=spec.level, labels=labels)
+        except ValueError as e:
+            raise DataError(f"{sel.file}: {_locate(str(e), sel, idx, labels)}") from None
     try:
         es = effect_size(spec.measure, labels=labels, add=spec.add, to=spec.to, **roles)
     except ValueError as e:
@@ -361,50 +510,96 @@ def _locate(msg: str, sel: Selection, idx: np.ndarray, labels: list[str]) -> str
     return msg
 
 
-def run_spec(spec: Spec | str | Path) -> Analysis:
+def _subgroups(spec: Spec, sel: Selection):
+    levels: list[str] = []
+    for row in sel.rows:
+        lv = row[spec.subgroup].strip() or "(missing)"
+        if lv not in levels:
+            levels.append(lv)
+    out = []
+    for lv in levels:
+        idx = np.array([i for i, r in enumerate(sel.rows)
+                        if (r[spec.subgroup].strip() or "(missing)") == lv])
+        out.append((lv, _fit(spec, sel, idx)))
+    usable = [(lv, r) for lv, r in out if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)]
+    test = None
+    if len(usable) > 1:
+        est = np.array([r.estimate for _, r in usable])
+        se = np.array([r.se for _, r in usable])
+        w = 1 / se**2
+        qb = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
+        df = len(usable) - 1
+        test = SubgroupTest(qb, df, float(stats.chi2.sf(qb, df)),
+                            groups_used=tuple(lv for lv, _ in usable))
+    return tuple(out), test
+
+
+def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
     """Run an analysis spec: select rows, compute effect sizes, pool (and per subgroup)."""
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    if spec.kind == "evidence-map":
+        return evidence_map(spec)
     sel = select(spec)
     if not sel.rows:
         raise DataError(f"{spec.path}: no rows left to analyse after 'where' and missing values "
                         f"(data {sel.file})")
-    idx_all = np.arange(len(sel.rows))
-    result = _fit(spec, sel, idx_all)
-    study_data = {r: tuple(_numbers(spec, sel, r)) for r in MEASURES[spec.measure]}
-    subgroups: list[tuple[str, MetaResult]] = []
-    test = None
-    if spec.subgroup:
-        levels: list[str] = []
-        for row in sel.rows:
-            lv = row[spec.subgroup].strip() or "(missing)"
-            if lv not in levels:
-                levels.append(lv)
-        for lv in levels:
-            idx = np.array([i for i, r in enumerate(sel.rows) if (r[spec.subgroup].strip() or "(missing)") == lv])
-            subgroups.append((lv, _fit(spec, sel, idx)))
-        usable = [r for _, r in subgroups if np.isfinite(r.se) and r.se > 0]
-        if len(usable) > 1:
-            est = np.array([r.estimate for r in usable])
-            se = np.array([r.se for r in usable])
-            w = 1 / se**2
-            qb = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
-            df = len(usable) - 1
-            test = SubgroupTest(qb, df, float(stats.chi2.sf(qb, df)),
-                                groups_used=tuple(lv for lv, r in subgroups if r in usable))
-    return Analysis(spec, result, sel, tuple(subgroups), test, study_data)
+    result = _fit(spec, sel, np.arange(len(sel.rows)))
+    study_data = {r: tuple(_numbers(spec, sel, r)) for r in spec.roles()}
+    subgroups, test = _subgroups(spec, sel) if spec.subgroup else ((), None)
+    sens: tuple[tuple[float, MetaResult], ...] = ()
+    if spec.sensitivity:
+        role, values = spec.sensitivity
+        sens = tuple((v, _fit(spec, sel, np.arange(len(sel.rows)), {role: v})) for v in values)
+    return Analysis(spec, result, sel, subgroups, test, study_data, sens)
 
 
-def analysis_dict(an: Analysis) -> dict[str, Any]:
+def _summary_fields(r: MetaResult) -> dict[str, Any]:
+    keys = ("k", "estimate", "se", "ci_lb", "ci_ub", "pvalue", "pi_lb", "pi_ub", "tau2", "i2", "q",
+            "q_pvalue")
+    d = {k: getattr(r, k) for k in keys}
+    d["natural"] = None if r.natural is None else vars(r.natural).copy()
+    return d
+
+
+def _exact_two_group(an: Analysis) -> list[dict[str, Any]] | None:
+    """Per study 2x2 exact statistics: Fisher's exact test and the conditional MLE odds ratio
+    with its exact CI (Fisher 1935; Cornfield 1956), as R's fisher.test."""
+    if an.spec.measure not in ("RR", "OR", "RD"):
+        return None
+    from scipy.stats import contingency, fisher_exact
+
+    d = an.study_data
+    out = []
+    for j, lab in enumerate(an.result.labels):
+        a, n1, c, n2 = (int(round(d[r][j])) for r in ("events1", "total1", "events2", "total2"))
+        table = [[a, n1 - a], [c, n2 - c]]
+        cond = contingency.odds_ratio(table, kind="conditional")
+        ci = cond.confidence_interval(confidence_level=an.spec.level)
+        out.append({"study": lab, "table": table, "fisher_pvalue": fisher_exact(table)[1],
+                    "or_conditional_mle": cond.statistic, "or_exact_ci_lb": ci.low,
+                    "or_exact_ci_ub": ci.high, "risk1": a / n1, "risk2": c / n2,
+                    "method": "Fisher's exact test (two-sided); conditional MLE odds ratio with "
+                              "exact CI (as R fisher.test)"})
+    return out
+
+
+def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     """The JSON written by ``metamsc run``: spec, pooled result, studies, exclusions, subgroups."""
+    if isinstance(an, EvidenceMap):
+        return an.to_dict()
     d = an.result.to_dict()
     d["title"] = an.spec.title
+    d["kind"] = an.spec.kind
     d["spec"] = an.spec.resolved()
     d["data"] = an.spec.data
     d["excluded"] = [{"study": e.study, "reason": e.reason} for e in an.excluded]
-    for row, j in zip(d["studies"], range(len(d["studies"]))):
+    for j, row in enumerate(d["studies"]):
         for role, vals in an.study_data.items():
             row[role] = vals[j]
+    if an.spec.assume:
+        d["assumptions"] = [{"role": r, "value": v, "reason": "not reported; declared in the spec"}
+                            for r, v in an.spec.assume.items()]
     if an.spec.subgroup:
         d["subgroup"] = {
             "column": an.spec.subgroup,
@@ -412,4 +607,44 @@ def analysis_dict(an: Analysis) -> dict[str, Any]:
                                           if k not in ("excluded",)}) for lv, r in an.subgroups],
             "test": None if an.subgroup_test is None else vars(an.subgroup_test).copy(),
         }
+    if not an.spec.overall:
+        d["overall"] = False
+        for k in ("estimate", "se", "statistic", "pvalue", "ci_lb", "ci_ub", "pi_lb", "pi_ub",
+                  "natural"):
+            d[k] = None
+        d["warnings"] = d["warnings"] + ["no overall estimate: the subgroups are not exclusive "
+                                         "(spec 'overall = false')"]
+    if an.sensitivity:
+        role = an.spec.sensitivity[0]
+        d["sensitivity"] = {"role": role, "results": [dict(value=v, **_summary_fields(r))
+                                                      for v, r in an.sensitivity]}
+    exact = _exact_two_group(an)
+    if exact is not None:
+        d["exact"] = exact
     return d
+
+
+@dataclass(frozen=True)
+class EvidenceMap:
+    """Every study of a data set with its design, cells, size and whether results are reported."""
+
+    spec: Spec
+    rows: tuple[dict[str, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        keep = ("study_id", "citation", "year", "registry_id", "indication", "setting", "design",
+                "phase", "n_planned", "n_enrolled", "n_analysed", "cell_source", "cell_preparation",
+                "donor", "route", "status", "results_reported")
+        studies = [{k: r.get(k, "") for k in keep if k in r} for r in self.rows]
+        return {"title": self.spec.title, "kind": "evidence-map", "spec": self.spec.resolved(),
+                "data": self.spec.data, "k": len(studies), "studies": studies,
+                "excluded": []}
+
+
+def evidence_map(spec: Spec) -> EvidenceMap:
+    file, cols, rows = _read(spec)
+    for c in spec.where:
+        if c not in cols:
+            raise DataError(f"{file}: no column {c!r}{_suggest(c, cols)}; needed by spec {spec.path.name}")
+    kept = [r for r in rows if all(_norm_cell(r.get(c)) in v for c, v in spec.where.items())]
+    return EvidenceMap(spec, tuple(kept))
