@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -32,20 +33,30 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
     out = out or _default_out(spec.path)
     written = [report.write_json(analysis_dict(an), out / f"{spec.name}.json")]
     if spec.figures:
-        from .plots import save_figure
-        from .plots.forest import forest
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        ax = forest(an)
+        from .plots import save_figure
+
+        if spec.kind == "evidence-map":
+            from .plots.evidence import evidence_map_plot
+
+            ax = evidence_map_plot(an)
+        else:
+            from .plots.forest import forest
+
+            ax = forest(an)
         for fig_path in spec.figure_paths():
             if redirect is not None:
                 fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
             written.append(save_figure(ax.figure, fig_path))
         plt.close(ax.figure)
-    if not quiet:
+    if not quiet and spec.kind == "evidence-map":
+        print(f"{spec.name}: evidence map of {len(an.rows)} studies; wrote "
+              f"{', '.join(str(p) for p in written)}")
+    elif not quiet:
         r = an.result
         nat = r.natural
         val = (f"{nat.estimate:.4f} [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]" if nat else
@@ -73,14 +84,56 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _cmd_reproduce(args) -> int:
-    root = Path(args.dir)
+def _inputs(spec) -> list[str]:
+    """The files an analysis reads: its spec and its data (bundled outcomes join studies)."""
+    from . import datasets
+
+    if spec.data in datasets.BUNDLED:
+        names = {"outcomes": ("outcomes", "studies")}.get(spec.data, (spec.data,))
+        data = [str(datasets.DATA_DIR / f"{n}.csv") for n in names]
+    else:
+        data = [str(spec.data_path())]
+    return [str(spec.path)] + data
+
+
+def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
+    """Run every spec of ``root/analyses`` writing into ``target`` (results/, figures/), then
+    the manuscript table (results/summary.csv, summary.md) and results/manifest.json.
+
+    Returns the outputs' paths relative to ``target``.
+    """
+    from . import __version__, report
+    from .spec import load_spec
+
     specs = sorted((root / "analyses").glob("*.toml"))
     if not specs:
         raise MetamscError(f"{root / 'analyses'}: no analysis specs (*.toml) found")
-    for p in specs:
-        run_one(p, root / "results")
-    print(f"reproduced {len(specs)} analyses into {root / 'results'} and their figures")
+    outputs: dict[str, list[str]] = {}
+    rows = []
+    tgt = target.resolve()
+    for i, p in enumerate(specs, 1):
+        if not quiet:
+            print(f"[{i}/{len(specs)}] ", end="", flush=True)
+        written = run_one(p, target / "results", quiet=quiet,
+                          redirect=None if tgt == root.resolve() else (root, target))
+        spec = load_spec(p)
+        for w in written:
+            outputs[str(Path(w).resolve().relative_to(tgt))] = _inputs(spec)
+        rows.append(report.summary_row(spec.name, json.loads(Path(written[0]).read_text())))
+    all_inputs = sorted({i for ins in outputs.values() for i in ins})
+    res = target / "results"
+    (res / "summary.csv").write_text(report.summary_csv(rows), encoding="utf-8")
+    (res / "summary.md").write_text(report.summary_markdown(rows), encoding="utf-8")
+    outputs["results/summary.csv"] = all_inputs
+    outputs["results/summary.md"] = all_inputs
+    report.write_json(report.manifest(outputs, root, target, __version__), res / "manifest.json")
+    return sorted(outputs) + ["results/manifest.json"]
+
+
+def _cmd_reproduce(args) -> int:
+    root = Path(args.dir).resolve()
+    written = reproduce(root, root)
+    print(f"reproduced {len(written)} outputs into {root / 'results'} and {root / 'figures'}")
     return 0
 
 
@@ -95,28 +148,41 @@ def _cmd_check(args) -> int:
     import tempfile
 
     root = Path(args.dir).resolve()
-    specs = sorted((root / "analyses").glob("*.toml"))
-    if not specs:
-        raise MetamscError(f"{root / 'analyses'}: no analysis specs (*.toml) found")
     with tempfile.TemporaryDirectory(prefix="metamsc-check-") as tmp:
         tmp = Path(tmp)
-        for p in specs:
-            run_one(p, tmp / "results", quiet=True, redirect=(root, tmp))
+        reproduce(root, tmp, quiet=True)
         fresh, committed = _outputs(tmp), _outputs(root)
         differ = sorted(str(p) for p in fresh & committed
                         if not filecmp.cmp(tmp / p, root / p, shallow=False))
         missing = sorted(str(p) for p in fresh - committed)
         stale = sorted(str(p) for p in committed - fresh if p.suffix != ".png")
+        changed_inputs = _changed_inputs(root / "results" / "manifest.json",
+                                         tmp / "results" / "manifest.json")
     for p in differ:
         print(f"differs: {p}")
     for p in missing:
         print(f"not committed: {p}")
     for p in stale:
         print(f"stale (no spec makes it): {p}")
+    for p in changed_inputs:
+        print(f"input changed since the committed outputs: {p}")
     bad = len(differ) + len(missing) + len(stale)
-    print(f"checked {len(fresh)} outputs of {len(specs)} analyses: "
-          + ("all current" if not bad else f"{bad} out of date"))
+    print(f"checked {len(fresh)} outputs: " + ("all current" if not bad else
+          f"{bad} out of date; run `metamsc reproduce` and commit results/ and figures/"))
     return 1 if bad else 0
+
+
+def _changed_inputs(old: Path, new: Path) -> list[str]:
+    """Inputs whose SHA-256 differs between two manifests."""
+    if not old.is_file():
+        return []
+    try:
+        a, b = json.loads(old.read_text()), json.loads(new.read_text())
+    except ValueError:
+        return []
+    seen_a = {k: v for o in a.get("outputs", {}).values() for k, v in o.get("inputs", {}).items()}
+    seen_b = {k: v for o in b.get("outputs", {}).values() for k, v in o.get("inputs", {}).items()}
+    return sorted(k for k in seen_b if seen_a.get(k) != seen_b[k])
 
 
 def _cmd_validate(args) -> int:

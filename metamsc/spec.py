@@ -409,7 +409,7 @@ def _studies_without_rows(spec: Spec, kept: list[dict[str, str]]) -> list[Exclud
         return []
     scols, studies = datasets.read_rows("studies")
     _, outcomes = datasets.read_rows("outcomes")
-    conds = {c: v for c, v in spec.where.items() if c in scols and c != "study_id"}
+    conds = {c: v for c, v in spec.where.items() if c in scols}
     used = {r.get("study_id") for r in kept}
     out = []
     for s in studies:

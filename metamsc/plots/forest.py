@@ -21,6 +21,11 @@ __all__ = ["forest"]
 _PROPORTION = ("PR", "PLN", "PLO", "PAS", "PFT")
 _RATIO = ("RR", "OR", "ROM", "IRR")
 _FONT = 9.0
+_XLABEL = {"MC": "Mean change (post \u2212 pre)", "SMCC": "Standardised mean change",
+           "SMCR": "Standardised mean change (by the pre-treatment SD)", "MD": "Mean difference",
+           "SMD": "Standardised mean difference (Hedges' g)", "RR": "Risk ratio (log scale)",
+           "OR": "Odds ratio (log scale)", "ROM": "Ratio of means (log scale)",
+           "IR": "Incidence rate", "IRLN": "Incidence rate (log scale)"}
 _ROW_PT = 15.0  # row height in points
 
 
@@ -97,18 +102,44 @@ def _het_text(res: MetaResult) -> str:
 def _footnote(res: MetaResult, scale: str) -> str:
     """What the study intervals are, and which studies were continuity-corrected."""
     what = {"PLO": "logit", "PLN": "log", "PAS": "arcsine", "PFT": "Freeman-Tukey",
-            "PR": "raw proportion"}.get(res.measure, "analysis")
+            "PR": "raw proportion", "RR": "log", "OR": "log", "ROM": "log",
+            "PETO": "log"}.get(res.measure, "analysis")
     text = f"Study CIs: Wald, {100 * res.level:g}%, on the {what} scale"
-    if scale == "percent" and res.measure not in ("PR",):
+    if scale in ("percent", "log") and res.measure not in ("PR",):
         text += ", back-transformed"
     if res.corrected is not None and np.any(res.corrected):
         text += f"; \u2020 continuity correction ({res.conventions.correction.split(' (')[0]})"
     return text + "."
 
 
+def _exact_note(an) -> str:
+    """Fisher's exact test and the exact conditional OR, for one two-group study."""
+    from ..spec import _exact_two_group
+
+    exact = _exact_two_group(an)
+    if not exact or len(exact) != 1:
+        return ""
+    e = exact[0]
+    return (f" Fisher's exact p = {e['fisher_pvalue']:.3f}; conditional MLE odds ratio "
+            f"{e['or_conditional_mle']:.2f} [{e['or_exact_ci_lb']:.2f}, {e['or_exact_ci_ub']:.2f}] (exact).")
+
+
+def _data_header(study_data) -> str:
+    if "events1" in study_data:
+        return "Events/Total"
+    if "total" in study_data:
+        return "Events/Total"
+    if "time" in study_data:
+        return "Events/Time"
+    return "n"
+
+
 def _data_text(measure: str, study_data: dict[str, Any] | None, i: int) -> str:
     if not study_data:
         return ""
+    if "events1" in study_data:
+        d = study_data
+        return f"{d['events1'][i]:g}/{d['total1'][i]:g} vs {d['events2'][i]:g}/{d['total2'][i]:g}"
     if "events" in study_data and "total" in study_data:
         return f"{study_data['events'][i]:g}/{study_data['total'][i]:g}"
     if "events" in study_data and "time" in study_data:
@@ -133,7 +164,8 @@ def _summary_rows(res: MetaResult, label: str, bold: bool, weight: float) -> lis
     return rows
 
 
-def _layout(result: MetaResult, subgroups, study_data) -> list[_Row]:
+def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
+            sensitivity=(), sens_role: str = "") -> list[_Row]:
     """Rows top to bottom; in subgroup plots the weights are those of the overall model."""
     rows: list[_Row] = [_Row("gap", "")]
     if subgroups:
@@ -151,8 +183,15 @@ def _layout(result: MetaResult, subgroups, study_data) -> list[_Row]:
     else:
         rows.extend(_study_rows(result, study_data, range(result.k), result.weights))
         rows.append(_Row("gap", ""))
-    rows.extend(_summary_rows(result, _model_label(result), True, 100.0))
-    rows.append(_Row("het", _het_text(result)))
+    if overall:
+        rows.extend(_summary_rows(result, _model_label(result), True, 100.0))
+        rows.append(_Row("het", _het_text(result)))
+    if sensitivity:
+        rows.append(_Row("gap", ""))
+        rows.append(_Row("group", f"Sensitivity to the assumed {sens_role} (declared in the spec)"))
+        for value, res in sensitivity:
+            est, lo, hi, _, _ = _pooled(res)
+            rows.append(_Row("summary", f"{sens_role} = {value:g}", est, lo, hi, result=res))
     return rows
 
 
@@ -169,16 +208,22 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     from matplotlib import transforms as mtransforms
     from matplotlib.patches import Polygon, Rectangle
 
+    overall, sensitivity, sens_role = True, (), ""
     if not isinstance(result, MetaResult):  # an Analysis from a spec
         an = result
         result = an.result
+        overall = an.spec.overall
+        sensitivity = an.sensitivity
+        sens_role = an.spec.sensitivity[0] if an.spec.sensitivity else ""
         study_data = study_data or an.study_data
         subgroups = subgroups if subgroups is not None else an.subgroups
         subgroup_test = subgroup_test if subgroup_test is not None else an.subgroup_test
         title = title if title is not None else an.spec.title
+        if footnote is None:
+            footnote = _footnote(an.result, _scale(an.result.measure)) + _exact_note(an)
     subgroups = list(subgroups or [])
     scale = _scale(result.measure)
-    rows = _layout(result, subgroups, study_data)
+    rows = _layout(result, subgroups, study_data, overall, sensitivity, sens_role)
     if subgroup_test is not None:
         p = "< 0.001" if subgroup_test.pvalue < 0.001 else f"= {subgroup_test.pvalue:.3f}"
         rows.append(_Row("het", f"Test for subgroup differences: Q({subgroup_test.df}) = "
@@ -241,8 +286,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     hdr = dict(bold=True)
     text_at(0, -left_pt, header_y - 0.35, "Study", **hdr)
     if has_data:
-        text_at(0, -col_data_w - 6, header_y - 0.35, "Events/Total" if study_data and "total" in study_data
-                else "n", **hdr)
+        text_at(0, -col_data_w - 6, header_y - 0.35, _data_header(study_data), **hdr)
     text_at(1, 8 + col_w_w, header_y - 0.35, "Weight", ha="right", **hdr)
     text_at(1, right_pt, header_y - 0.35, ci_header, ha="right", **hdr)
 
@@ -275,13 +319,18 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
                         color="0.25", markeredgecolor="black", markeredgewidth=0.5, zorder=3)
         elif r.kind == "summary":
             text_at(0, -left_pt, y, r.label, bold=r.bold)
-            text_at(1, 8 + col_w_w, y, f"{r.weight:.1f}%", ha="right", bold=r.bold)
+            if np.isfinite(r.weight):
+                text_at(1, 8 + col_w_w, y, f"{r.weight:.1f}%", ha="right", bold=r.bold)
             text_at(1, right_pt, y, _ci_text(r.est, r.lo, r.hi, scale), ha="right", bold=r.bold)
+            if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(est)):
+                continue
             h = 0.32
             poly = Polygon([(lo, y), (est, y + h), (hi, y), (est, y - h)], closed=True,
                            facecolor="0.35" if r.bold else "0.65", edgecolor="black", lw=0.7, zorder=3)
             ax.add_patch(poly)
         elif r.kind == "pi":
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                continue
             text_at(0, -left_pt + 10, y, r.label, size=_FONT - 0.5)
             text_at(1, right_pt, y, f"[{_fmt_value(r.lo, scale)}, {_fmt_value(r.hi, scale)}]",
                     ha="right", size=_FONT - 0.5)
@@ -290,7 +339,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
 
     # reference line at the pooled estimate
     est0 = _pooled(result)[0] * mult
-    ax.axvline(est0, color="0.4", lw=0.6, ls=(0, (3, 3)), zorder=1)
+    if overall and np.isfinite(est0):
+        ax.axvline(est0, color="0.4", lw=0.6, ls=(0, (3, 3)), zorder=1)
     if scale == "log":
         ax.axvline(1.0, color="black", lw=0.6, zorder=1)
 
@@ -301,8 +351,18 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     if scale == "percent":
         ax.set_xticks(np.linspace(x0, x1, 6))
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0f}%")
+    if scale == "log":
+        from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+        nice = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+                if x0 <= v <= x1]
+        ax.xaxis.set_major_locator(FixedLocator(nice))
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if xlabel is None:
-        xlabel = {"percent": "Proportion (%)", "log": "Ratio (log scale)", "linear": "Estimate"}[scale]
+        xlabel = _XLABEL.get(result.measure) or {"percent": "Proportion (%)", "log": "Ratio (log scale)",
+                                                  "linear": "Estimate"}[scale]
     ax.set_xlabel(xlabel, fontsize=_FONT)
     if title:
         ax.set_title(title, loc="left", fontsize=_FONT + 2, fontweight="bold",

@@ -1,0 +1,133 @@
+"""Evidence map: every study and registration, by indication, year, design, cell source and size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["evidence_map_plot"]
+
+_FONT = 8.5
+_ROW_PT = 14.0
+_SOURCES = ("umbilical cord", "cord blood", "adipose", "bone marrow", "gingiva")
+_COLORS = {"umbilical cord": "#1b6ca8", "cord blood": "#6baed6", "adipose": "#e6550d",
+           "bone marrow": "#756bb1", "gingiva": "#31a354", "other": "0.5"}
+_MARKERS = {"case report": "o", "single-arm trial": "s", "randomized trial": "D",
+            "preclinical": "^", "other": "P"}
+
+
+def _num(v: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _size(row: dict[str, str]) -> float:
+    for key in ("n_analysed", "n_enrolled", "n_planned"):
+        v = _num(row.get(key, ""))
+        if np.isfinite(v):
+            return v
+    return float("nan")
+
+
+def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
+    """Draw the evidence map of ``rows`` (study dicts, or an EvidenceMap) on ``ax``; returns ax.
+
+    Marker position: publication or registration year; marker shape: design; colour: cell
+    source; area: number of patients; filled: results reported, hollow: registered only.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import transforms as mtransforms
+    from matplotlib.lines import Line2D
+
+    if hasattr(rows, "rows"):
+        title = title if title is not None else rows.spec.title
+        rows = rows.rows
+    rows = sorted(rows, key=lambda r: (r.get("indication", ""), r.get("setting", "") == "preclinical",
+                                       _num(r.get("year", "")), r.get("citation", "")))
+    groups: list[tuple[str, list[dict[str, str]]]] = []
+    for r in rows:
+        ind = r.get("indication", "") or "(unknown)"
+        if not groups or groups[-1][0] != ind:
+            groups.append((ind, []))
+        groups[-1][1].append(r)
+    n_lines = sum(len(g) + 1 for _, g in groups)
+
+    left_pt = 150.0
+    right_pt = 150.0
+    plot_w = 230.0
+    own = ax is None
+    if own:
+        bottom, top = 120.0, 40.0
+        h = n_lines * _ROW_PT + bottom + top
+        w = left_pt + plot_w + right_pt + 20
+        fig = plt.figure(figsize=(w / 72, h / 72))
+        ax = fig.add_axes(((left_pt + 10) / w, bottom / h, plot_w / w, n_lines * _ROW_PT / h))
+    fig = ax.figure
+    blend = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+
+    def text(x, dx, y, s, **kw):
+        tr = mtransforms.offset_copy(blend, fig=fig, x=dx, y=0, units="points")
+        ax.text(x, y, s, transform=tr, va="center", fontsize=kw.pop("size", _FONT), clip_on=False, **kw)
+
+    years = [_num(r.get("year", "")) for r in rows]
+    years = [y for y in years if np.isfinite(y)]
+    x0, x1 = (min(years) - 1, max(years) + 1) if years else (2014, 2024)
+    x_nd = x1 + 1.0  # column for studies whose year is not in the sources
+    ax.set_xlim(x0, x_nd + 1.0)
+    ax.axvline(x1 + 0.2, color="0.75", lw=0.6, ls=(0, (2, 2)))
+    ax.set_ylim(0.5, n_lines + 0.5)
+    sizes = [_size(r) for r in rows]
+    smax = max([s for s in sizes if np.isfinite(s)] or [1])
+    y = n_lines
+    for ind, grp in groups:
+        text(0, -left_pt, y, f"{ind.capitalize()} (k = {len(grp)})", fontweight="bold")
+        y -= 1
+        for r in grp:
+            src = next((s for s in _SOURCES if s in r.get("cell_source", "")), "other")
+            design = r.get("design", "") if r.get("design", "") in _MARKERS else "other"
+            filled = r.get("results_reported", "") == "yes"
+            n = _size(r)
+            area = 12 + 160 * (n / smax if np.isfinite(n) else 0.05)
+            yr = _num(r.get("year", ""))
+            if not np.isfinite(yr):
+                yr = x_nd
+            label = r.get("citation", "") or r.get("study_id", "")
+            reg = r.get("registry_id", "")
+            if reg and reg not in label:
+                label = f"{label} ({reg})"
+            text(0, -left_pt + 8, y, label)
+            text(1, 10, y, f"n = {n:g}" if np.isfinite(n) else "n = ?")
+            text(1, 60, y, r.get("design", ""), size=_FONT - 0.5, color="0.25")
+            ax.scatter([yr], [y], s=area, marker=_MARKERS[design], zorder=3, linewidths=1.0,
+                       facecolors=_COLORS[src] if filled else "white", edgecolors=_COLORS[src])
+            ax.axhline(y, color="0.92", lw=0.5, zorder=0)
+            y -= 1
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_yticks([])
+    ticks = list(range(int(np.ceil(x0)), int(x1) + 1, 2))
+    ax.set_xticks(ticks + [x_nd])
+    ax.set_xticklabels([str(t) for t in ticks] + ["n.d."])
+    ax.tick_params(axis="x", labelsize=_FONT)
+    ax.set_xlabel("Year of publication (n.d.: registration year not in the sources)", fontsize=_FONT)
+    handles = [Line2D([], [], ls="", marker="s", markersize=7, markerfacecolor=_COLORS[s],
+                      markeredgecolor=_COLORS[s], label=s) for s in _SOURCES]
+    handles += [Line2D([], [], ls="", marker=m, markersize=7, markerfacecolor="0.4",
+                       markeredgecolor="0.4", label=d) for d, m in _MARKERS.items() if d != "other"]
+    handles += [Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="0.4",
+                       markeredgecolor="0.4", label="results reported"),
+                Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="white",
+                       markeredgecolor="0.4", label="registered, no results")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4,
+              fontsize=_FONT - 1, frameon=False, handletextpad=0.3, columnspacing=1.0)
+    if title:
+        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
+        ax.text(0, 1, title, transform=tr, fontsize=_FONT + 2.5, fontweight="bold", va="bottom")
+        ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
+                transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
+                                                  units="points"),
+                fontsize=_FONT - 1, fontstyle="italic", va="bottom")
+    return ax

@@ -1,0 +1,187 @@
+"""The review's analyses: reproduce, check, manifest, summary table, and the spec extensions
+they use (compare, assume, sensitivity, overall = false, evidence map)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from scipy.stats import nchypergeom_fisher
+
+from metamsc.cli import main
+from metamsc.spec import analysis_dict, load_spec, run_spec
+
+REPO = Path(__file__).resolve().parents[1]
+ANALYSES = REPO / "analyses"
+
+
+def _project(tmp_path: Path) -> Path:
+    """A small project: two specs over their own CSVs, plus the repository's real specs."""
+    root = tmp_path / "proj"
+    (root / "analyses").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "data" / "a.csv").write_text("study,events,total\nA,2,10\nB,5,12\nC,1,9\n")
+    (root / "data" / "b.csv").write_text("study,events,total\nX,7,10\nY,3,12\n")
+    for name in ("a", "b"):
+        (root / "analyses" / f"{name}.toml").write_text(
+            f'title = "{name}"\ndata = "../data/{name}.csv"\nmeasure = "PLO"\n'
+            f'figure = "../figures/{name}.svg"\n')
+    return root
+
+
+def test_reproduce_then_check_names_exactly_the_outputs_of_a_changed_number(tmp_path, capsys):
+    root = _project(tmp_path)
+    assert main(["reproduce", str(root)]) == 0
+    for p in ("results/a.json", "results/b.json", "figures/a.svg", "figures/b.svg",
+              "results/summary.csv", "results/summary.md", "results/manifest.json"):
+        assert (root / p).is_file(), p
+    assert main(["check", str(root)]) == 0
+    capsys.readouterr()
+    # change one number in b.csv: only b's outputs, the summary and the manifest change
+    (root / "data" / "b.csv").write_text("study,events,total\nX,7,10\nY,4,12\n")
+    assert main(["check", str(root)]) == 1
+    out = capsys.readouterr().out
+    differs = sorted(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("differs: "))
+    assert differs == ["figures/b.svg", "results/b.json", "results/manifest.json",
+                       "results/summary.csv", "results/summary.md"]
+    assert "input changed since the committed outputs: data/b.csv" in out
+    assert main(["reproduce", str(root)]) == 0
+    assert main(["check", str(root)]) == 0
+
+
+def test_manifest_hashes_outputs_and_inputs(tmp_path):
+    import hashlib
+
+    root = _project(tmp_path)
+    assert main(["reproduce", str(root)]) == 0
+    man = json.loads((root / "results" / "manifest.json").read_text())
+    entry = man["outputs"]["results/a.json"]
+    assert entry["sha256"] == hashlib.sha256((root / "results/a.json").read_bytes()).hexdigest()
+    assert set(entry["inputs"]) == {"analyses/a.toml", "data/a.csv"}
+    assert entry["inputs"]["data/a.csv"] == hashlib.sha256((root / "data/a.csv").read_bytes()).hexdigest()
+    assert man["version"]
+
+
+def test_check_reports_stale_and_uncommitted(tmp_path, capsys):
+    root = _project(tmp_path)
+    assert main(["reproduce", str(root)]) == 0
+    (root / "results" / "old.json").write_text("{}")
+    (root / "figures" / "b.svg").unlink()
+    assert main(["check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "stale (no spec makes it): results/old.json" in out
+    assert "not committed: figures/b.svg" in out
+
+
+def test_summary_table(tmp_path):
+    root = _project(tmp_path)
+    assert main(["reproduce", str(root)]) == 0
+    lines = (root / "results" / "summary.csv").read_text().splitlines()
+    assert lines[0].startswith("analysis,title,measure,method,test,k,patients")
+    a = json.loads((root / "results" / "a.json").read_text())
+    row = lines[1].split(",")
+    assert row[0] == "a" and row[5] == "3" and row[6] == "31"
+    assert float(row[8]) == pytest.approx(a["natural"]["estimate"], rel=1e-5)
+    md = (root / "results" / "summary.md").read_text()
+    assert f"{100 * a['natural']['estimate']:.1f}%" in md
+
+
+def test_committed_outputs_are_current():
+    """The repository's own results/ and figures/ are what the specs produce."""
+    assert main(["check", str(REPO)]) == 0
+
+
+def test_every_review_analysis_exists_and_lists_exclusions():
+    names = {p.stem for p in ANALYSES.glob("*.toml")}
+    assert {"psoriasis-pasi40", "psoriasis-pasi75", "ssc-mrss", "cheng2022-sex",
+            "evidence-map"} <= names
+    for name in names - {"evidence-map"}:
+        d = json.loads((REPO / "results" / f"{name}.json").read_text())
+        for e in d["excluded"]:
+            assert e["study"] and e["reason"]
+
+
+def test_pasi40_excludes_registrations_with_reason():
+    d = analysis_dict(run_spec(ANALYSES / "psoriasis-pasi40.toml"))
+    reasons = {e["study"]: e["reason"] for e in d["excluded"]}
+    assert reasons["NCT03745417"] == "registered, no results reported"
+    assert reasons["Yao et al. 2021"].startswith("no data for PASI-40 response")
+    assert {s["study"] for s in d["studies"]} == {"Chen et al. 2016", "De Jesus et al. 2016",
+                                                   "Comella et al. 2018", "Wang et al. 2020",
+                                                   "Cheng et al. 2022"}
+    cheng = next(s for s in d["studies"] if s["study"] == "Cheng et al. 2022")
+    assert (cheng["events"], cheng["total"]) == (8, 17)
+    groups = {g["group"]: g["k"] for g in d["subgroup"]["groups"]}
+    assert groups == {"case report": 4, "single-arm trial": 1}
+
+
+def test_cheng2022_sex_pairs_groups_and_gives_exact_statistics():
+    d = analysis_dict(run_spec(ANALYSES / "cheng2022-sex.toml"))
+    s = d["studies"][0]
+    assert (s["events1"], s["total1"], s["events2"], s["total2"]) == (6, 9, 2, 8)
+    # R: escalc("RR", ai=6, n1i=9, ci=2, n2i=8) -> yi 0.980829253011726, vi 0.430555555555556
+    assert s["yi"] == pytest.approx(0.980829253011726, rel=1e-10)
+    assert s["vi"] == pytest.approx(0.430555555555556, rel=1e-10)
+    e = d["exact"][0]
+    # R: fisher.test(matrix(c(6,2,3,6),2)): p 0.153434800493624, OR 5.32669667954546,
+    # CI 0.515318655632871 87.7269714528116 (R's uniroot stops early: see docs/validation.md)
+    assert e["fisher_pvalue"] == pytest.approx(0.153434800493624, rel=1e-10)
+    assert e["or_conditional_mle"] == pytest.approx(5.32669667954546, rel=1e-6)
+    assert e["or_exact_ci_lb"] == pytest.approx(0.515318655632871, rel=1e-5)
+    assert e["or_exact_ci_ub"] == pytest.approx(87.7269714528116, rel=5e-3)
+    # our bounds solve the exact equations: P(X >= 6; psi_lb) = P(X <= 6; psi_ub) = 0.025
+    assert nchypergeom_fisher.cdf(6, 17, 9, 8, e["or_exact_ci_ub"]) == pytest.approx(0.025, rel=1e-6)
+    assert nchypergeom_fisher.sf(5, 17, 9, 8, e["or_exact_ci_lb"]) == pytest.approx(0.025, rel=1e-6)
+
+
+def test_ssc_mrss_declares_its_assumption_and_sensitivity():
+    d = analysis_dict(run_spec(ANALYSES / "ssc-mrss.toml"))
+    assert d["assumptions"] == [{"role": "r", "value": 0.5, "reason": "not reported; declared in the spec"}]
+    # R: escalc("MC", m1i=13.8, m2i=20.1, sd1i=10.2, sd2i=3.1, ni=14, ri=0.2) -> -6.3, 7.21442857142857
+    sens = {x["value"]: x for x in d["sensitivity"]["results"]}
+    assert set(sens) == {0.2, 0.4, 0.5, 0.6, 0.8}
+    assert sens[0.2]["se"] ** 2 == pytest.approx(7.21442857142857, rel=1e-10)
+    assert sens[0.5]["estimate"] == d["estimate"] == pytest.approx(-6.3)
+    assert sens[0.2]["ci_ub"] - sens[0.2]["ci_lb"] > sens[0.8]["ci_ub"] - sens[0.8]["ci_lb"]
+
+
+def test_overall_false_reports_subgroups_only(tmp_path):
+    (tmp_path / "d.csv").write_text("study,events,total,def\nA,0,10,serious\nA,3,10,any\nB,1,8,any\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\nsubgroup = "def"\noverall = false\n')
+    d = analysis_dict(run_spec(spec))
+    assert d["overall"] is False and d["estimate"] is None and d["natural"] is None
+    assert [g["group"] for g in d["subgroup"]["groups"]] == ["serious", "any"]
+    bad = tmp_path / "t.toml"
+    bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\noverall = false\n')
+    with pytest.raises(Exception, match="'overall' = false needs a 'subgroup'"):
+        load_spec(bad)
+
+
+def test_compare_reports_unpaired_studies(tmp_path):
+    (tmp_path / "d.csv").write_text("study,events,total,arm\nA,3,10,t\nA,1,10,c\nB,2,5,t\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "t"\ndata = "d.csv"\nmeasure = "OR"\nmethod = "EE"\n'
+                    '[compare]\ncolumn = "arm"\ngroup1 = "t"\ngroup2 = "c"\n')
+    d = analysis_dict(run_spec(spec))
+    assert d["k"] == 1
+    assert d["excluded"] == [{"study": "B", "reason": "no arm = 'c' row to compare"}]
+
+
+def test_evidence_map_lists_every_study():
+    d = analysis_dict(run_spec(ANALYSES / "evidence-map.toml"))
+    from metamsc import datasets
+
+    _, studies = datasets.read_rows("studies")
+    assert d["k"] == len(studies) == len(d["studies"])
+    assert {s["study_id"] for s in d["studies"]} == {s["study_id"] for s in studies}
+
+
+def test_run_copies_of_the_review_specs(tmp_path):
+    """The review's specs run from any folder (paths are relative to the spec file)."""
+    shutil.copytree(ANALYSES, tmp_path / "analyses")
+    assert main(["reproduce", str(tmp_path)]) == 0
+    for p in (REPO / "results").glob("*.json"):
+        assert (tmp_path / "results" / p.name).read_bytes() == p.read_bytes(), p.name
