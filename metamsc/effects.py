@@ -118,6 +118,16 @@ class EffectSizes:
         z = stats.norm.isf((1 - confidence_level) / 2)
         return self.yi - z * self.sei, self.yi + z * self.sei
 
+    def proportion_ci(self, method: str = "CP", confidence_level: float = 0.95):
+        """Per-study CI of a single proportion from the raw counts (meta's ``method.ci``:
+        CP, WS, WSCC, AC, SA, SACC, JEFFREYS); proportion measures only."""
+        if "total" not in self.inputs:
+            raise ValueError(f"measure {self.measure} is not a single proportion")
+        from .proportions import proportion_ci
+
+        return proportion_ci(self.inputs["events"], self.inputs["total"], method=method,
+                             level=confidence_level)
+
     def natural(self, x: ArrayLike) -> np.ndarray | None:
         """Back-transform per-study values (PFT with each study's own n)."""
         return transforms.back_transform(self.measure, x, self.n, harmonic=False)
@@ -178,15 +188,44 @@ def cmi(m: ArrayLike) -> np.ndarray:
     return out
 
 
+def _meta_proportion(measure: str, *, add: float, to: str, labels, **roles) -> EffectSizes:
+    """R meta's metaprop formulas for PRAW and PLN (see :func:`effect_size`)."""
+    x, n = _arr("events", roles["events"]), _arr("total", roles["total"])
+    _check_nonneg("events", x)
+    _check_pos("total", n)
+    _check_le("events", x, "total", n)
+    c = add * (_correction_mask(to, (x == 0) | (x == n)) & (add != 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "PR":
+            yi = x / n
+            vi = (x + c) * (n - x + c) / (n + 2 * c) ** 3
+        else:
+            yi = np.log((x + c) / (n + c))
+            vi = np.where(x == n, 1 / x - 1 / (n + c), 1 / (x + c) - 1 / (n + c))
+    lab = None if labels is None else tuple(str(v) for v in np.atleast_1d(labels))
+    return EffectSizes(measure=measure, yi=_ro(yi), vi=_ro(vi), n=_ro(n), labels=lab, add=float(add),
+                       to=f"{to} (meta)", corrected=c > 0,
+                       inputs={"events": _ro(x), "total": _ro(n)})
+
+
 def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
                 drop00: bool = False, vtype: str = "LS", labels: ArrayLike | None = None,
-                **roles: ArrayLike) -> EffectSizes:
+                convention: str = "metafor", **roles: ArrayLike) -> EffectSizes:
     """Compute yi and vi for ``measure`` from the data ``roles``.
 
     Defaults follow metafor's ``escalc``: ``add=1/2`` with ``to="only0"``
     (no correction by default for PAS, PFT, IRS, IRFT, which need none),
     ``drop00=False`` and large-sample variances (``vtype="LS"``).
+    ``convention="meta"`` applies R meta's ``metaprop`` rule to PR and PLN
+    instead: PR keeps the uncorrected x/n and corrects only its variance,
+    (x+c)(n-x+c)/(n+2c)^3; PLN uses log((x+c)/(n+c)) with variance
+    1/(x+c) - 1/(n+c), or 1/x - 1/(n+c) when x = n (Hartung & Knapp 2001, eq. 18).
     """
+    if convention not in ("metafor", "meta"):
+        raise ValueError(f"unknown convention {convention!r}; expected 'metafor' or 'meta'")
+    if convention == "meta" and measure in ("PR", "PLN"):
+        return _meta_proportion(measure, add=0.5 if add is None else add, to=to, labels=labels,
+                                **roles)
     required = measure_roles(measure)
     if to not in _TO:
         raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of {', '.join(_TO)}")
