@@ -11,6 +11,7 @@ The public API is small and scipy-like::
 Heavy modules (matplotlib, pandas) are imported only where they are used.
 """
 
+from .batch import BatchResult, pool_batch
 from .effects import EffectSizes, effect_size
 from .pooling import pool, pool_effects, pool_proportions
 from .results import Conventions, Diagnostics, Excluded, Interval, MetaResult, NaturalScale
@@ -24,6 +25,8 @@ __all__ = [
     "pool",
     "pool_effects",
     "pool_proportions",
+    "pool_batch",
+    "BatchResult",
     "estimate_tau2",
     "MetaResult",
     "Interval",

@@ -53,7 +53,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
          correction: str = "none", corrected: ArrayLike | None = None,
          pi: str = "metafor", i2: str = "tau2",
-         threshold: float = 1e-12, maxiter: int = 1000) -> MetaResult:
+         threshold: float = 1e-12, maxiter: int = 100) -> MetaResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method`` is a tau^2 estimator (EE/FE/CE, DL, HE, HS, HSk, SJ, ML, REML,

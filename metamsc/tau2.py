@@ -99,7 +99,7 @@ def _fisher_scoring(yi, vi, tau2, kind, threshold, maxiter):
             adj = (np.sum((w * r) ** 2) - np.trace(p)) / np.sum(p * p)
         else:  # EB, Morris (1983)
             adj = (np.sum(w * r**2) * k / (k - 1) - k) / sw
-        if not np.isfinite(adj):
+        if not np.isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
             adj = 0.0
         while tau2 + adj < 0:
             adj /= 2
@@ -168,12 +168,13 @@ def _se_tau2(method, yi, vi, tau2, tau2_0=None, a=None) -> float:
 
 
 def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: float = 1e-12,
-                  maxiter: int = 1000) -> Tau2Fit:
+                  maxiter: int = 100) -> Tau2Fit:
     """Estimate tau^2 by ``method`` (see ``TAU2_METHODS``; FE and CE mean EE).
 
     Iterative estimators (ML, REML, EB) use Fisher scoring from the HE
     estimate as metafor does, stopping when tau^2 changes by less than
-    ``threshold``; when scoring fails, the root of the estimating equation is
+    ``threshold``; when scoring fails (no convergence in ``maxiter`` steps,
+    metafor's default 100), the root of the estimating equation is
     bracketed on [0, inf) and found by Brent's method instead (reported in
     ``algorithm``). PM and PMM solve Q(tau^2) = k - 1 (resp. the median of
     chi^2_(k-1)) by Brent's method. Negative estimates are truncated at 0
@@ -236,7 +237,8 @@ def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: floa
         if not converged or not np.isfinite(raw):
             raw, how = _solve_score(yi, vi, method)
             converged = bool(np.isfinite(raw))
-            algorithm = f"Fisher scoring failed after {iters} iterations; {how}"
+            algorithm = (f"Fisher scoring did not converge in {iters} iterations; "
+                         f"{how} of the {method} estimating equation")
             message = algorithm
         if method in ("ML", "REML") and raw > threshold:
             reml = method == "REML"
