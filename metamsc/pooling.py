@@ -225,7 +225,8 @@ def _ro(a: np.ndarray) -> np.ndarray:
 def _correction_text(es: EffectSizes) -> str:
     if es.corrected is None or not np.any(es.corrected):
         return "none needed" if es.add else "none"
-    return f"add {es.add:g} to={es.to} ({int(np.sum(es.corrected))} of {es.k} studies corrected)"
+    return (f"{es.add:g} added to the cells of {int(np.sum(es.corrected))} of {es.k} studies "
+            f"(to = {es.to})")
 
 
 def pool_effects(es: EffectSizes, **kwargs) -> MetaResult:

@@ -47,7 +47,8 @@ ROLES = ("study", "events", "total", "time", "yi", "vi", "events1", "total1", "e
 _KEYS = {
     "title": str, "data": str, "where": dict, "measure": str, "method": str, "test": str,
     "level": (int, float), "subgroup": str, "columns": dict, "figure": (str, list),
-    "add": (int, float), "to": str, "description": str, "pi": str, "i2": str,
+    "add": (int, float), "to": str, "description": str, "pi": str, "i2": str, "study_ci": str,
+    "note": str,
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
 }
 _REQUIRED = ("title", "data", "measure")
@@ -97,6 +98,8 @@ class Spec:
     sensitivity: tuple[str, tuple[float, ...]] | None = None
     compare: tuple[str, str, str] | None = None
     overall: bool = True
+    study_ci: str = "model"
+    note: str = ""
 
     @property
     def name(self) -> str:
@@ -131,6 +134,7 @@ class Spec:
                   "level": self.level, "subgroup": self.subgroup, "overall": self.overall,
                   "columns": {r: self.column(r) for r in ("study",) + self.roles()},
                   "add": self.add, "to": self.to, "pi": self.pi, "i2": self.i2,
+                  "study_ci": self.study_ci,
                   "assume": dict(self.assume),
                   "sensitivity": None if self.sensitivity is None else
                   {self.sensitivity[0]: list(self.sensitivity[1])},
@@ -248,10 +252,17 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{where_}: key 'compare' needs a two-group measure (RR OR RD MD SMD ROM), "
                             f"not {measure}")
         compare = (c["column"], c["group1"], c["group2"])
+    study_ci = raw.get("study_ci", "model")
+    ci_methods = ("model", "CP", "WS", "WSCC", "AC", "SA", "SACC", "JEFFREYS")
+    if study_ci not in ci_methods:
+        raise SpecError(f"{where_}: key 'study_ci': unknown {study_ci!r}{_suggest(study_ci, ci_methods)}; "
+                        f"expected one of {' '.join(ci_methods)}")
+    if study_ci != "model" and measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):
+        raise SpecError(f"{where_}: key 'study_ci' = {study_ci!r} needs a proportion measure")
     subgroup = raw.get("subgroup")
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
-    return Spec(pi=pi, i2=i2, assume=assume, sensitivity=sensitivity, compare=compare,
+    return Spec(pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 columns=columns, figures=tuple(figs),
@@ -262,7 +273,7 @@ def load_spec(path: str | Path) -> Spec:
 def _load_evidence_map(path: Path, raw: dict[str, Any]) -> Spec:
     """An evidence map: a figure and a table of every study of a data set (no pooling)."""
     where_ = str(path)
-    allowed = {"kind", "title", "data", "where", "figure", "description", "columns"}
+    allowed = {"kind", "title", "data", "where", "figure", "description", "columns", "note"}
     for key in raw:
         if key not in allowed:
             raise SpecError(f"{where_}: key {key!r} does not apply to kind 'evidence-map' "
@@ -621,6 +632,15 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     exact = _exact_two_group(an)
     if exact is not None:
         d["exact"] = exact
+    if an.spec.study_ci != "model":
+        from .proportions import proportion_ci
+
+        x = np.array(an.study_data["events"], dtype=float)
+        n = np.array(an.study_data["total"], dtype=float)
+        lo, hi = proportion_ci(x, n, method=an.spec.study_ci, level=an.spec.level)
+        for j, row in enumerate(d["studies"]):
+            row["observed"] = {"proportion": x[j] / n[j], "ci_lb": float(np.atleast_1d(lo)[j]),
+                               "ci_ub": float(np.atleast_1d(hi)[j]), "method": an.spec.study_ci}
     return d
 
 

@@ -99,8 +99,19 @@ def _het_text(res: MetaResult) -> str:
     return ", ".join(parts)
 
 
-def _footnote(res: MetaResult, scale: str) -> str:
+_CI_NAMES = {"CP": "Clopper-Pearson", "WS": "Wilson score", "WSCC": "Wilson score with continuity "
+             "correction", "AC": "Agresti-Coull", "SA": "Wald", "SACC": "Wald with continuity "
+             "correction", "JEFFREYS": "Jeffreys"}
+
+
+def _footnote(res: MetaResult, scale: str, study_ci: str = "model") -> str:
     """What the study intervals are, and which studies were continuity-corrected."""
+    if study_ci != "model":
+        name = _CI_NAMES.get(study_ci.upper(), study_ci)
+        corr = res.conventions.correction
+        corr = "" if corr.startswith("none") else f"; continuity correction: {corr}"
+        return (f"Study rows: observed proportions with {100 * res.level:g}% {name} CIs. Pooled values "
+                f"from the {res.measure} model{corr}.")
     what = {"PLO": "logit", "PLN": "log", "PAS": "arcsine", "PFT": "Freeman-Tukey",
             "PR": "raw proportion", "RR": "log", "OR": "log", "ROM": "log",
             "PETO": "log"}.get(res.measure, "analysis")
@@ -108,7 +119,7 @@ def _footnote(res: MetaResult, scale: str) -> str:
     if scale in ("percent", "log") and res.measure not in ("PR",):
         text += ", back-transformed"
     if res.corrected is not None and np.any(res.corrected):
-        text += f"; \u2020 continuity correction ({res.conventions.correction.split(' (')[0]})"
+        text += f"; \u2020 continuity correction: {res.conventions.correction}"
     return text + "."
 
 
@@ -149,9 +160,24 @@ def _data_text(measure: str, study_data: dict[str, Any] | None, i: int) -> str:
     return ""
 
 
-def _study_rows(res: MetaResult, study_data, index, weights) -> list[_Row]:
-    est, lo, hi = _natural_study(res)
-    mark = res.corrected if res.corrected is not None else np.zeros(res.k, dtype=bool)
+def _observed(study_data, index, method: str, level: float):
+    """Observed proportions x/n with an exact or score interval (meta's study CIs)."""
+    from ..proportions import proportion_ci
+
+    x = np.array([study_data["events"][i] for i in index], dtype=float)
+    n = np.array([study_data["total"][i] for i in index], dtype=float)
+    lo, hi = proportion_ci(x, n, method=method, level=level)
+    return x / n, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+
+
+def _study_rows(res: MetaResult, study_data, index, weights, study_ci: str = "model") -> list[_Row]:
+    index = list(index)
+    if study_ci != "model":
+        est, lo, hi = _observed(study_data, index, study_ci, res.level)
+        mark = np.zeros(res.k, dtype=bool)
+    else:
+        est, lo, hi = _natural_study(res)
+        mark = res.corrected if res.corrected is not None else np.zeros(res.k, dtype=bool)
     return [_Row("study", res.labels[j] + ("\u2020" if mark[j] else ""), est[j], lo[j], hi[j],
                  weights[j], _data_text(res.measure, study_data, index[j])) for j in range(res.k)]
 
@@ -165,23 +191,26 @@ def _summary_rows(res: MetaResult, label: str, bold: bool, weight: float) -> lis
 
 
 def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
-            sensitivity=(), sens_role: str = "") -> list[_Row]:
+            sensitivity=(), sens_role: str = "", study_ci: str = "model") -> list[_Row]:
     """Rows top to bottom; in subgroup plots the weights are those of the overall model."""
     rows: list[_Row] = [_Row("gap", "")]
+    if len(subgroups) == 1:  # one level: no subtotal that would repeat the overall result
+        rows.append(_Row("group", f"{subgroups[0][0]} (all k = {result.k})", bold=True))
+        subgroups = []
     if subgroups:
         pos = {lab: i for i, lab in enumerate(result.labels)}
         for level, sub in subgroups:
             idx = [pos[l] for l in sub.labels]
             w = [result.weights[i] for i in idx]
             rows.append(_Row("group", f"{level} (k = {sub.k})", bold=True))
-            rows.extend(_study_rows(sub, study_data, idx, w))
+            rows.extend(_study_rows(sub, study_data, idx, w, study_ci))
             if sub.k > 1:
                 name = _model_label(sub).split(" (")[0].lower()
                 rows.extend(_summary_rows(sub, f"Subtotal ({name})", False, float(np.sum(w))))
                 rows.append(_Row("het", _het_text(sub)))
             rows.append(_Row("gap", ""))
     else:
-        rows.extend(_study_rows(result, study_data, range(result.k), result.weights))
+        rows.extend(_study_rows(result, study_data, range(result.k), result.weights, study_ci))
         rows.append(_Row("gap", ""))
     if overall:
         rows.extend(_summary_rows(result, _model_label(result), True, 100.0))
@@ -197,12 +226,16 @@ def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
 
 def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None = None,
            xlim: tuple[float, float] | None = None, study_data: dict[str, Any] | None = None,
-           subgroups=None, subgroup_test=None, footnote: str | None = None):
+           subgroups=None, subgroup_test=None, footnote: str | None = None,
+           study_ci: str = "model", note: str | None = None):
     """Draw a forest plot on ``ax`` and return ``ax``.
 
     ``result`` is a :class:`~metamsc.results.MetaResult` or a spec
     :class:`~metamsc.spec.Analysis` (whose subgroups, raw counts and title are
-    then used). ``xlim`` is on the plotted scale (proportions in 0-1).
+    then used). ``xlim`` is on the plotted scale (proportions in 0-1). ``study_ci``
+    is "model" (Wald on the analysis scale, as metafor) or, for proportions, a
+    single-proportion method of :func:`metamsc.proportions.proportion_ci` ("CP",
+    "WS", ...) to show each study's observed x/n with that interval (as meta).
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms
@@ -215,15 +248,20 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
         overall = an.spec.overall
         sensitivity = an.sensitivity
         sens_role = an.spec.sensitivity[0] if an.spec.sensitivity else ""
+        study_ci = an.spec.study_ci
+        note = note if note is not None else (an.spec.note or None)
         study_data = study_data or an.study_data
         subgroups = subgroups if subgroups is not None else an.subgroups
         subgroup_test = subgroup_test if subgroup_test is not None else an.subgroup_test
         title = title if title is not None else an.spec.title
         if footnote is None:
-            footnote = _footnote(an.result, _scale(an.result.measure)) + _exact_note(an)
+            footnote = _footnote(an.result, _scale(an.result.measure), study_ci) + _exact_note(an)
     subgroups = list(subgroups or [])
     scale = _scale(result.measure)
-    rows = _layout(result, subgroups, study_data, overall, sensitivity, sens_role)
+    if study_ci != "model" and not (study_data and "total" in study_data
+                                    and result.measure in _PROPORTION):
+        raise ValueError("study_ci other than 'model' needs a proportion measure and its counts")
+    rows = _layout(result, subgroups, study_data, overall, sensitivity, sens_role, study_ci)
     if subgroup_test is not None:
         p = "< 0.001" if subgroup_test.pvalue < 0.001 else f"= {subgroup_test.pvalue:.3f}"
         rows.append(_Row("het", f"Test for subgroup differences: Q({subgroup_test.df}) = "
@@ -243,9 +281,19 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     left_pt = col_label_w + col_data_w + 12
     right_pt = col_w_w + col_ci_w + 12
 
+    if footnote is None:
+        footnote = _footnote(result, scale, study_ci)
+    if note:
+        footnote = f"{note} {footnote}" if footnote else note
+    if footnote:
+        import textwrap
+
+        width_chars = int((left_pt + plot_w + right_pt) / ((_FONT - 1.5) * 0.5))
+        footnote = "\n".join(textwrap.wrap(footnote, width_chars))
+    n_foot = footnote.count("\n") + 1 if footnote else 0
     own_fig = ax is None
     if own_fig:
-        bottom = 62
+        bottom = 56 + 10 * n_foot
         height_pt = (n_rows + 2.6) * _ROW_PT + (24 if title else 0) + bottom
         width_pt = left_pt + plot_w + right_pt + 16
         fig = plt.figure(figsize=(width_pt / 72, height_pt / 72))
@@ -316,7 +364,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
                     ax.plot([x1], [y], marker=">", markersize=4, color="black")
             if np.isfinite(est) and x0 <= est <= x1:
                 ax.plot([est], [y], marker="s", markersize=4 + 6 * np.sqrt(r.weight / max_w),
-                        color="0.25", markeredgecolor="black", markeredgewidth=0.5, zorder=3)
+                        color="0.25", markeredgecolor="black", markeredgewidth=0.5, zorder=3,
+                        clip_on=False)
         elif r.kind == "summary":
             text_at(0, -left_pt, y, r.label, bold=r.bold)
             if np.isfinite(r.weight):
@@ -367,8 +416,6 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     if title:
         ax.set_title(title, loc="left", fontsize=_FONT + 2, fontweight="bold",
                      x=-(left_pt) / (ax.get_position().width * fig.get_figwidth() * 72), pad=18)
-    if footnote is None:
-        footnote = _footnote(result, scale)
     if footnote:
         ax.annotate(footnote, xy=(0, 0), xycoords="axes fraction", xytext=(-left_pt, -46),
                     textcoords="offset points", ha="left", va="top", fontsize=_FONT - 1.5,
