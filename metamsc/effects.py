@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
+from ._util import readonly
 from . import transforms
 
 __all__ = ["MEASURES", "EffectSizes", "effect_size", "measure_roles", "NATURAL_SCALE"]
@@ -78,12 +79,6 @@ def measure_roles(measure: str) -> tuple[str, ...]:
         raise ValueError(
             f"unknown measure {measure!r}; expected one of {', '.join(MEASURES)}"
         ) from None
-
-
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True)
@@ -203,9 +198,9 @@ def _meta_proportion(measure: str, *, add: float, to: str, labels, **roles) -> E
             yi = np.log((x + c) / (n + c))
             vi = np.where(x == n, 1 / x - 1 / (n + c), 1 / (x + c) - 1 / (n + c))
     lab = None if labels is None else tuple(str(v) for v in np.atleast_1d(labels))
-    return EffectSizes(measure=measure, yi=_ro(yi), vi=_ro(vi), n=_ro(n), labels=lab, add=float(add),
+    return EffectSizes(measure=measure, yi=readonly(yi), vi=readonly(vi), n=readonly(n), labels=lab, add=float(add),
                        to=f"{to} (meta)", corrected=c > 0,
-                       inputs={"events": _ro(x), "total": _ro(n)})
+                       inputs={"events": readonly(x), "total": readonly(n)})
 
 
 def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
@@ -380,7 +375,7 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
             _check_nonneg("vi", vi[~np.isnan(vi)])
 
     return EffectSizes(
-        measure=measure, yi=_ro(yi), vi=_ro(vi), n=None if n is None else _ro(n),
+        measure=measure, yi=readonly(yi), vi=readonly(vi), n=None if n is None else readonly(n),
         labels=lab, add=float(add), to=to, corrected=corrected,
-        inputs={r: _ro(v) for r, v in a.items()},
+        inputs={r: readonly(v) for r, v in a.items()},
     )

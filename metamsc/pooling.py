@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from ._util import check_level, readonly
 from . import transforms
 from .effects import NATURAL_SCALE, EffectSizes, effect_size
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, MetaResult,
@@ -41,13 +42,6 @@ _TRANSFORM_NAMES = {
 }
 
 
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level:g}")
-    return level
-
-
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          level: float = 0.95, measure: str = "GEN", labels: ArrayLike | None = None,
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
@@ -71,7 +65,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown method {method_in!r}; expected one of {', '.join(METHODS)}")
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
-    level = _check_level(level)
+    level = check_level(level)
     if pi not in PI_RULES:
         raise ValueError(f"unknown prediction-interval rule {pi!r}; expected one of {', '.join(PI_RULES)}")
     if i2 not in I2_DEFINITIONS:
@@ -209,17 +203,11 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         i2=float(i2_val), i2_ci_lb=float(i_lb), i2_ci_ub=float(i_ub), h2=float(h2),
         h2_ci_lb=float(h_lb), h2_ci_ub=float(h_ub), q=q, q_df=k - 1, q_pvalue=q_p,
         pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w), s2w_knha=s2w_knha, se_model=se_model,
-        labels=labs, yi=_ro(y), vi=_ro(v), weights=_ro(wts), n=None if n_ is None else _ro(n_),
+        labels=labs, yi=readonly(y), vi=readonly(v), weights=readonly(wts), n=None if n_ is None else readonly(n_),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
         natural=natural, warnings=tuple(warns),
         corrected=None if c_all is None else c_all[ok],
     )
-
-
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.flags.writeable = False
-    return a
 
 
 def _correction_text(es: EffectSizes) -> str:

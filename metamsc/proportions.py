@@ -39,6 +39,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from ._util import check_level
+
 __all__ = ["CI_METHODS", "ProportionCI", "proportion_ci", "cp_upper_bound"]
 
 #: accepted ``method`` names (case-insensitive)
@@ -63,13 +65,6 @@ def _inputs(events: ArrayLike, total: ArrayLike) -> tuple[np.ndarray, np.ndarray
     return x, n
 
 
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level:g}")
-    return level
-
-
 def _out(a: np.ndarray) -> np.ndarray | float:
     return float(a) if a.ndim == 0 else a
 
@@ -86,7 +81,7 @@ def proportion_ci(events: ArrayLike, total: ArrayLike, method: str = "CP",
     m = str(method).upper()
     if m not in CI_METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(CI_METHODS)}")
-    level = _check_level(level)
+    level = check_level(level)
     x, n = _inputs(events, total)
     alpha = 1.0 - level
     z = float(special.ndtri(1.0 - alpha / 2))
@@ -135,7 +130,7 @@ def cp_upper_bound(events: ArrayLike, total: ArrayLike, level: float = 0.95) -> 
     1 - (1 - level)^(1/n) (about 3/n for 95%, the "rule of three"), the bound
     to report when every count is zero.
     """
-    level = _check_level(level)
+    level = check_level(level)
     x, n = _inputs(events, total)
     with np.errstate(invalid="ignore"):
         u = np.where(x == n, 1.0, special.betaincinv(x + 1, n - x, level))

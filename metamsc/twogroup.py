@@ -63,6 +63,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from ._util import check_level, readonly
 from .effects import effect_size
 from .results import I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MetaResult, NaturalScale
 
@@ -71,12 +72,6 @@ __all__ = ["pool_mh", "pool_peto", "MH_MEASURES"]
 MH_MEASURES = ("OR", "RR", "RD")
 _TO = ("only0", "all", "if0all", "none")
 _NATURAL = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio"}
-
-
-def _ro(a: ArrayLike) -> np.ndarray:
-    a = np.array(a, dtype=float)
-    a.flags.writeable = False
-    return a
 
 
 def _pair(value: Any, second: Any, name: str) -> tuple[Any, Any]:
@@ -136,13 +131,6 @@ def _labels(labels, k):
     if len(lab) != k:
         raise ValueError("labels must have one entry per study")
     return lab
-
-
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level:g}")
-    return level
 
 
 def _peto_yi_vi(cells, add, to, drop00):
@@ -251,7 +239,7 @@ def _finish(*, measure, pooling, estimator_name, algorithm, level, beta, se, k, 
         i2=float(i2), i2_ci_lb=nan, i2_ci_ub=nan, h2=float(h2), h2_ci_lb=nan, h2_ci_ub=nan,
         q=float(q), q_df=int(q_df), q_pvalue=float(q_p), pi_lb=nan, pi_ub=nan, pi_se=float(se),
         vt=_vt(vi[ok]), s2w=1.0, s2w_knha=nan, se_model=float(se),
-        labels=labels, yi=_ro(yi), vi=_ro(vi), weights=_ro(wts), n=_ro(n),
+        labels=labels, yi=readonly(yi), vi=readonly(vi), weights=readonly(wts), n=readonly(n),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded), natural=natural,
         warnings=tuple(warnings), corrected=np.asarray(corrected, dtype=bool), extra=extra,
     )
@@ -259,7 +247,7 @@ def _finish(*, measure, pooling, estimator_name, algorithm, level, beta, se, k, 
 
 def _prepare(events1, total1, events2, total2, add, to, drop00, labels, level):
     """Shared input handling: returns raw cells, the options and the labels."""
-    level = _check_level(level)
+    level = check_level(level)
     raw = _tables(events1, total1, events2, total2)
     add1, add2 = _pair(add, 0.0, "add")
     to1, to2 = _pair(to, "none", "to")
