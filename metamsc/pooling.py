@@ -85,8 +85,10 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     ok = np.isfinite(y_all) & np.isfinite(v_all)
     excluded = []
     for i in np.flatnonzero(~ok):
-        what = "yi" if not np.isfinite(y_all[i]) else "vi"
-        excluded.append(Excluded(lab_all[i], f"{what} is missing or not finite"))
+        what, val = ("yi", y_all[i]) if not np.isfinite(y_all[i]) else ("vi", v_all[i])
+        why = ("missing" if np.isnan(val) else
+               f"{val:g}: not finite (a zero cell without continuity correction?)")
+        excluded.append(Excluded(lab_all[i], f"{what} is {why}"))
     neg = ok & (v_all <= 0)
     for i in np.flatnonzero(neg):
         excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"))
@@ -98,12 +100,18 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     k = int(y.size)
     if k == 0:
         raise ValueError("no study left to pool")
+    if method == "GENQ" and a is None:
+        raise ValueError("method GENQ needs study weights (weights=...), as metafor")
+    warns = []
+    if k == 1 and test != "z":  # as metafor: a t distribution with 0 df is no test
+        warns.append(f"k = 1: test set to 'z' (was {test!r}), as metafor does")
+        test = "z"
 
     fit = estimate_tau2(y, v, method, weights=a, threshold=threshold, maxiter=maxiter)
     tau2 = fit.tau2
     w = 1.0 / (v + tau2)
     sw = np.sum(w)
-    if method == "GENQ" and a is not None:
+    if a is not None:  # user weights: weighted mean, sandwich variance (as metafor)
         mu = float(np.sum(a * y) / np.sum(a))
         vb = float(np.sum(a**2 * (v + tau2)) / np.sum(a) ** 2)
     else:
@@ -121,7 +129,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     se_model = float(np.sqrt(vb))
     vb *= s2w
     se = float(np.sqrt(vb))
-    statistic = mu / se if se > 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = float(np.float64(mu) / se)  # se = 0 (identical yi under knha): +/-inf, p = 0
     alpha = 1 - level
     if test == "z":
         df = None
@@ -162,7 +171,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
             i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
             h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
 
-    wts = (a if (method == "GENQ" and a is not None) else w)
+    wts = a if a is not None else w
     wts = 100 * wts / np.sum(wts)
 
     natural = None
@@ -182,7 +191,6 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
                                float(lo_pi), float(hi_pi), transform)
 
     messages = tuple(m for m in (fit.message,) if m)
-    warns = []
     if method == "EE" and test in ("knha", "adhoc"):
         warns.append("Knapp-Hartung inference is not meant for a common-effect model")
     if k == 1:
@@ -207,6 +215,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
         natural=natural, warnings=tuple(warns),
         corrected=None if c_all is None else c_all[ok],
+        kept=np.flatnonzero(ok),
     )
 
 

@@ -178,6 +178,8 @@ class MetaResult:
     natural: NaturalScale | None = None
     warnings: tuple[str, ...] = ()
     corrected: np.ndarray | None = None
+    #: positions, in the input arrays, of the studies the model used (the others are in excluded)
+    kept: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # --- derived quantities -------------------------------------------------
@@ -189,10 +191,6 @@ class MetaResult:
     def i2_q(self) -> float:
         """Q-based I^2 in percent, max(0, (Q - df) / Q) (as R meta reports it)."""
         return float(max(0.0, 100 * (self.q - self.q_df) / self.q)) if self.q > 0 else 0.0
-
-    @property
-    def is_random(self) -> bool:
-        return self.method != "EE"
 
     def _crit(self, confidence_level: float) -> float:
         if self.df is None:

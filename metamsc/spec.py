@@ -8,6 +8,7 @@ run code: it is plain TOML read with :mod:`tomllib`, and every key is checked.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -179,6 +180,9 @@ def load_spec(path: str | Path) -> Spec:
     if method not in allowed_methods:
         raise SpecError(f"{where_}: key 'method': unknown method {method!r}{_suggest(method, allowed_methods)}; "
                         f"expected one of {' '.join(allowed_methods)}")
+    if method == "GENQ":
+        raise SpecError(f"{where_}: key 'method': GENQ needs study weights, which a spec cannot give; "
+                        f"use it from Python: metamsc.pool(yi, vi, method='GENQ', weights=...)")
     if method in GLMM_METHODS and measure not in ("PLO", "IRLN"):
         raise SpecError(f"{where_}: key 'method': {method} needs measure PLO (binomial-normal) or "
                         f"IRLN (Poisson-normal), not {measure}")
@@ -490,6 +494,14 @@ class Analysis:
 
 def _fit(spec: Spec, sel: Selection, idx: np.ndarray,
          override: dict[str, float] | None = None) -> MetaResult:
+    """Fit rows ``idx`` of the selection; the result's ``kept`` holds selection-row positions."""
+    res = _fit_rows(spec, sel, idx, override)
+    kept = np.arange(len(idx)) if res.kept is None else np.asarray(res.kept, dtype=int)
+    return dataclasses.replace(res, kept=np.asarray(idx, dtype=int)[kept])
+
+
+def _fit_rows(spec: Spec, sel: Selection, idx: np.ndarray,
+              override: dict[str, float] | None = None) -> MetaResult:
     roles = {r: _numbers(spec, sel, r, override)[idx] for r in spec.roles()}
     labels = [sel.rows[i][spec.column("study")] for i in idx]
     if spec.method in GLMM_METHODS:
@@ -582,7 +594,7 @@ def _exact_two_group(an: Analysis) -> list[dict[str, Any]] | None:
 
     d = an.study_data
     out = []
-    for j, lab in enumerate(an.result.labels):
+    for j, lab in zip(an.result.kept, an.result.labels):
         a, n1, c, n2 = (int(round(d[r][j])) for r in ("events1", "total1", "events2", "total2"))
         table = [[a, n1 - a], [c, n2 - c]]
         cond = contingency.odds_ratio(table, kind="conditional")
@@ -605,7 +617,7 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     d["spec"] = an.spec.resolved()
     d["data"] = an.spec.data
     d["excluded"] = [{"study": e.study, "reason": e.reason} for e in an.excluded]
-    for j, row in enumerate(d["studies"]):
+    for j, row in zip(an.result.kept, d["studies"]):
         for role, vals in an.study_data.items():
             row[role] = vals[j]
     if an.spec.assume:
@@ -635,12 +647,14 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     if an.spec.study_ci != "model":
         from .proportions import proportion_ci
 
-        x = np.array(an.study_data["events"], dtype=float)
-        n = np.array(an.study_data["total"], dtype=float)
-        lo, hi = proportion_ci(x, n, method=an.spec.study_ci, level=an.spec.level)
+        kept = an.result.kept
+        x = np.array(an.study_data["events"], dtype=float)[kept]
+        n = np.array(an.study_data["total"], dtype=float)[kept]
+        lo, hi = (np.atleast_1d(b) for b in proportion_ci(x, n, method=an.spec.study_ci,
+                                                           level=an.spec.level))
         for j, row in enumerate(d["studies"]):
-            row["observed"] = {"proportion": x[j] / n[j], "ci_lb": float(np.atleast_1d(lo)[j]),
-                               "ci_ub": float(np.atleast_1d(hi)[j]), "method": an.spec.study_ci}
+            row["observed"] = {"proportion": x[j] / n[j], "ci_lb": float(lo[j]),
+                               "ci_ub": float(hi[j]), "method": an.spec.study_ci}
     return d
 
 

@@ -206,9 +206,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: floa
         q = q_statistic(yi, vi)
         raw = ((k / (k - 1) * q if method == "HSk" else q) - k) / np.sum(1.0 / vi)
     elif method == "SJ":
-        tau2_0 = float(np.var(yi))
-        if tau2_0 <= 0:
-            raise ValueError("the SJ estimator needs yi that are not all equal")
+        tau2_0 = float(np.var(yi))  # identical yi: tau2_0 = 0 and the estimate is 0 (as metafor)
         raw = tau2_0 * q_statistic(yi, vi, tau2_0) / (k - 1)
     elif method == "GENQ":
         a = np.asarray(1.0 / vi if weights is None else weights, dtype=float)

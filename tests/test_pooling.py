@@ -151,3 +151,27 @@ def test_review_data_where_metafor_default_scoring_fails():
     assert res.estimate == pytest.approx(case["beta"], rel=1e-8)
     assert res.diagnostics.converged
     assert "did not converge in 100 iterations" in res.diagnostics.algorithm
+
+
+EDGE = json.loads((REF / "edge.json").read_text())
+
+
+@pytest.mark.parametrize("case", EDGE["cases"], ids=lambda c: c["id"])
+def test_edge_cases_match_metafor(case):
+    """k = 1, identical yi, user weights, GENQ without weights (R call in each case)."""
+    e = case["expected"]
+    kw = {"weights": case["weights"]} if case.get("weights") else {}
+    if "error" in e:
+        with pytest.raises(ValueError, match="needs study weights"):
+            mm.pool(case["yi"], case["vi"], method=case["method"], test=case["test"], **kw)
+        return
+    r = mm.pool(case["yi"], case["vi"], method=case["method"], test=case["test"], **kw)
+    assert r.test == e["test_used"]
+    for ours, theirs in (("estimate", "beta"), ("se", "se"), ("pvalue", "pval"), ("ci_lb", "ci_lb"),
+                         ("ci_ub", "ci_ub"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"), ("q", "QE")):
+        assert getattr(r, ours) == pytest.approx(e[theirs], rel=1e-9, abs=1e-12), ours
+    if e["se_tau2"] is not None:
+        assert r.se_tau2 == pytest.approx(e["se_tau2"], rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(r.weights, e["weights"], rtol=1e-9)
+    if any("k=1" in w for w in case.get("warnings", [])):
+        assert any("test set to 'z'" in w for w in r.warnings)

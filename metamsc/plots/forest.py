@@ -170,6 +170,11 @@ def _observed(study_data, index, method: str, level: float):
     return x / n, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
+def _positions(res: MetaResult) -> list[int]:
+    """Positions of the result's studies in the data rows (``study_data``)."""
+    return list(range(res.k)) if res.kept is None else [int(i) for i in res.kept]
+
+
 def _study_rows(res: MetaResult, study_data, index, weights, study_ci: str = "model") -> list[_Row]:
     index = list(index)
     if study_ci != "model":
@@ -198,10 +203,11 @@ def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
         rows.append(_Row("group", f"{subgroups[0][0]} (all k = {result.k})", bold=True))
         subgroups = []
     if subgroups:
-        pos = {lab: i for i, lab in enumerate(result.labels)}
+        # rows of the data by position (``kept``), so duplicate labels cannot mix studies up
+        overall_w = dict(zip(_positions(result), result.weights))
         for level, sub in subgroups:
-            idx = [pos[l] for l in sub.labels]
-            w = [result.weights[i] for i in idx]
+            idx = _positions(sub)
+            w = [overall_w[i] for i in idx]
             rows.append(_Row("group", f"{level} (k = {sub.k})", bold=True))
             rows.extend(_study_rows(sub, study_data, idx, w, study_ci))
             if sub.k > 1:
@@ -210,7 +216,7 @@ def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
                 rows.append(_Row("het", _het_text(sub)))
             rows.append(_Row("gap", ""))
     else:
-        rows.extend(_study_rows(result, study_data, range(result.k), result.weights, study_ci))
+        rows.extend(_study_rows(result, study_data, _positions(result), result.weights, study_ci))
         rows.append(_Row("gap", ""))
     if overall:
         rows.extend(_summary_rows(result, _model_label(result), True, 100.0))
