@@ -38,20 +38,21 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .plots import save_figure
+        from .plots import figure_context, save_figure
 
-        if spec.kind == "evidence-map":
-            from .plots.evidence import evidence_map_plot
+        with figure_context():
+            if spec.kind == "evidence-map":
+                from .plots.evidence import evidence_map_plot
 
-            ax = evidence_map_plot(an)
-        else:
-            from .plots.forest import forest
+                ax = evidence_map_plot(an)
+            else:
+                from .plots.forest import forest
 
-            ax = forest(an)
-        for fig_path in spec.figure_paths():
-            if redirect is not None:
-                fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
-            written.append(save_figure(ax.figure, fig_path))
+                ax = forest(an)
+            for fig_path in spec.figure_paths():
+                if redirect is not None:
+                    fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
+                written.append(save_figure(ax.figure, fig_path))
         plt.close(ax.figure)
     if not quiet and spec.kind == "evidence-map":
         print(f"{spec.name}: evidence map of {len(an.rows)} studies; wrote "
@@ -108,6 +109,10 @@ def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
     specs = sorted((root / "analyses").glob("*.toml"))
     if not specs:
         raise MetamscError(f"{root / 'analyses'}: no analysis specs (*.toml) found")
+    for p in specs:  # every output must live in the project, so that check can compare it
+        for f in load_spec(p).figure_paths():
+            if not f.is_relative_to(root.resolve()):
+                raise MetamscError(f"{p}: key 'figure': {f} is outside the project folder {root}")
     outputs: dict[str, list[str]] = {}
     rows = []
     tgt = target.resolve()

@@ -78,11 +78,28 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Read a UTF-8 CSV file into (columns, rows of strings); missing cells become ''."""
+    """Read a UTF-8 CSV file into (columns, rows of strings); missing cells become ''.
+
+    A duplicated column name, a row with more cells than the header, or malformed CSV
+    raise ``ValueError`` naming the row (line numbers count the header as line 1).
+    """
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        columns = list(reader.fieldnames or [])
-        rows = [{c: (row.get(c) or "") for c in columns} for row in reader]
+        try:
+            columns = list(reader.fieldnames or [])
+            seen: set[str] = set()
+            for c in columns:
+                if c in seen:
+                    raise ValueError(f"duplicate column {c!r} in the header")
+                seen.add(c)
+            rows = []
+            for row in reader:
+                if row.get(None):
+                    raise ValueError(f"row {reader.line_num}: {len(row[None])} more cell(s) "
+                                     f"than the header has columns")
+                rows.append({c: (row.get(c) or "") for c in columns})
+        except csv.Error as e:
+            raise ValueError(f"row {reader.line_num}: malformed CSV: {e}") from None
     return columns, rows
 
 

@@ -60,7 +60,7 @@ MEASURES: dict[str, tuple[str, ...]] = {
 #: what the natural scale of a measure is called (for reports and axis labels)
 NATURAL_SCALE: dict[str, str] = {
     "PR": "proportion", "PLN": "proportion", "PLO": "proportion", "PAS": "proportion",
-    "PFT": "proportion", "IR": "rate", "IRLN": "rate", "IRS": "rate", "IRFT": "rate",
+    "PFT": "proportion", "IR": "rate", "IRLN": "rate", "IRS": "rate",
     "RR": "risk ratio", "OR": "odds ratio", "PETO": "odds ratio", "ROM": "ratio of means",
     "MNLN": "mean",
 }

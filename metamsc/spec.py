@@ -41,6 +41,10 @@ class DataError(MetamscError):
     """Bad input data (names the file, the row and the column)."""
 
 
+class NoStudyLeft(DataError):
+    """Every study of a (sub)analysis was left out."""
+
+
 ROLES = ("study", "events", "total", "time", "yi", "vi", "events1", "total1", "events2",
          "total2", "mean1", "sd1", "n1", "mean2", "sd2", "n2", "n", "mean_pre", "sd_pre",
          "mean_post", "sd_post", "r", "mean", "sd")
@@ -214,6 +218,8 @@ def load_spec(path: str | Path) -> Spec:
     for f in figs:
         if not isinstance(f, str) or Path(f).suffix.lower() not in (".svg", ".pdf", ".png"):
             raise SpecError(f"{where_}: key 'figure': {f!r} must be a path ending in .svg, .pdf or .png")
+    if "add" in raw and not (math.isfinite(raw["add"]) and raw["add"] >= 0):
+        raise SpecError(f"{where_}: key 'add' must be a finite number >= 0, got {raw['add']!r}")
     to = raw.get("to", "only0")
     if to not in ("only0", "all", "if0all", "none"):
         raise SpecError(f"{where_}: key 'to': unknown rule {to!r}; expected only0, all, if0all or none")
@@ -230,8 +236,8 @@ def load_spec(path: str | Path) -> Spec:
         if role not in roles:
             raise SpecError(f"{where_}: key 'assume.{role}': measure {measure} has no role {role!r}"
                             f"{_suggest(role, roles)}")
-        if isinstance(val, bool) or not isinstance(val, (int, float)):
-            raise SpecError(f"{where_}: key 'assume.{role}' must be a number, got {val!r}")
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+            raise SpecError(f"{where_}: key 'assume.{role}' must be a finite number, got {val!r}")
         assume[role] = float(val)
     sensitivity = None
     if "sensitivity" in raw:
@@ -243,8 +249,9 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{where_}: key 'sensitivity.{role}': measure {measure} has no role {role!r}"
                             f"{_suggest(role, roles)}")
         if not isinstance(vals, list) or not vals or any(
-                isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals):
-            raise SpecError(f"{where_}: key 'sensitivity.{role}' must be a non-empty list of numbers")
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                for v in vals):
+            raise SpecError(f"{where_}: key 'sensitivity.{role}' must be a non-empty list of finite numbers")
         sensitivity = (role, tuple(float(v) for v in vals))
     compare = None
     if "compare" in raw:
@@ -327,7 +334,9 @@ def _read(spec: Spec) -> tuple[str, list[str], list[dict[str, str]]]:
                         f"(looked for {p}; bundled data sets: {', '.join(datasets.BUNDLED)})")
     try:
         cols, rows = datasets.read_rows(p)
-    except (ValueError, UnicodeDecodeError, OSError) as e:
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: cannot read CSV: not UTF-8 text") from None
+    except (ValueError, OSError) as e:
         raise DataError(f"{p}: cannot read CSV: {e}") from None
     return str(p), cols, rows
 
@@ -365,7 +374,9 @@ def select(spec: Spec) -> Selection:
         picked, excluded = _pair(spec, picked, src_roles, name)
     kept, numbers = [], []
     for i, row in picked:
-        label = row.get(study_col) or f"row {i + 2}"
+        if not (row.get(study_col) or "").strip():
+            row = {**row, study_col: f"row {i + 2}"}  # an unlabelled study is named by its row
+        label = row[study_col]
         missing = [spec.column(r) for r in roles
                    if _is_missing(row.get(spec.column(r))) and not _fillable(spec, r)]
         if missing:
@@ -486,6 +497,7 @@ class Analysis:
     subgroup_test: SubgroupTest | None = None
     study_data: dict[str, tuple[float, ...]] = field(default_factory=dict)
     sensitivity: tuple[tuple[float, MetaResult], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def excluded(self) -> tuple[Excluded, ...]:
@@ -521,7 +533,8 @@ def _fit_rows(spec: Spec, sel: Selection, idx: np.ndarray,
         return pool_effects(es, method=spec.method, test=spec.test, level=spec.level,
                             pi=spec.pi, i2=spec.i2)
     except ValueError as e:
-        raise DataError(f"{spec.path}: cannot fit the model: {e}") from None
+        cls = NoStudyLeft if "no study left" in str(e) else DataError
+        raise cls(f"{spec.path}: cannot fit the model: {e}") from None
 
 
 def _locate(msg: str, sel: Selection, idx: np.ndarray, labels: list[str]) -> str:
@@ -539,12 +552,17 @@ def _subgroups(spec: Spec, sel: Selection):
         lv = row[spec.subgroup].strip() or "(missing)"
         if lv not in levels:
             levels.append(lv)
-    out = []
+    out, notes = [], []
     for lv in levels:
         idx = np.array([i for i, r in enumerate(sel.rows)
                         if (r[spec.subgroup].strip() or "(missing)") == lv])
-        out.append((lv, _fit(spec, sel, idx)))
+        try:
+            out.append((lv, _fit(spec, sel, idx)))
+        except NoStudyLeft:
+            notes.append(f"subgroup {lv!r}: every study was left out (see excluded); not pooled")
     usable = [(lv, r) for lv, r in out if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)]
+    notes += [f"subgroup {lv!r} is not in the test for subgroup differences (no finite SE)"
+              for lv, r in out if (lv, r) not in usable] if len(usable) > 1 else []
     test = None
     if len(usable) > 1:
         est = np.array([r.estimate for _, r in usable])
@@ -554,7 +572,7 @@ def _subgroups(spec: Spec, sel: Selection):
         df = len(usable) - 1
         test = SubgroupTest(qb, df, float(stats.chi2.sf(qb, df)),
                             groups_used=tuple(lv for lv, _ in usable))
-    return tuple(out), test
+    return tuple(out), test, tuple(notes)
 
 
 def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
@@ -569,12 +587,17 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
                         f"(data {sel.file})")
     result = _fit(spec, sel, np.arange(len(sel.rows)))
     study_data = {r: tuple(_numbers(spec, sel, r)) for r in spec.roles()}
-    subgroups, test = _subgroups(spec, sel) if spec.subgroup else ((), None)
+    subgroups, test, notes = _subgroups(spec, sel) if spec.subgroup else ((), None, ())
+    labels = [r[spec.column("study")] for r in sel.rows]
+    dups = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dups:
+        notes += (f"study labels used more than once: {', '.join(dups)} (rows are kept apart "
+                  f"by position; label them uniquely for a readable table)",)
     sens: tuple[tuple[float, MetaResult], ...] = ()
     if spec.sensitivity:
         role, values = spec.sensitivity
         sens = tuple((v, _fit(spec, sel, np.arange(len(sel.rows)), {role: v})) for v in values)
-    return Analysis(spec, result, sel, subgroups, test, study_data, sens)
+    return Analysis(spec, result, sel, subgroups, test, study_data, sens, notes)
 
 
 def _summary_fields(r: MetaResult) -> dict[str, Any]:
@@ -617,6 +640,7 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     d["spec"] = an.spec.resolved()
     d["data"] = an.spec.data
     d["excluded"] = [{"study": e.study, "reason": e.reason} for e in an.excluded]
+    d["warnings"] = d["warnings"] + list(an.notes)
     for j, row in zip(an.result.kept, d["studies"]):
         for role, vals in an.study_data.items():
             row[role] = vals[j]
@@ -681,4 +705,6 @@ def evidence_map(spec: Spec) -> EvidenceMap:
         if c not in cols:
             raise DataError(f"{file}: no column {c!r}{_suggest(c, cols)}; needed by spec {spec.path.name}")
     kept = [r for r in rows if all(_norm_cell(r.get(c)) in v for c, v in spec.where.items())]
+    if not kept:
+        raise DataError(f"{spec.path}: no studies left after 'where' (data {file})")
     return EvidenceMap(spec, tuple(kept))

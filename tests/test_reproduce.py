@@ -79,11 +79,11 @@ def test_summary_table(tmp_path):
     root = _project(tmp_path)
     assert main(["reproduce", str(root)]) == 0
     lines = (root / "results" / "summary.csv").read_text().splitlines()
-    assert lines[0].startswith("analysis,title,measure,method,test,k,patients")
+    assert lines[0].startswith("analysis,title,measure,method,test,level,k,patients")
     a = json.loads((root / "results" / "a.json").read_text())
     row = lines[1].split(",")
-    assert row[0] == "a" and row[5] == "3" and row[6] == "31"
-    assert float(row[8]) == pytest.approx(a["natural"]["estimate"], rel=1e-5)
+    assert row[0] == "a" and row[5] == "0.95" and row[6] == "3" and row[7] == "31"
+    assert float(row[9]) == pytest.approx(a["natural"]["estimate"], rel=1e-5)
     md = (root / "results" / "summary.md").read_text()
     assert f"{100 * a['natural']['estimate']:.1f}%" in md
 
@@ -185,3 +185,12 @@ def test_run_copies_of_the_review_specs(tmp_path):
     assert main(["reproduce", str(tmp_path)]) == 0
     for p in (REPO / "results").glob("*.json"):
         assert (tmp_path / "results" / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_reproduce_refuses_figures_outside_the_project(tmp_path, capsys):
+    root = _project(tmp_path)
+    (root / "analyses" / "a.toml").write_text(
+        'title = "a"\ndata = "../data/a.csv"\nmeasure = "PLO"\nfigure = "../../elsewhere.svg"\n')
+    assert main(["reproduce", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "is outside the project folder" in err and err.count("\n") == 1

@@ -104,6 +104,14 @@ BASE = 'title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n'
     (BASE, "study,events,total\nA,1,10\nB,13,12\n", "row 3: events > total in study 'B'"),
     (BASE, "study,x,total\nA,1,10\n", "no column 'events' (role 'events')"),
     (BASE + 'where = {arm = "a"}\n', None, "no column 'arm'"),
+    (BASE, "study,events,events\nA,1,10\n", "duplicate column 'events'"),
+    (BASE, "study,events,total\nA,1,10,7\n", "row 2: 1 more cell(s) than the header"),
+    (BASE + "add = -1\n", None, "key 'add' must be a finite number >= 0"),
+    (BASE + "add = nan\n", None, "key 'add' must be a finite number >= 0"),
+    (BASE.replace("PLO", "MC") + "[assume]\nr = nan\n", None, "key 'assume.r' must be a finite number"),
+    (BASE + 'method = "GENQ"\n', None, "GENQ needs study weights"),
+    ('kind = "evidence-map"\ntitle = "m"\ndata = "d.csv"\nwhere = {study = "none"}\n', None,
+     "no studies left after 'where'"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, body, data, needle):
     spec = _spec(tmp_path, body, data)
@@ -167,3 +175,46 @@ def test_outputs_are_byte_identical_across_runs(tmp_path):
     assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 0
     assert [p.read_bytes() for p in paths] == first
     assert b"CreationDate" not in first[2]
+
+
+def test_labels_with_dollar_signs_and_rc_files_do_not_change_figures(tmp_path, monkeypatch):
+    """Mathtext is off for user text; a user's matplotlibrc does not change the bytes."""
+    spec = _spec(tmp_path, BASE + 'figure = "f.svg"\n',
+                 "study,events,total\nA $x^$ 1,1,10\nB,3,12\nC,0,8\n")
+    assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 0
+    first = (tmp_path / "f.svg").read_bytes()
+    rc = tmp_path / "matplotlibrc"
+    rc.write_text("font.family: serif\nlines.linewidth: 3\nsavefig.bbox: tight\n")
+    import matplotlib
+
+    with matplotlib.rc_context({"font.family": "serif", "lines.linewidth": 3, "savefig.bbox": "tight"}):
+        assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "f.svg").read_bytes() == first
+
+
+def test_dropped_study_keeps_the_others_counts(tmp_path):
+    """A study the model leaves out (0 events, add = 0) does not shift the others' raw data."""
+    spec = _spec(tmp_path, BASE + "add = 0\n", "study,events,total\nA,0,10\nB,5,12\nC,2,9\nD,3,8\n")
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert [(s["study"], s["events"], s["total"]) for s in out["studies"]] == [
+        ("B", 5, 12), ("C", 2, 9), ("D", 3, 8)]
+    assert out["excluded"][0]["study"] == "A"
+    assert "not finite" in out["excluded"][0]["reason"]
+
+
+def test_subgroup_with_every_study_excluded_is_reported(tmp_path):
+    data = "study,events,total,g\nA,0,10,x\nB,5,12,y\nC,2,9,y\n"
+    spec = _spec(tmp_path, BASE + 'add = 0\nsubgroup = "g"\n', data)
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert [g["group"] for g in out["subgroup"]["groups"]] == ["y"]
+    assert any("subgroup 'x': every study was left out" in w for w in out["warnings"])
+
+
+def test_unlabelled_and_duplicate_studies(tmp_path):
+    spec = _spec(tmp_path, BASE, "study,events,total\n,1,10\nB,3,12\nB,2,8\n")
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert [s["study"] for s in out["studies"]] == ["row 2", "B", "B"]
+    assert any("used more than once: B" in w for w in out["warnings"])

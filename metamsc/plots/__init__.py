@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["forest", "save_figure"]
+__all__ = ["forest", "save_figure", "figure_context"]
+
+#: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
+_PINNED = {"svg.hashsalt": "metamsc", "svg.fonttype": "path", "pdf.fonttype": 42}
+
+
+def figure_context():
+    """matplotlib's defaults plus the pinned keys: figures do not depend on a matplotlibrc."""
+    import matplotlib
+
+    params = {k: v for k, v in matplotlib.rcParamsDefault.items() if k != "backend"}
+    params.update(_PINNED)
+    return matplotlib.rc_context(params)
 
 
 def forest(*args, **kwargs):
@@ -26,7 +38,6 @@ def save_figure(fig, path: str | Path) -> Path:
     meta = {"svg": {"Date": None, "Creator": None},
             "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
             "png": {"Software": None}}[fmt]
-    with matplotlib.rc_context({"svg.hashsalt": "metamsc", "svg.fonttype": "path",
-                                "pdf.fonttype": 42}):
+    with matplotlib.rc_context(_PINNED):
         fig.savefig(path, format=fmt, metadata=meta, dpi=200 if fmt == "png" else "figure")
     return path

@@ -70,7 +70,8 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
 
     def text(x, dx, y, s, **kw):
         tr = mtransforms.offset_copy(blend, fig=fig, x=dx, y=0, units="points")
-        ax.text(x, y, s, transform=tr, va="center", fontsize=kw.pop("size", _FONT), clip_on=False, **kw)
+        ax.text(x, y, s, transform=tr, va="center", fontsize=kw.pop("size", _FONT), clip_on=False,
+                parse_math=False, **kw)
 
     years = [_num(r.get("year", "")) for r in rows]
     years = [y for y in years if np.isfinite(y)]
@@ -125,7 +126,8 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
               fontsize=_FONT - 1, frameon=False, handletextpad=0.3, columnspacing=1.0)
     if title:
         tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
-        ax.text(0, 1, title, transform=tr, fontsize=_FONT + 2.5, fontweight="bold", va="bottom")
+        ax.text(0, 1, title, transform=tr, fontsize=_FONT + 2.5, fontweight="bold", va="bottom",
+                parse_math=False)
         ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
                 transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
                                                   units="points"),

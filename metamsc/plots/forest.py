@@ -315,7 +315,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=_FONT, style="normal"):
         tr = mtransforms.offset_copy(blend, fig=fig, x=dx_pt, y=0, units="points")
         ax.text(x_axes, y, s, transform=tr, ha=ha, va="center", fontsize=size,
-                fontweight="bold" if bold else "normal", fontstyle=style, clip_on=False)
+                fontweight="bold" if bold else "normal", fontstyle=style, clip_on=False,
+                parse_math=False)
 
     # plotted values: proportions in percent
     mult = 100.0 if scale == "percent" else 1.0
@@ -421,9 +422,9 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     ax.set_xlabel(xlabel, fontsize=_FONT)
     if title:
         ax.set_title(title, loc="left", fontsize=_FONT + 2, fontweight="bold",
-                     x=-(left_pt) / (ax.get_position().width * fig.get_figwidth() * 72), pad=18)
+                     x=-(left_pt) / (ax.get_position().width * fig.get_figwidth() * 72), pad=18, parse_math=False)
     if footnote:
         ax.annotate(footnote, xy=(0, 0), xycoords="axes fraction", xytext=(-left_pt, -46),
                     textcoords="offset points", ha="left", va="top", fontsize=_FONT - 1.5,
-                    fontstyle="italic", annotation_clip=False)
+                    fontstyle="italic", annotation_clip=False, parse_math=False)
     return ax
