@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
+from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from .tau2 import _solve_score, estimate_tau2
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
@@ -135,13 +135,13 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
         s2w = np.sum(w * (y - mu[:, None]) ** 2, axis=1) / (k - 1)
         s2w = np.where(s2w * (k - 1) > np.finfo(float).eps, s2w, 0.0)
         vb = vb * s2w
-        crit = stats.t.isf(alpha / 2, k - 1)
+        crit = t_isf(alpha / 2, k - 1)
         se = np.sqrt(vb)
-        pval = 2 * stats.t.sf(np.abs(mu / se), k - 1)
+        pval = 2 * t_sf(np.abs(mu / se), k - 1)
     else:
-        crit = stats.norm.isf(alpha / 2)
+        crit = norm_isf(alpha / 2)
         se = np.sqrt(vb)
-        pval = 2 * stats.norm.sf(np.abs(mu / se))
+        pval = 2 * norm_sf(np.abs(mu / se))
     vt = (k - 1) / trp
     if method == "EE":
         i2 = np.where(q0 > 0, np.maximum(0.0, 100 * (q0 - (k - 1)) / np.where(q0 > 0, q0, 1)), 0.0)

@@ -25,8 +25,9 @@ from typing import Any, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import special
 
+from ._dist import norm_isf
 from ._util import readonly
 from . import transforms
 
@@ -110,7 +111,7 @@ class EffectSizes:
 
     def confidence_interval(self, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Wald interval yi -/+ z * sqrt(vi) on the analysis scale."""
-        z = stats.norm.isf((1 - confidence_level) / 2)
+        z = norm_isf((1 - confidence_level) / 2)
         return self.yi - z * self.sei, self.yi + z * self.sei
 
     def proportion_ci(self, method: str = "CP", confidence_level: float = 0.95):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
+from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._util import check_level, readonly
 from . import transforms
 from .effects import NATURAL_SCALE, EffectSizes, effect_size
@@ -134,12 +134,12 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     alpha = 1 - level
     if test == "z":
         df = None
-        pvalue = float(2 * stats.norm.sf(abs(statistic)))
-        crit = float(stats.norm.isf(alpha / 2))
+        pvalue = float(2 * norm_sf(abs(statistic)))
+        crit = float(norm_isf(alpha / 2))
     else:
         df = float(k - 1)
-        pvalue = float(2 * stats.t.sf(abs(statistic), df)) if df > 0 else float("nan")
-        crit = float(stats.t.isf(alpha / 2, df)) if df > 0 else float("nan")
+        pvalue = float(2 * t_sf(abs(statistic), df)) if df > 0 else float("nan")
+        crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
     ci_lb, ci_ub = mu - crit * se, mu + crit * se
     pi_se = float(np.sqrt(vb + tau2))
     if method == "EE":  # no prediction interval for a common-effect model (as metafor)
@@ -151,7 +151,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     if k > 1:
         w0 = 1.0 / v
         q = float(max(0.0, np.sum(w0 * (y - np.sum(w0 * y) / np.sum(w0)) ** 2)))
-        q_p = float(stats.chi2.sf(q, k - 1))
+        q_p = float(chi2_sf(q, k - 1))
         trp = np.sum(w0) - np.sum(w0**2) / np.sum(w0)
         vt = float((k - 1) / trp)
         if method == "EE" or i2 == "Q":

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats
 
+from ._dist import norm_isf, t_isf
 from . import transforms
 
 __all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult",
@@ -42,13 +42,13 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
     nan = float("nan")
 
     def t(df: int) -> float:
-        return float(stats.t.isf(alpha / 2, df)) if df > 0 else nan
+        return float(t_isf(alpha / 2, df)) if df > 0 else nan
 
     if rule == "metafor":
-        crit = float(stats.norm.isf(alpha / 2)) if test == "z" else t(k - 1)
+        crit = float(norm_isf(alpha / 2)) if test == "z" else t(k - 1)
         sd = np.sqrt(se**2 + tau2)
     elif rule == "simple":
-        crit, sd = float(stats.norm.isf(alpha / 2)), np.sqrt(tau2)
+        crit, sd = float(norm_isf(alpha / 2)), np.sqrt(tau2)
     elif rule == "t":
         crit, sd = t(max(k - 1, 1)), np.sqrt(se**2 + tau2)
     elif rule == "riley":
@@ -194,10 +194,10 @@ class MetaResult:
 
     def _crit(self, confidence_level: float) -> float:
         if self.df is None:
-            return float(stats.norm.isf((1 - confidence_level) / 2))
+            return float(norm_isf((1 - confidence_level) / 2))
         if self.df <= 0:
             return float("nan")
-        return float(stats.t.isf((1 - confidence_level) / 2, self.df))
+        return float(t_isf((1 - confidence_level) / 2, self.df))
 
     def confidence_interval(self, confidence_level: float | None = None) -> Interval:
         """CI of the pooled effect on the analysis scale (z, or t(df) for Knapp-Hartung)."""
@@ -218,7 +218,7 @@ class MetaResult:
     def study_intervals(self, confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-study Wald CIs yi -/+ z sqrt(vi) on the analysis scale."""
         lvl = self.level if confidence_level is None else confidence_level
-        z = stats.norm.isf((1 - lvl) / 2)
+        z = norm_isf((1 - lvl) / 2)
         s = np.sqrt(self.vi)
         return self.yi - z * s, self.yi + z * s
 

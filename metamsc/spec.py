@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from ._dist import chi2_sf
 from . import datasets
 from .effects import MEASURES, effect_size
 from .pooling import METHODS, TESTS, pool_effects
@@ -570,7 +570,7 @@ def _subgroups(spec: Spec, sel: Selection):
         w = 1 / se**2
         qb = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
         df = len(usable) - 1
-        test = SubgroupTest(qb, df, float(stats.chi2.sf(qb, df)),
+        test = SubgroupTest(qb, df, float(chi2_sf(qb, df)),
                             groups_used=tuple(lv for lv, _ in usable))
     return tuple(out), test, tuple(notes)
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+
+from ._dist import chi2_isf, chi2_ppf
 
 __all__ = ["TAU2_METHODS", "Tau2Fit", "estimate_tau2", "q_statistic", "q_profile_ci"]
 
@@ -38,6 +39,13 @@ class Tau2Fit:
     at_boundary: bool
     algorithm: str
     message: str = ""
+
+
+def _brentq(*args, **kwargs) -> float:
+    """Brent's root finder, imported on first use (scipy.optimize is slow to import)."""
+    from scipy.optimize import brentq
+
+    return brentq(*args, **kwargs)
 
 
 def _weights(vi: np.ndarray, tau2: float) -> np.ndarray:
@@ -129,7 +137,7 @@ def _solve_score(yi, vi, kind) -> tuple[float, str]:
     hi = _upper_bracket(f, float(np.var(yi)) + float(np.max(vi)))
     if hi is None:
         return float("nan"), "no upper bracket for the estimating equation"
-    return float(optimize.brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)), \
+    return float(_brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)), \
         "bracketed root"
 
 
@@ -217,7 +225,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: floa
         trpv = np.sum(a * vi) - np.sum(a**2 * vi) / sa
         raw = (rss - trpv) / trp
     elif method in ("PM", "PMM"):
-        target = (k - 1) if method == "PM" else stats.chi2.ppf(0.5, k - 1)
+        target = (k - 1) if method == "PM" else chi2_ppf(0.5, k - 1)
         f = lambda t: q_statistic(yi, vi, t) - target
         algorithm = "Brent root of Q(tau^2) = " + ("k - 1" if method == "PM" else "median of chi^2(k-1)")
         if f(0.0) < 0:
@@ -227,7 +235,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: floa
             if hi is None:
                 return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
                                "no upper bracket for Q(tau^2) = target")
-            raw = optimize.brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)
+            raw = _brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)
     else:  # ML, REML, EB
         he = (np.sum((yi - yi.mean()) ** 2) - np.sum(vi) * (k - 1) / k) / (k - 1)
         raw, iters, converged = _fisher_scoring(yi, vi, max(0.0, he), method, threshold, maxiter)
@@ -268,13 +276,13 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, tau2_max: float | None = None,
     alpha = 1 - level
     tmin = 0.0
     tmax = tau2_max if tau2_max is not None else max(100.0, 10 * tau2_hat)
-    crit_u = stats.chi2.isf(alpha / 2, k - 1)
-    crit_l = stats.chi2.ppf(alpha / 2, k - 1)
+    crit_u = chi2_isf(alpha / 2, k - 1)
+    crit_l = chi2_ppf(alpha / 2, k - 1)
     q_min = q_statistic(yi, vi, tmin)
     q_max = q_statistic(yi, vi, tmax)
 
     def root(target: float) -> float:
-        return float(optimize.brentq(lambda t: q_statistic(yi, vi, t) - target, tmin, tmax,
+        return float(_brentq(lambda t: q_statistic(yi, vi, t) - target, tmin, tmax,
                                      xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
 
     if q_min < crit_l:

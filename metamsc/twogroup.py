@@ -61,8 +61,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
+from ._dist import chi2_sf, norm_isf, norm_sf
 from ._util import check_level, readonly
 from .effects import effect_size
 from .results import I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MetaResult, NaturalScale
@@ -153,7 +153,7 @@ def _peto_yi_vi(cells, add, to, drop00):
 def _q_stats(q: float, k_yi: int):
     if k_yi > 1:
         df = k_yi - 1
-        return q, float(stats.chi2.sf(q, df)), (max(0.0, 100 * (q - df) / q) if q > 0 else 0.0), q / df
+        return q, float(chi2_sf(q, df)), (max(0.0, 100 * (q - df) / q) if q > 0 else 0.0), q / df
     return 0.0, 1.0, 0.0, 1.0
 
 
@@ -176,7 +176,7 @@ def _cmh(a, n1, n2, N, m1, m0, correct: bool) -> dict[str, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         vh = np.where(N > 1, (n1 / N) * (n2 / N) * (m1 * (m0 / (N - 1))), 0.0)
     cmh = dev / float(np.sum(vh))
-    return {"CO": co, "COp": float(stats.chi2.sf(co, 1)), "CMH": cmh, "CMHp": float(stats.chi2.sf(cmh, 1))}
+    return {"CO": co, "COp": float(chi2_sf(co, 1)), "CMH": cmh, "CMHp": float(chi2_sf(cmh, 1))}
 
 
 def _breslow_day(psi: float, a, n1, n2, N, m1, m0) -> dict[str, float]:
@@ -195,7 +195,7 @@ def _breslow_day(psi: float, a, n1, n2, N, m1, m0) -> dict[str, float]:
     bd = max(0.0, float(np.sum((a_ - A) ** 2 / V)))
     ta = max(0.0, bd - float(np.sum(a_ - A)) ** 2 / float(np.sum(V))) if k_pos else 0.0
     if k_pos > 1:
-        bdp, tap = float(stats.chi2.sf(bd, k_pos - 1)), float(stats.chi2.sf(ta, k_pos - 1))
+        bdp, tap = float(chi2_sf(bd, k_pos - 1)), float(chi2_sf(ta, k_pos - 1))
     else:
         bdp = tap = nan
     return {"BD": bd, "BDp": bdp, "TA": ta, "TAp": tap, "k_pos": k_pos}
@@ -209,10 +209,10 @@ def _correction_text(add1, to1, drop1, n_corr, k, add2, to2, drop2) -> str:
 def _finish(*, measure, pooling, estimator_name, algorithm, level, beta, se, k, labels, yi, vi, wts,
             n, q, q_df, q_p, i2, h2, corrected, correction, excluded, warnings, extra) -> MetaResult:
     nan = float("nan")
-    crit = float(stats.norm.isf((1 - level) / 2))
+    crit = float(norm_isf((1 - level) / 2))
     if np.isfinite(beta) and se > 0:
         z = beta / se
-        p = float(2 * stats.norm.sf(abs(z)))
+        p = float(2 * norm_sf(abs(z)))
     else:
         z = p = nan
     lb, ub = beta - crit * se, beta + crit * se
@@ -406,7 +406,7 @@ def pool_peto(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2:
     q = max(0.0, float(np.sum((a[pos] - E[pos]) ** 2 / V[pos]) - np.sum(a - E) ** 2 / sv))
     if k_pos > 1:
         df = k_yi - 1
-        q_p = float(stats.chi2.sf(q, df)) if df > 0 else float("nan")
+        q_p = float(chi2_sf(q, df)) if df > 0 else float("nan")
         i2 = max(0.0, 100 * (q - df) / q) if q > 0 else 0.0
         h2 = q / df if df > 0 else float("nan")
     else:

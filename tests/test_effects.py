@@ -71,3 +71,14 @@ def test_effect_sizes_object():
         mm.effect_size("LOGIT", events=[1], total=[2])
     with pytest.raises(ValueError, match="role 'r' must lie in"):
         mm.effect_size("MC", n=[5], mean_pre=[1], sd_pre=[1], mean_post=[2], sd_post=[1], r=[1.5])
+
+
+def test_import_is_light():
+    """`import metamsc` loads neither matplotlib, pandas, statsmodels nor scipy.stats."""
+    import subprocess
+    import sys
+
+    code = ("import sys, metamsc; heavy = [m for m in ('matplotlib', 'pandas', 'statsmodels', "
+            "'scipy.stats', 'scipy.optimize') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,44 @@
+"""The few distribution functions the estimators need, from scipy.special (fast to import;
+scipy.stats takes about 0.25 s more). Each agrees with scipy.stats to machine precision."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+__all__ = ["norm_sf", "norm_isf", "t_sf", "t_isf", "chi2_sf", "chi2_ppf", "chi2_isf"]
+
+
+def norm_sf(x):
+    """P(Z > x) for the standard normal."""
+    return special.ndtr(-np.asarray(x, dtype=float))
+
+
+def norm_isf(q):
+    """x with P(Z > x) = q."""
+    return -special.ndtri(np.asarray(q, dtype=float))
+
+
+def t_sf(x, df):
+    """P(T > x) for Student's t with df degrees of freedom."""
+    return special.stdtr(df, -np.asarray(x, dtype=float))
+
+
+def t_isf(q, df):
+    """x with P(T > x) = q."""
+    return -special.stdtrit(df, np.asarray(q, dtype=float))
+
+
+def chi2_sf(x, df):
+    """P(X > x) for chi-squared with df degrees of freedom."""
+    return special.chdtrc(df, np.maximum(np.asarray(x, dtype=float), 0.0))
+
+
+def chi2_isf(q, df):
+    """x with P(X > x) = q."""
+    return special.chdtri(df, np.asarray(q, dtype=float))
+
+
+def chi2_ppf(p, df):
+    """x with P(X <= x) = p."""
+    return special.chdtri(df, 1.0 - np.asarray(p, dtype=float))
