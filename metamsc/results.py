@@ -250,9 +250,6 @@ class MetaResult:
         lines = [f"{kind}, measure {self.measure}, k = {self.k}", ""]
         if self.method != "EE":
             lines.append(f"tau^2 = {_fmt(self.tau2)} (SE = {_fmt(self.se_tau2)}), "
-                         f"95% CI [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]"
-                         if self.level == 0.95 else
-                         f"tau^2 = {_fmt(self.tau2)} (SE = {_fmt(self.se_tau2)}), "
                          f"{100 * self.level:g}% CI [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]")
             lines.append(f"tau = {_fmt(self.tau)}")
         lines.append(f"I^2 = {_fmt(self.i2, 2)}%, H^2 = {_fmt(self.h2)}")

@@ -118,14 +118,21 @@ def _fisher_scoring(yi, vi, tau2, kind, threshold, maxiter):
     return tau2, it, True
 
 
-def _upper_bracket(f, start: float) -> float | None:
-    """Grow an upper bound until f changes sign from positive to non-positive."""
+def _root_on_halfline(f, start: float) -> float | None:
+    """Root of a function decreasing through 0 on (0, inf), with f(0) > 0: the upper end of the
+    bracket grows by 4x from ``start`` until f <= 0, then Brent's method. None: no bracket."""
     hi = max(start, 1.0)
     for _ in range(200):
         if f(hi) <= 0:
-            return hi
+            return float(_brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
         hi *= 4
     return None
+
+
+def _he(yi: np.ndarray, vi: np.ndarray) -> float:
+    """Hedges' (1983) method-of-moments estimate, untruncated: var(y) - mean(v)."""
+    k = yi.size
+    return float((np.sum((yi - yi.mean()) ** 2) - np.sum(vi) * (k - 1) / k) / (k - 1))
 
 
 def _solve_score(yi, vi, kind) -> tuple[float, str]:
@@ -134,11 +141,10 @@ def _solve_score(yi, vi, kind) -> tuple[float, str]:
         (lambda t: _score(yi, vi, t, kind))
     if f(0.0) <= 0:
         return 0.0, "bracketed root (boundary at 0)"
-    hi = _upper_bracket(f, float(np.var(yi)) + float(np.max(vi)))
-    if hi is None:
+    root = _root_on_halfline(f, float(np.var(yi)) + float(np.max(vi)))
+    if root is None:
         return float("nan"), "no upper bracket for the estimating equation"
-    return float(_brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)), \
-        "bracketed root"
+    return root, "bracketed root"
 
 
 def _se_tau2(method, yi, vi, tau2, tau2_0=None, a=None) -> float:
@@ -209,7 +215,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: floa
         trp = np.sum(w) - np.sum(w**2) / np.sum(w)
         raw = (q_statistic(yi, vi) - (k - 1)) / trp
     elif method == "HE":
-        raw = (np.sum((yi - yi.mean()) ** 2) - np.sum(vi) * (k - 1) / k) / (k - 1)
+        raw = _he(yi, vi)
     elif method in ("HS", "HSk"):
         q = q_statistic(yi, vi)
         raw = ((k / (k - 1) * q if method == "HSk" else q) - k) / np.sum(1.0 / vi)
@@ -231,14 +237,13 @@ def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: floa
         if f(0.0) < 0:
             raw = 0.0
         else:
-            hi = _upper_bracket(f, float(np.var(yi)) + float(np.max(vi)))
-            if hi is None:
+            raw = _root_on_halfline(f, float(np.var(yi)) + float(np.max(vi)))
+            if raw is None:
                 return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
                                "no upper bracket for Q(tau^2) = target")
-            raw = _brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000)
     else:  # ML, REML, EB
-        he = (np.sum((yi - yi.mean()) ** 2) - np.sum(vi) * (k - 1) / k) / (k - 1)
-        raw, iters, converged = _fisher_scoring(yi, vi, max(0.0, he), method, threshold, maxiter)
+        raw, iters, converged = _fisher_scoring(yi, vi, max(0.0, _he(yi, vi)), method, threshold,
+                                                maxiter)
         algorithm = "Fisher scoring"
         if not converged or not np.isfinite(raw):
             raw, how = _solve_score(yi, vi, method)
