@@ -63,8 +63,16 @@ def test_back_transforms():
 def test_effect_sizes_object():
     es = mm.effect_size("SMCR", n=[14], mean_pre=[20.1], sd_pre=[3.1], mean_post=[13.8], r=[0.5])
     assert es.k == 1 and es.measure == "SMCR"
-    lo, hi = es.confidence_interval()
-    assert lo[0] < es.yi[0] < hi[0]
+    # Becker (1988): g = c(n-1) (post - pre) / sd_pre, v = 2(1-r)/n + g^2/(2n)
+    from math import exp, lgamma, sqrt
+
+    c = exp(lgamma(13 / 2) - lgamma(12 / 2)) / sqrt(13 / 2)
+    g = c * (13.8 - 20.1) / 3.1
+    assert es.yi[0] == pytest.approx(g, rel=1e-12)
+    assert es.vi[0] == pytest.approx(2 * 0.5 / 14 + g**2 / 28, rel=1e-12)
+    lo, hi = es.confidence_interval(0.90)
+    assert (lo[0], hi[0]) == pytest.approx((g - 1.6448536269514722 * sqrt(es.vi[0]),
+                                            g + 1.6448536269514722 * sqrt(es.vi[0])), rel=1e-12)
     df = es.to_frame()
     assert list(df.columns) == ["study", "yi", "vi", "sei", "ci_lb", "ci_ub"]
     with pytest.raises(ValueError, match="unknown measure"):
