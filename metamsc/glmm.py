@@ -157,7 +157,7 @@ class _Model1:
         self.k = y.size
         self.yq = y[:, None]
         self.nq = n[:, None]
-        self.u = np.zeros(self.k)
+        self.reset_state()
         self.nfev = 0
         self.set_nagq(nagq)
 
@@ -195,18 +195,33 @@ class _Model1:
             return val, grad, None
         return val, grad, np.array([[-v.sum(), 0.0], [0.0, 0.0]])
 
+    # warm start of the conditional modes: the modes u at (beta, s) and their derivatives,
+    # used to predict the modes at a new point to first order
+    def get_state(self):
+        return self.state
+
+    def set_state(self, st) -> None:
+        self.state = st
+
+    def reset_state(self) -> None:
+        self.state = (np.zeros(self.k), None)
+
     def evaluate(self, gamma, s, want="h"):
         if s <= 0:
             self.nfev += 1
             return self._glm(gamma, want)
-        vals, grads, Hs, U = self.evaluate_many(np.atleast_1d(np.asarray(gamma, float))[None, :],
-                                                np.array([float(s)]), want, self.u[None, :])
-        self.u = U[0]
+        vals, grads, Hs, sts = self.evaluate_many(np.atleast_1d(np.asarray(gamma, float))[None, :],
+                                                  np.array([float(s)]), want)
+        self.state = sts[0]
         return (float(vals[0]), None if grads is None else grads[0],
                 None if Hs is None else Hs[0])
 
-    def evaluate_many(self, G, S, want="h", U0=None):
-        """Values (B,), gradients (B, 2) and fixed-node Hessians (B, 2, 2) in (beta, s)."""
+    def evaluate_many(self, G, S, want="h", states=None):
+        """Values (B,), gradients (B, 2) and fixed-node Hessians (B, 2, 2) in (beta, s).
+
+        ``states``: warm starts per row (default: the model's own); returns the
+        new states as the fourth element.
+        """
         self.nfev += 1
         binom = self.kind == "binomial"
         y, n = self.y, self.n
@@ -215,12 +230,30 @@ class _Model1:
         B = beta.size
         eta0 = self.off + beta[:, None]  # (B, k)
         isb = (1.0 / S)[:, None]  # (B, 1)
-        b = np.array(np.broadcast_to(self.u if U0 is None else U0, (B, self.k)), dtype=float)
-        b[~np.isfinite(b)] = 0.0
+        if states is None:
+            u, ref = self.state
+            if ref is None:
+                b = np.repeat(u[None, :], B, axis=0)
+            else:  # first-order prediction of the modes
+                b0, s0, due, dus = ref
+                b = u + (due * (beta - b0)[:, None] + dus * (S - s0)[:, None])
+        else:
+            b = np.array([st[0] for st in states], dtype=float)
+            if all(st[1] is not None for st in states):
+                b0 = np.array([st[1][0] for st in states])
+                s0 = np.array([st[1][1] for st in states])
+                due = np.array([st[1][2] for st in states])
+                dus = np.array([st[1][3] for st in states])
+                b += due * (beta - b0)[:, None] + dus * (S - s0)[:, None]
+            else:
+                for i, st in enumerate(states):
+                    if st[1] is not None:
+                        b0, s0, due, dus = st[1]
+                        b[i] += due * (beta[i] - b0) + dus * (S[i] - s0)
         # --- conditional modes: Newton, with caps and bisection when far away
         lo = hi = None
         cap = 4.0 + 2.0 * np.sqrt(S)[:, None]
-        for _ in range(200):
+        for it in range(200):
             eta = eta0 + b
             if binom:
                 mu = special.expit(eta)
@@ -230,9 +263,10 @@ class _Model1:
                 m = np.exp(eta)
                 v = m
             g = y - m - b * isb
-            step = g / (v + isb)
+            J = v + isb
+            step = g / J
             amax = np.abs(step).max()
-            if amax > 1e-3:
+            if amax > 1.0 or (it >= 20 and amax > 1e-7):  # far away: capped steps, bisection
                 if lo is None:
                     lo = np.full_like(b, -np.inf)
                     hi = np.full_like(b, np.inf)
@@ -242,21 +276,16 @@ class _Model1:
                 bn = b + np.clip(step, -cap, cap)
                 out = ((bn <= lo) | (bn >= hi)) & np.isfinite(lo) & np.isfinite(hi)
                 b = np.where(out, 0.5 * (lo + hi), bn)
-            else:
+            else:  # plain Newton steps (h is strictly concave)
                 b = b + step
-                if amax < 1e-9:
+                if amax < 1e-7:  # the error after this Newton step is of order amax^2
+                    # moments at the new modes to first order (error of order amax^2)
+                    v3 = v - 2.0 * v * mu if binom else v
+                    v = v + v3 * step
+                    J = v + isb
                     break
         else:  # pragma: no cover - a concave 1-D problem
             raise FloatingPointError("conditional modes did not converge")
-        eta = eta0 + b
-        if binom:
-            mu = special.expit(eta)
-            m = n * mu
-            v = m - m * mu
-            v3 = v * (1.0 - 2.0 * mu)
-        else:
-            v = v3 = np.exp(eta)
-        J = v + isb
         sig = 1.0 / np.sqrt(J)
         # --- quadrature
         zq = self.zq
@@ -274,8 +303,11 @@ class _Model1:
         A = np.exp(la - mx[:, :, None])
         Ssum = A.sum(axis=-1)
         vals = (mx + np.log(Ssum) - 0.5 * np.log(J)).sum(axis=-1) - 0.5 * self.k * np.log(S)
+        du_deta = -v / J
+        du_ds = b * isb * isb / J
+        new_states = [(b[i], (beta[i], S[i], du_deta[i], du_ds[i])) for i in range(B)]
         if want == "v":
-            return vals, None, None, b
+            return vals, None, None, new_states
         P = A / Ssum[:, :, None]
         if binom:
             muq = special.expit(etaq)
@@ -283,38 +315,38 @@ class _Model1:
         else:
             mq = eq
         d1q = self.yq - mq
-        Pd1 = P * d1q
-        part_eta = Pd1.sum(axis=-1)  # (B, k)
-        Pb = P * bq
-        Eb = Pb.sum(axis=-1)
-        Eb2 = (Pb * bq).sum(axis=-1)
-        Ph = Pd1 - Pb * isb3  # P * h'(b_q)
-        dl_du = part_eta - Eb * isb
-        dl_dsig = 1.0 / sig + Ph @ zq
-        part_s = 0.5 * isb * (Eb2 * isb - 1.0)
-        du_deta = -v / J
-        du_ds = b * isb * isb / J
+        b2 = bq * bq
+        # moments of the quadrature "posterior" P in one reduction each
+        if want == "g":
+            F = np.stack((d1q, bq, b2))
+        else:
+            vq = mq - mq * muq if binom else mq
+            F = np.stack((d1q, bq, b2, d1q * d1q, vq, d1q * b2, b2 * b2))
+        M = (P * F).sum(axis=-1)  # E_P[f], (F, B, k)
+        Mz = (P * zq * F[:2]).sum(axis=-1)  # E_P[z d1], E_P[z b]
+        part_eta, Eb, Eb2 = M[0], M[1], M[2]
+        isb2 = isb * isb
+        dl_du = part_eta - Eb * isb  # E_P[h'(b)]
+        dl_dsig = 1.0 / sig + Mz[0] - Mz[1] * isb  # 1/sigma + E_P[z h'(b)]
+        part_s = 0.5 * isb * (Eb2 * isb - 1.0)  # E_P[dh/ds]
         t1 = dl_dsig * (-0.5 * sig / J)
         g_eta = part_eta + dl_du * du_deta + t1 * (v3 * (1.0 + du_deta))
-        g_s = part_s + dl_du * du_ds + t1 * (v3 * du_ds - isb * isb)
+        g_s = part_s + dl_du * du_ds + t1 * (v3 * du_ds - isb2)
         grads = np.empty((B, 2))
         grads[:, 0] = g_eta.sum(axis=-1)
         grads[:, 1] = g_s.sum(axis=-1)
         if want == "g":
-            return vals, grads, None, b
-        vq = mq - mq * muq if binom else mq
-        Ev = (P * vq).sum(axis=-1)
-        Edd = (Pd1 * d1q).sum(axis=-1)
-        dhs = 0.5 * isb3 * (bq * bqs - 1.0)
-        Pdhs = P * dhs
-        H_ee = Edd - Ev - part_eta * part_eta
-        H_es = (Pdhs * d1q).sum(axis=-1) - part_eta * part_s
-        H_ss = (Pdhs * dhs).sum(axis=-1) - Eb2 * isb * isb * isb + 0.5 * isb * isb - part_s * part_s
+            return vals, grads, None, new_states
+        # Louis' identity: E[d2h] + Var[dh] under P, nodes fixed
+        H_ee = M[3] - M[4] - part_eta * part_eta
+        H_es = 0.5 * isb * (M[5] * isb - part_eta) - part_eta * part_s
+        H_ss = (0.25 * isb2 * (M[6] * isb2 - 2.0 * Eb2 * isb + 1.0) - Eb2 * isb2 * isb
+                + 0.5 * isb2 - part_s * part_s)
         Hs = np.empty((B, 2, 2))
         Hs[:, 0, 0] = H_ee.sum(axis=-1)
         Hs[:, 0, 1] = Hs[:, 1, 0] = H_es.sum(axis=-1)
         Hs[:, 1, 1] = H_ss.sum(axis=-1)
-        return vals, grads, Hs, b
+        return vals, grads, Hs, new_states
 
 
 class _Binomial:
@@ -358,6 +390,15 @@ class _Model:
         self.nagq = int(nagq)
         self.zq, self.lwq = _gh_rule(self.nagq)
 
+    def get_state(self):
+        return self.u.copy()
+
+    def set_state(self, st) -> None:
+        self.u = np.array(st, float)
+
+    def reset_state(self) -> None:
+        self.u = np.zeros(self.k)
+
     def eta0(self, gamma):
         return self.off + self.X @ np.asarray(gamma, float)
 
@@ -365,18 +406,19 @@ class _Model:
         m, v = self.fam.mv(self.n, self.eta0(gamma))
         return m @ np.abs(self.zc), v @ (self.zc**2)
 
-    def evaluate_many(self, G, S, want="h", U0=None):
-        vals, grads, Hs, U = [], [], [], []
+    def evaluate_many(self, G, S, want="h", states=None):
+        vals, grads, Hs, sts = [], [], [], []
+        u0 = self.u.copy()
         for i in range(len(S)):
-            if U0 is not None:
-                self.u = np.array(U0[i], float)
+            self.u = np.array(u0 if states is None else states[i], float)
             v, g, H = self.evaluate(G[i], S[i], want)
             vals.append(v)
             grads.append(g)
             Hs.append(H)
-            U.append(self.u.copy())
+            sts.append(self.u.copy())
+        self.u = u0
         return (np.array(vals), None if want == "v" else np.array(grads),
-                None if want != "h" else np.array(Hs), np.array(U))
+                None if want != "h" else np.array(Hs), sts)
 
     def _modes(self, eta0, s):
         fam, y, n, zc = self.fam, self.y, self.n, self.zc
@@ -519,71 +561,109 @@ def _glm_newton(model, gamma0, maxiter: int = 100):
     return gamma, cov, val, it, ok
 
 
-def _r_glm_saturated(kind: str, x, n, logt=None):
+def _r_glm_saturated(kind: str, x, n=None, logt=None):
     """Each cell fitted on its own, as R's ``glm.fit`` does (IRLS, epsilon 1e-8, maxit 25).
 
     Binomial (x events of n) or Poisson (x events, log exposure ``logt``).
     Returns the cell parameters (logit or log rate) at which IRLS stops, their
     variances from the working weights of the last iteration (R's ``vcov``),
     and the log-likelihood with constants.
+
+    In the saturated model IRLS is a separate Newton iteration per cell; only
+    the stopping rule (relative change of the total deviance < 1e-8) couples
+    them. Cells with 0 < x < n converge quadratically; cells with x = 0 (or
+    x = n) follow u <- u - (1 + exp(u)) from u0 = log(0.5 / (n + 0.5)) for
+    the binomial (u = eta, or -eta for x = n) and eta <- eta - 1 from
+    log(0.1) for the Poisson, so all trajectories are computed first and the
+    stopping iteration is found afterwards.
     """
     x = np.asarray(x, float)
-    if kind == "binomial":
+    binom = kind == "binomial"
+    if binom:
         y = x / n
         nx = n - x
+        deg = (x == 0) | (x == n)
+    else:
+        deg = x == 0
+    inter = ~deg
+    T = 25
+    # --- cells with 0 < x < n (binomial) / x > 0 (Poisson): Newton until it stops moving
+    xi = x[inter]
+    if binom:
+        ni = n[inter]
+        yi = xi / ni
         with np.errstate(divide="ignore", invalid="ignore"):
-            C = float(np.sum(np.where(x > 0, x * np.log(y), 0.0) + np.where(nx > 0, nx * np.log1p(-y), 0.0)))
-        mu = (x + 0.5) / (n + 1)
-        eta = np.log(mu / (1 - mu))
-        opx = 1.0 / (1.0 - mu)
-        devold = 2 * (C - float(x @ eta) + float(n @ np.log(opx)))
-        clamp = False
-        for _ in range(25):
-            if clamp or np.abs(eta).max() > 30:  # R's logit link clamps exp(eta) at |eta| > 30
-                clamp = True
-                e = np.where(eta < -30, _EPS, np.where(eta > 30, 1 / _EPS, np.exp(np.clip(eta, -30, 30))))
-                opx = 1.0 + e
-                mu = e / opx
-                mu_eta = np.where(np.abs(eta) > 30, _EPS, e / (opx * opx))
-            else:
-                e = np.exp(eta)
-                opx = 1.0 + e
-                mu = e / opx
-                mu_eta = mu / opx
-            w2 = n * mu_eta * mu_eta / (mu * (1 - mu))
-            eta = eta + (y - mu) / mu_eta
-            if np.abs(eta).max() > 30:
-                clamp = True
-                e = np.where(eta < -30, _EPS, np.where(eta > 30, 1 / _EPS, np.exp(np.clip(eta, -30, 30))))
-                m_new = e / (1 + e)
-                with np.errstate(divide="ignore"):
-                    dev = 2 * (C - float(x @ np.log(m_new)) - float(nx @ np.log1p(-m_new)))
-            else:
-                dev = 2 * (C - float(x @ eta) + float(n @ np.logaddexp(0.0, eta)))
-            if abs(dev - devold) / (abs(dev) + 0.1) < 1e-8:
-                break
-            devold = dev
-        mu = special.expit(eta)
+            C = float(xi @ np.log(yi) + (ni - xi) @ np.log1p(-yi))
+        eta = np.log((xi + 0.5) / (ni - xi + 0.5))
+    else:
+        C = float(xi @ np.log(xi) - xi.sum())
+        eta = np.log(xi + 0.1)
+    etas = [eta]
+    for _ in range(T):
+        if binom:
+            e = np.exp(eta)
+            opx = 1.0 + e
+            mu = e / opx
+            step = (yi - mu) * opx / mu  # (y - mu) / mu.eta with mu.eta = mu / (1 + e)
+        else:
+            mu = np.exp(eta)
+            step = (xi - mu) / mu
+        eta = eta + step
+        etas.append(eta)
+        if eta.size == 0 or np.abs(step).max() < 1e-15 * (1 + np.abs(eta).max()):
+            break
+    E = np.array(etas)  # (t, k_inter)
+    if binom:
+        dev_i = 2 * (C - E @ xi + np.logaddexp(0.0, E) @ ni)
+    else:
+        dev_i = 2 * (C - E @ xi + np.exp(E).sum(axis=1))
+    if E.shape[0] < T + 1:  # converged: the cells stay where they are
+        E = np.vstack([E, np.repeat(E[-1:], T + 1 - E.shape[0], axis=0)])
+        dev_i = np.append(dev_i, np.repeat(dev_i[-1], T + 1 - dev_i.size))
+    # --- degenerate cells
+    if binom:
+        nd = n[deg]
+        if nd.size <= 8:  # a few cells: plain floats are faster than numpy here
+            cols = []
+            for nn in nd.tolist():
+                u = math.log(0.5 / (nn + 0.5))
+                col = [u]
+                for _ in range(T):
+                    u = u - (1.0 + math.exp(u))
+                    col.append(u)
+                cols.append(col)
+            Ud = np.array(cols).T.reshape(T + 1, nd.size)
+        else:
+            u = np.log(0.5 / (nd + 0.5))
+            us = [u]
+            for _ in range(T):
+                u = u - (1.0 + np.exp(u))
+                us.append(u)
+            Ud = np.array(us)  # (T + 1, k_deg)
+    else:
+        Ud = math.log(0.1) - np.arange(T + 1.0)[:, None] * np.ones(int(deg.sum()))
+    dev_d = 2 * (np.logaddexp(0.0, Ud) @ nd) if binom else 2 * np.exp(Ud).sum(axis=1)
+    # --- R's stopping rule on the total deviance
+    D = dev_i + dev_d
+    rel = np.abs(np.diff(D)) / (np.abs(D[1:]) + 0.1)
+    hit = np.flatnonzero(rel < 1e-8)
+    t = int(hit[0]) + 1 if hit.size else T
+    sign = np.where(x[deg] == 0, 1.0, -1.0) if binom else 1.0
+    eta_f = np.empty(x.size)
+    eta_p = np.empty(x.size)  # at the start of the last iteration (R's working weights)
+    eta_f[inter], eta_p[inter] = E[t], E[t - 1]
+    eta_f[deg], eta_p[deg] = sign * Ud[t], sign * Ud[t - 1]
+    if binom:
+        mu_p = special.expit(eta_p)
+        var = 1.0 / (n * mu_p * (1.0 - mu_p))
+        mu = special.expit(eta_f)
         ll = float(np.sum(special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(nx + 1))
                    + x @ np.log(mu) + nx @ np.log1p(-mu))
-        return eta, 1.0 / w2, ll
-    # Poisson with offset: the starting value is log(x + 0.1) for the full linear predictor
-    with np.errstate(divide="ignore", invalid="ignore"):
-        C = float(np.sum(np.where(x > 0, x * np.log(x) - x, 0.0)))
-    eta = np.log(x + 0.1)
-    mu = np.exp(eta)
-    devold = 2 * (C - float(x @ eta) + float(mu.sum()))
-    for _ in range(25):
-        mu_eta = np.maximum(mu, _EPS)
-        w2 = mu_eta * mu_eta / mu
-        eta = eta + (x - mu) / mu_eta
-        mu = np.maximum(np.exp(eta), _EPS)
-        dev = 2 * (C - float(x @ np.log(mu)) + float(mu.sum()))
-        if abs(dev - devold) / (abs(dev) + 0.1) < 1e-8:
-            break
-        devold = dev
-    ll = float(np.sum(x * np.log(mu) - mu - special.gammaln(x + 1)))
-    return eta - logt, 1.0 / w2, ll
+        return eta_f, var, ll
+    var = 1.0 / np.exp(eta_p)
+    mu = np.exp(eta_f)
+    ll = float(x @ eta_f - mu.sum() - special.gammaln(x + 1).sum())
+    return eta_f - logt, var, ll
 
 
 def _wald_homogeneity(theta, var) -> float:
@@ -597,8 +677,37 @@ def _wald_homogeneity(theta, var) -> float:
 # ---------------------------------------------------------------------------
 # Maximisation
 # ---------------------------------------------------------------------------
+def _inv(A):
+    """Inverse of a small symmetric matrix (closed form for 1 x 1 and 2 x 2)."""
+    if A.shape == (1, 1):
+        return np.array([[1.0 / A[0, 0]]])
+    if A.shape == (2, 2):
+        a, b, c = A[0, 0], A[0, 1], A[1, 1]
+        det = a * c - b * b
+        return np.array([[c, -b], [-b, a]]) / det
+    return np.linalg.inv(A)
+
+
+def _eigvalsh(A):
+    """Eigenvalues of a small symmetric matrix (closed form for 1 x 1 and 2 x 2)."""
+    if A.shape == (1, 1):
+        return np.array([A[0, 0]])
+    if A.shape == (2, 2):
+        a, b, c = A[0, 0], A[0, 1], A[1, 1]
+        m, d = 0.5 * (a + c), math.hypot(0.5 * (a - c), b)
+        return np.array([m - d, m + d])
+    return np.linalg.eigvalsh(A)
+
+
 def _to_psi(g, H, s):
     """Gradient/Hessian in (gamma, s) -> (gamma, psi = log s)."""
+    if g.size == 2:
+        g0, g1 = g[0], g[1]
+        g2 = np.array([g0, s * g1])
+        if H is None:
+            return g2, None
+        h01 = s * H[0, 1]
+        return g2, np.array([[H[0, 0], h01], [h01, s * s * H[1, 1] + s * g1]])
     g2 = g.copy()
     g2[-1] = s * g[-1]
     if H is None:
@@ -612,6 +721,16 @@ def _to_psi(g, H, s):
 
 def _newton_dir(g, H):
     """Ascent direction solving (-H) d = g; (d, True) if -H is positive definite, else (None, False)."""
+    m = g.size
+    if m == 1:
+        h = -H[0, 0]
+        return (np.array([g[0] / h]), True) if h > 0 else (None, False)
+    if m == 2:
+        a, b, c = -H[0, 0], -H[0, 1], -H[1, 1]
+        det = a * c - b * b
+        if a <= 0 or det <= 0:
+            return None, False
+        return np.array([(c * g[0] - b * g[1]) / det, (a * g[1] - b * g[0]) / det]), True
     try:
         L = np.linalg.cholesky(-H)
     except np.linalg.LinAlgError:
@@ -650,50 +769,78 @@ class _Objective:
             return val, None, None
         return (val, *self._convert(g, H, S[0]))
 
-    def many(self, Th, want="h", keep=None):
+    def many(self, Th, want="h", keep=None, states=None):
         """Evaluate several points; the mode warm start moves to row ``keep`` (if given)."""
         G, S = self._points(Th)
-        u0 = self.model.u.copy()
-        vals, grads, Hs, U = self.model.evaluate_many(G, S, want, np.broadcast_to(u0, (len(S), u0.size)))
-        self.model.u = u0 if keep is None else U[keep].copy()
+        model = self.model
+        vals, grads, Hs, sts = model.evaluate_many(G, S, want, states)
+        if keep is not None:
+            model.set_state(sts[keep])
         out = []
         for i in range(len(S)):
             g, H = ((None, None) if grads is None else
                     self._convert(grads[i], None if Hs is None else Hs[i], S[i]))
-            out.append((float(vals[i]), g, H, U[i]))
+            out.append((float(vals[i]), g, H, sts[i]))
         return out
 
-    def fd_hessian(self, theta):
-        """Central differences of the exact gradient (all points started from the same modes)."""
+    @staticmethod
+    def _fd_points(theta):
         m = theta.size
         h = 1e-5 * np.maximum(1.0, np.abs(theta))
         Th = np.repeat(theta[None, :], 2 * m, axis=0)
-        for j in range(m):
-            Th[2 * j, j] += h[j]
-            Th[2 * j + 1, j] -= h[j]
-        res = self.many(Th, "g")
+        idx = np.arange(m)
+        Th[2 * idx, idx] += h
+        Th[2 * idx + 1, idx] -= h
+        return Th, h
+
+    @staticmethod
+    def _fd_assemble(res, h):
+        m = h.size
         H = np.empty((m, m))
         for j in range(m):
             H[:, j] = (res[2 * j][1] - res[2 * j + 1][1]) / (2 * h[j])
         return 0.5 * (H + H.T)
 
+    def fd_hessian(self, theta):
+        """Central differences of the exact gradient (all points started from the same modes)."""
+        Th, h = self._fd_points(theta)
+        return self._fd_assemble(self.many(Th, "g"), h)
 
-def _maximize(obj: _Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=None, psi_max=None):
+    def with_fd(self, theta):
+        """Value, gradient and fixed-node Hessian at theta plus the central-difference Hessian,
+        in one batched evaluation."""
+        Th, h = self._fd_points(theta)
+        res = self.many(np.vstack([theta[None, :], Th]), "h", keep=0)
+        val, g, H, _ = res[0]
+        return val, g, H, self._fd_assemble(res[1:], h)
+
+
+def _maximize(obj: _Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=None, psi_max=None,
+              near=1e-3, step_tol=1e-7, always_fd=False):
     """Safeguarded Newton ascent with the exact gradient.
 
-    The fixed-node Hessian is used while it predicts the change of the exact
-    gradient well; otherwise the Hessian from central differences of the
-    exact gradient (in one dimension the secant slope of the exact gradient).
-    Steps are limited per coordinate by ``caps`` and accepted by an Armijo
-    rule; near the optimum, where the log-likelihood no longer changes in
-    double precision, a step must reduce the gradient instead. For the
-    (gamma, psi) problem ``psi_min``/``psi_max`` stop the search at
-    tau^2 -> 0 (status "boundary") or tau^2 -> infinity ("diverged").
-    Returns dict(theta, value, grad, iterations, status, fd_used).
+    Far from the optimum the fixed-node Hessian is used while it predicts the
+    change of the exact gradient well, otherwise the Hessian from central
+    differences of the exact gradient (in one dimension the secant slope).
+    Once the steps are small (< ``near``) each new point is evaluated together
+    with its central-difference Hessian (one batched evaluation), so the last
+    steps are exact Newton steps and the Hessian at the optimum comes for free.
+    Converged: max |gradient| < gtol * sqrt(1 + |l|), or an exact Newton step
+    below ``step_tol``. Steps are limited per coordinate by ``caps`` and
+    accepted by an Armijo rule; near the optimum, where the log-likelihood no
+    longer changes in double precision, a step must reduce the gradient
+    instead. ``psi_min``/``psi_max`` stop the search at tau^2 -> 0 (status
+    "boundary") or tau^2 -> infinity ("diverged").
+    Returns dict(theta, value, grad, H_exact (or None), iterations, status, fd_used).
     """
     theta = np.array(theta0, float)
     m = theta.size
-    val, g, H = obj(theta, "h")
+    if always_fd:  # batched models: every point with its central-difference Hessian
+        near = np.inf
+        val, g, H, H_ex = obj.with_fd(theta)
+    else:
+        val, g, H = obj(theta, "h")
+        H_ex = None  # central-difference Hessian at theta, when known
     status = "maxiter"
     fd_used = 0
     it = 0
@@ -701,22 +848,31 @@ def _maximize(obj: _Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=Non
     H_alt = None
 
     def result(st):
-        return dict(theta=theta, value=val, grad=g, iterations=it, status=st, fd_used=fd_used)
+        return dict(theta=theta, value=val, grad=g, H_exact=H_ex, iterations=it, status=st,
+                    fd_used=fd_used)
 
     for it in range(1, maxiter + 1):
-        if mode == "fd":
-            H = obj.fd_hessian(theta)
+        if H_ex is not None:
+            H = H_ex
+        elif mode == "fd":
+            H = H_ex = obj.fd_hessian(theta)
             fd_used += 1
         elif mode == "secant":
             H = H_alt
         d, pd = _newton_dir(g, H)
+        if not pd and H_ex is None:
+            H = H_ex = obj.fd_hessian(theta)
+            fd_used += 1
+            d, pd = _newton_dir(g, H)
         if not pd:
-            if mode == "approx":
-                H = obj.fd_hessian(theta)
-                fd_used += 1
-                d, pd = _newton_dir(g, H)
-            if not pd:
-                d = _fallback_dir(g, H)
+            d = _fallback_dir(g, H)
+        elif H_ex is not None and np.abs(d).max() < step_tol * (1 + np.abs(theta).max()):
+            # an exact Newton step this small: take it without another evaluation (the error
+            # after it is of the order of its square); value, gradient and Hessian are those
+            # at the last evaluated point
+            theta = theta + d
+            status = "converged"
+            break
         ad = np.abs(d)
         sc = float(np.min(np.where(ad > caps, caps / np.maximum(ad, 1e-300), 1.0)))
         d = d * sc
@@ -731,24 +887,21 @@ def _maximize(obj: _Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=Non
                 return True
             return nval >= val - noise and float(np.abs(ng).max()) < gnorm
 
-        def limit(t):
-            new = theta + t * d
-            if psi_min is not None and new[-1] < psi_min:
-                return "boundary"
-            if psi_max is not None and new[-1] > psi_max:
-                return "diverged"
-            return None
-
-        ok = False
+        new = theta + d
+        if psi_min is not None and new[-1] < psi_min:
+            return result("boundary")
+        if psi_max is not None and new[-1] > psi_max:
+            return result("diverged")
         t = 1.0
-        hit = limit(1.0)
-        if hit is not None:
-            return result(hit)
-        nval, ng, nH = obj(theta + d, "h")
-        if acceptable(nval, ng, 1.0):
-            ok = True
-            new = theta + d
+        nH_ex = None
+        if pd and np.abs(d).max() < near:
+            nval, ng, nH, nH_ex = obj.with_fd(new)
+            fd_used += 1
         else:
+            nval, ng, nH = obj(new, "h")
+        ok = acceptable(nval, ng, 1.0)
+        if not ok:
+            nH_ex = None
             ts = 0.5 ** np.arange(1, 5)
             while ts[-1] >= 1e-10 and not ok:
                 res = obj.many(theta[None, :] + ts[:, None] * d[None, :], "h")
@@ -757,22 +910,21 @@ def _maximize(obj: _Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=Non
                         ok, t = True, float(ts[j])
                         nval, ng, nH = nv, ngj, nHj
                         new = theta + t * d
-                        obj.model.u = Uj.copy()
+                        obj.model.set_state(Uj)
                         break
                 ts = ts * 0.0625
         if not ok:
-            if mode == "approx":
+            if mode == "approx" and H_ex is None:
                 mode = "fd"
                 continue
             status = "line search failed"
             break
         step = t * d
-        pred = g + H @ step
-        mis = float(np.abs(ng - pred).max())
+        poor = float(np.abs(ng - (g + H @ step)).max()) > 0.3 * float(np.abs(ng - g).max())
         if m == 1:
             y = float(ng[0] - g[0])
             H_alt = np.array([[y / step[0]]]) if step[0] != 0 and y / step[0] < 0 else None
-        theta, val, g, H = new, nval, ng, nH
+        theta, val, g, H, H_ex = new, nval, ng, nH, nH_ex
         gmax = float(np.abs(g).max())
         if gmax < gtol * (1 + abs(val)) ** 0.5:
             status = "converged"
@@ -780,7 +932,7 @@ def _maximize(obj: _Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=Non
         if np.abs(step).max() < 1e-13 * (1 + np.abs(theta).max()):
             status = "converged" if gmax < 1e-6 * (1 + abs(val)) ** 0.5 else "stalled"
             break
-        if mis > 0.25 * max(gnorm, gmax) or t < 0.5:
+        if poor or t < 0.5:
             mode = "secant" if (m == 1 and H_alt is not None) else "fd"
         else:
             mode = "approx"
@@ -791,7 +943,7 @@ def _inner_max(model, gamma, s):
     """Maximise over gamma at fixed s; returns gamma, value, grad(gamma, s)."""
     obj = _Objective(model, s)
     r = _maximize(obj, np.asarray(gamma, float), np.full(np.size(gamma), 3.0), maxiter=60,
-                  gtol=1e-10)
+                  gtol=1e-10, always_fd=isinstance(model, _Model1))
     gamma = r["theta"]
     val, g, _ = model.evaluate(gamma, s, "g")
     return gamma, val, g
@@ -841,56 +993,137 @@ def _profile_bound(model, side: int, gamma0, psi_ref, psi0, ref_value, q, psi_li
     return psi, False, "did not converge"
 
 
-def _profile_joint(model, gamma_hat, psi_hat, value, Hpsi, q, u_hat, maxiter=12):
-    """Both profile bounds at once: Newton on (gamma, psi) for [dl/dgamma = 0, r(psi) = -+sqrt(q)].
+def _profile_row(val, grad, Hs, s, p, value, side, q, in_psi=False):
+    """Profile quantities at one point: one Newton step in gamma (quadratic approximation).
 
-    Uses the fixed-node Hessian for the profile path and batches the two
-    sides into one evaluation. Returns {side: psi} for the sides that
+    Returns (f, r, slope, dg, path) with l_p ~ l + g'dg/2, slope = d l_p / d psi,
+    r the signed root and f = r - side sqrt(q); None if the gamma-Hessian is not
+    negative definite.
+    """
+    g, H = (grad, Hs) if in_psi else _to_psi(grad, Hs, s)
+    A = -H[:p, :p]
+    if p == 1:
+        if not A[0, 0] > 0:
+            return None
+        dg = g[:1] / A[0, 0]
+        pth = H[:1, 1] / A[0, 0]
+    else:
+        try:
+            L = np.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            return None
+        dg = np.linalg.solve(L.T, np.linalg.solve(L, g[:p]))
+        pth = np.linalg.solve(L.T, np.linalg.solve(L, H[:p, p]))
+    lp = val + 0.5 * float(g[:p] @ dg)
+    slope = g[p] + float(H[p, :p] @ dg)
+    r = side * math.sqrt(2 * max(value - lp, 0.0))
+    return r - side * math.sqrt(q), r, slope, dg, pth
+
+
+def _profile_joint(model, value, q, grids, st0, psi_ref, maxiter=12):
+    """Profile bounds: Newton on (gamma, psi) for [dl/dgamma = 0, r(psi) = side sqrt(q)].
+
+    ``grids``: {side: (psi values, gamma values)} of a first batched
+    evaluation; at each grid point gamma is profiled by one Newton step and
+    the signed root r(psi) = side sqrt(2 (value - l_p)) is computed; a
+    parabola through the three grid points around the crossing (or a Newton
+    step from the nearest one) gives the start of the Newton iterations. These
+    use central-difference Hessians (batched models) or the fixed-node Hessian
+    and evaluate the sides together. Returns {side: psi} for the sides that
     converged (the caller falls back to ``_profile_bound`` for the others).
     """
-    p = gamma_hat.size
-    cov = np.linalg.inv(-Hpsi)
-    se_psi = math.sqrt(cov[p, p]) if cov[p, p] > 0 else 1.0
-    path0 = np.linalg.solve(-Hpsi[:p, :p], Hpsi[:p, p])
-    sides = [-1, 1]
-    step0 = min(math.sqrt(q) * se_psi, 3.0)
-    Psi = {sd: psi_hat + sd * step0 for sd in sides}
-    Gam = {sd: gamma_hat + path0 * (Psi[sd] - psi_hat) for sd in sides}
-    U = {sd: u_hat.copy() for sd in sides}
+    p = next(iter(grids.values()))[1].shape[1]
+    rows = [(sd, ps, gm) for sd, (pss, gms) in grids.items() for ps, gm in zip(pss, gms)]
+    G = np.array([gm for _, _, gm in rows])
+    S = np.exp(np.array([ps for _, ps, _ in rows]))
+    vals, grads, Hs, sts = model.evaluate_many(G, S, "h", [st0] * len(rows))
+    Psi, Gam, U = {}, {}, {}
+    sides = list(grids)
+    for sd in sides:
+        idx = [j for j, row in enumerate(rows) if row[0] == sd]
+        pr = [_profile_row(vals[j], grads[j], Hs[j], S[j], p, value, sd, q) for j in idx]
+        ok = [(j, t) for j, t in zip(idx, pr) if t is not None]
+        if not ok:
+            j = idx[len(idx) // 2]
+            Psi[sd], Gam[sd], U[sd] = rows[j][1], G[j], st0
+            continue
+        # grid point nearest the crossing, and a Newton step from it
+        jn = min(range(len(ok)), key=lambda i: abs(ok[i][1][0]))
+        j0, (f0, r0, sl0, dg0, pth0) = ok[jn]
+        ps0 = rows[j0][1]
+        new = ps0 + (f0 * r0 / sl0 if (r0 != 0 and sl0 != 0) else 0.0)
+        # cubic Hermite interpolation of f(psi) (values and slopes f' = -slope / r)
+        # between the two grid points that bracket the crossing
+        pts = sorted((rows[j][1], t[0], (-t[2] / t[1]) if t[1] != 0 else np.nan) for j, t in ok)
+        for (xa, fa, da), (xb, fb, db) in zip(pts[:-1], pts[1:]):
+            if fa <= 0 <= fb and np.isfinite(da) and np.isfinite(db):
+                h = xb - xa
+                x = xa - fa * h / (fb - fa) if fb != fa else xa
+                for _ in range(8):
+                    t = (x - xa) / h
+                    h00, h10 = (1 + 2 * t) * (1 - t) ** 2, t * (1 - t) ** 2
+                    h01, h11 = t * t * (3 - 2 * t), t * t * (t - 1)
+                    fx = h00 * fa + h10 * h * da + h01 * fb + h11 * h * db
+                    dfx = ((6 * t * t - 6 * t) * fa + (3 * t * t - 4 * t + 1) * h * da
+                           + (6 * t - 6 * t * t) * fb + (3 * t * t - 2 * t) * h * db) / h
+                    if dfx <= 0:
+                        break
+                    x = min(max(x - fx / dfx, xa), xb)
+                new = x
+                break
+        dpsi = max(-1.5, min(1.5, new - ps0))
+        Psi[sd] = ps0 + dpsi
+        Gam[sd] = G[j0] + dg0 + pth0 * dpsi
+        U[sd] = sts[j0]
     done: dict[int, float] = {}
     failed: set[int] = set()
+    exact = isinstance(model, _Model1)  # batched: use central-difference Hessians
+    obj = _Objective(model)
     for _ in range(maxiter):
         act = [sd for sd in sides if sd not in done and sd not in failed]
         if not act:
             break
-        G = np.array([Gam[sd] for sd in act])
-        S = np.exp(np.array([Psi[sd] for sd in act]))
-        vals, grads, Hs, Un = model.evaluate_many(G, S, "h", np.array([U[sd] for sd in act]))
+        if exact:
+            blocks, hs = [], []
+            for sd in act:
+                th = np.append(Gam[sd], Psi[sd])
+                Th, h = obj._fd_points(th)
+                blocks.append(np.vstack([th[None, :], Th]))
+                hs.append(h)
+            nb = blocks[0].shape[0]
+            res = obj.many(np.vstack(blocks), "h",
+                           states=[U[sd] for sd in act for _ in range(nb)])
+            rows_ = []
+            for j, sd in enumerate(act):
+                val, g, _, stj = res[j * nb]
+                Hx = obj._fd_assemble(res[j * nb + 1:(j + 1) * nb], hs[j])
+                rows_.append((val, g, Hx, stj))
+        else:
+            G = np.array([Gam[sd] for sd in act])
+            S = np.exp(np.array([Psi[sd] for sd in act]))
+            vals, grads, Hs, Un = model.evaluate_many(G, S, "h", [U[sd] for sd in act])
+            rows_ = []
+            for j in range(len(act)):
+                g, H = _to_psi(grads[j], Hs[j], S[j])
+                rows_.append((vals[j], g, H, Un[j]))
         for j, sd in enumerate(act):
-            g, H = _to_psi(grads[j], Hs[j], S[j])
-            A = -H[:p, :p]
-            try:
-                L = np.linalg.cholesky(A)
-            except np.linalg.LinAlgError:
+            pr = _profile_row(rows_[j][0], rows_[j][1], rows_[j][2], 1.0, p, value, sd, q,
+                              in_psi=True)
+            if pr is None:
                 failed.add(sd)
                 continue
-            dg = np.linalg.solve(L.T, np.linalg.solve(L, g[:p]))
-            pth = np.linalg.solve(L.T, np.linalg.solve(L, H[:p, p]))
-            lp = vals[j] + 0.5 * float(g[:p] @ dg)
-            slope = g[p] + float(H[p, :p] @ dg)
-            r = sd * math.sqrt(2 * max(value - lp, 0.0))
-            f = r - sd * math.sqrt(q)
-            if abs(f) < 1e-8 and np.abs(dg).max() < 1e-7:
-                done[sd] = Psi[sd]
-                continue
+            f, r, slope, dg, pth = pr
             if r == 0 or -slope / r <= 0:
                 failed.add(sd)
                 continue
             dpsi = max(-1.5, min(1.5, f * r / slope))
+            if abs(f) < 1e-3 and np.abs(dg).max() < 1e-2:
+                done[sd] = Psi[sd] + dpsi  # the last Newton step; its error is of order f^2
+                continue
             Gam[sd] = Gam[sd] + dg + pth * dpsi
             Psi[sd] = Psi[sd] + dpsi
-            U[sd] = Un[j]
-            if Psi[sd] > psi_hat + 30 or Psi[sd] < psi_hat - 40 or sd * (Psi[sd] - psi_hat) <= 0:
+            U[sd] = rows_[j][3]
+            if abs(Psi[sd]) > 46 or sd * (Psi[sd] - psi_ref) <= 0:
                 failed.add(sd)
     return done
 
@@ -1065,7 +1298,8 @@ def _prepare(measure, events, total, time, events2, total2, labels):
                 raise ValueError(f"time must be positive; study {bad[0] + 1} has {n[bad[0]]:g}")
             es = effect_size("IRLN", events=x, time=n)
             mdl = ("poisson", x, n, np.log(n))
-        d.update(kind=mdl[0], mdl=mdl, es=es, labels=lab_all, x=x, tot=n, n_report=n, k=k_all)
+        d.update(kind=mdl[0], mdl=mdl, es=es, labels=lab_all, x=x, tot=n, n_report=n, k=k_all,
+                 positions=np.arange(k_all))
         return d
     # OR, UM.FS
     n1 = _arr("total", total)
@@ -1099,14 +1333,15 @@ def _prepare(measure, events, total, time, events2, total2, labels):
         X[i, :, i + 1] = 1.0
     es = effect_size("OR", events1=x, total1=n1, events2=c, total2=n2)
     d.update(kind="binomial2", y=np.column_stack([x, c]), n=np.column_stack([n1, n2]), X=X,
-             es=es, labels=lab, x=x, tot=n1, x2=c, tot2=n2, n_report=n1 + n2, k=k)
+             es=es, labels=lab, x=x, tot=n1, x2=c, tot2=n2, n_report=n1 + n2, k=k,
+             positions=np.flatnonzero(keep))
     return d
 
 
 def _degenerate(d, measure, level, extra) -> str | None:
     """Describe data from which no model is estimable (and put exact bounds in ``extra``)."""
     k = d["k"]
-    studies = f"all {k} stud{'y has' if k == 1 else 'ies have'}"
+    studies = "the only study has" if k == 1 else f"all {k} studies have"
     if measure == "PLO":
         x, tot = d["x"], d["tot"]
         X_sum, N_sum = float(x.sum()), float(tot.sum())
@@ -1338,20 +1573,62 @@ def _fit(d, measure, method, nq, test, level, want_ci) -> MetaResult:
                                 tuple(messages)),
         excluded=tuple(d["excluded"]), natural=natural, warnings=tuple(warns),
         corrected=None if es.corrected is None else np.asarray(es.corrected)[okv], extra=extra,
+        kept=d["positions"][okv],
     )
 
 
 def _make_result(**kw) -> MetaResult:
     """Build the MetaResult, passing only the fields it defines."""
-    import dataclasses
+    global _RESULT_FIELDS
+    if _RESULT_FIELDS is None:
+        import dataclasses
 
-    names = {f.name for f in dataclasses.fields(MetaResult)}
-    return MetaResult(**{k: v for k, v in kw.items() if k in names})
+        _RESULT_FIELDS = frozenset(f.name for f in dataclasses.fields(MetaResult))
+    return MetaResult(**{k: v for k, v in kw.items() if k in _RESULT_FIELDS})
+
+
+_RESULT_FIELDS = None
 
 
 _WEIGHTS_TEXT = ("weights: 1/(vi + tau^2) of the escalc outcomes, normalised to 100%, for display "
                  "only (metafor defines no weights for rma.glmm; the GLMM weights studies through "
                  "the exact likelihood)")
+
+
+def _start_grid(obj: _Objective, theta0, steps=(-1.5, -0.75, 0.0, 0.75, 1.5, 2.25)):
+    """Starting point for Newton: the best of a batch of log tau^2 values around ``theta0``.
+
+    At each log tau^2 of the grid beta is profiled by one Newton step (quadratic
+    approximation from the fixed-node Hessian); a parabola through the best
+    grid point and its neighbours gives log tau^2. One batched evaluation.
+    """
+    psi = theta0[-1] + np.asarray(steps)
+    Th = np.repeat(theta0[None, :], psi.size, axis=0)
+    Th[:, -1] = psi
+    res = obj.many(Th, "h")
+    lp = np.full(psi.size, -np.inf)
+    gam = np.repeat(theta0[None, :-1], psi.size, axis=0)
+    for i, (val, g, H, _) in enumerate(res):
+        a = -H[0, 0]
+        if np.isfinite(val) and a > 0:
+            lp[i] = val + 0.5 * g[0] * g[0] / a
+            gam[i, 0] += g[0] / a
+    i = int(np.argmax(lp))
+    if not np.isfinite(lp[i]):
+        return theta0
+    new = np.append(gam[i], psi[i])
+    if 0 < i < psi.size - 1 and np.all(np.isfinite(lp[i - 1:i + 2])):
+        y0, y1, y2 = lp[i - 1], lp[i], lp[i + 1]
+        h = psi[i + 1] - psi[i]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            off = 0.5 * h * (y0 - y2) / den
+            new[-1] = psi[i] + max(-h, min(h, off))
+            w = max(-1.0, min(1.0, off / h))
+            j = i + 1 if w > 0 else i - 1
+            new[:-1] = gam[i] + abs(w) * (gam[j] - gam[i])
+    obj.model.set_state(res[i][3])
+    return new
 
 
 def _fit_ml(model, g_ee, ll_ee, level, want_ci):
@@ -1369,10 +1646,13 @@ def _fit_ml(model, g_ee, ll_ee, level, want_ci):
         _, v = model.glm_moments(g_ee)
         info = 0.5 * float(v @ v)
         s0 = min(max(S0 / info, 0.01), 10.0) if info > 0 else 0.1
-        model.u = np.zeros(model.k)
+        model.reset_state()
         obj = _Objective(model)
         caps = np.append(np.full(p, 3.0), 2.0)
-        res = _maximize(obj, np.append(g_ee, math.log(s0)), caps, maxiter=200,
+        theta0 = np.append(g_ee, math.log(s0))
+        if isinstance(model, _Model1):
+            theta0 = _start_grid(obj, theta0)
+        res = _maximize(obj, theta0, caps, maxiter=200,
                         psi_min=math.log(1e-20), psi_max=math.log(1e8))
         if res["status"] == "diverged":
             return dict(diverged=True, message="tau^2 -> infinity (the likelihood increases "
@@ -1391,16 +1671,22 @@ def _fit_ml(model, g_ee, ll_ee, level, want_ci):
         _, grad, H0 = model.evaluate(gamma, 0.0, "h")  # the GLM Hessian is exact
         Hg = H0[:p, :p]
         gmax = float(np.abs(grad[:p]).max())
-        eig = np.linalg.eigvalsh(-Hg)
-        cov = np.linalg.inv(-Hg)
+        eig = _eigvalsh(-Hg)
+        cov = _inv(-Hg)
         se = float(math.sqrt(cov[0, 0]))
         se_tau2 = nan
-        msgs.append(f"tau^2 = 0 (boundary; d loglik / d tau^2 = {float(grad[-1]):.4g} <= 0 there); "
-                    "SE from the common-effect likelihood")
+        msgs.append("tau^2 = 0 (boundary): SE from the Hessian of the common-effect likelihood")
         if want_ci:
-            model.u = np.zeros(model.k)
-            psi_u, ok_u, m_u = _profile_bound(model, +1, gamma, -np.inf, math.log(0.5), ll_ee, q,
-                                              math.log(1e6))
+            model.reset_state()
+            pss = np.log(np.array([0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]))
+            done = _profile_joint(model, ll_ee, q, {1: (pss, np.repeat(gamma[None, :], pss.size, 0))},
+                                  model.get_state(), -np.inf)
+            if 1 in done:
+                psi_u, ok_u, m_u = done[1], True, ""
+            else:
+                model.reset_state()
+                psi_u, ok_u, m_u = _profile_bound(model, +1, gamma, -np.inf, math.log(0.5), ll_ee,
+                                                  q, math.log(1e6))
             t_lb = 0.0
             t_ub = math.exp(psi_u) if ok_u else float("inf")
             if not ok_u:
@@ -1411,15 +1697,15 @@ def _fit_ml(model, g_ee, ll_ee, level, want_ci):
         gamma, s, value = theta[:-1].copy(), math.exp(theta[-1]), res["value"]
         iterations, status = res["iterations"], res["status"]
         obj = _Objective(model)
-        Hfd = obj.fd_hessian(theta)
+        Hfd = res["H_exact"] if res["H_exact"] is not None else obj.fd_hessian(theta)
         grad = res["grad"]
         gmax = float(np.abs(grad).max())
-        eig = np.linalg.eigvalsh(-Hfd)
+        eig = _eigvalsh(-Hfd)
         if np.min(eig) <= 0:
             status = "Hessian of the deviance is not positive definite"
             cov = np.full_like(Hfd, np.nan)
         else:
-            cov = np.linalg.inv(-Hfd)
+            cov = _inv(-Hfd)
         se = float(math.sqrt(cov[0, 0])) if cov[0, 0] > 0 else nan
         se_tau2 = float(s * math.sqrt(cov[-1, -1])) if cov[-1, -1] > 0 else nan
         if status == "converged" and gmax > 1e-6 * (1 + abs(value)) ** 0.5:
@@ -1444,16 +1730,24 @@ def _fit_ml(model, g_ee, ll_ee, level, want_ci):
 
 def _tau2_profile_ci(model, gamma, psi_hat, value, ll_ee, Hpsi, q, warns):
     """Profile-likelihood CI of tau^2 at an interior maximum."""
-    u_opt = model.u.copy()
-    done = _profile_joint(model, gamma, psi_hat, value, Hpsi, q, u_opt)
-    cov = np.linalg.inv(-Hpsi)
+    st_opt = model.get_state()
+    lower_zero = value - ll_ee <= q / 2  # the common-effect model lies inside the region
+    cov = _inv(-Hpsi)
     se_psi = math.sqrt(cov[-1, -1]) if cov[-1, -1] > 0 else 1.0
-    if value - ll_ee <= q / 2:
+    p = gamma.size
+    path = _inv(-Hpsi[:p, :p]) @ Hpsi[:p, p]
+    step0 = min(math.sqrt(q) * se_psi, 3.0)
+    grids = {}
+    for sd in ((1,) if lower_zero else (-1, 1)):
+        pss = psi_hat + sd * step0 * np.array([0.8, 1.0, 1.25])
+        grids[sd] = (pss, gamma[None, :] + np.outer(pss - psi_hat, path))
+    done = _profile_joint(model, value, q, grids, st_opt, psi_hat)
+    if lower_zero:
         t_lb = 0.0  # the common-effect model (tau^2 = 0) lies inside the region
     elif -1 in done:
         t_lb = math.exp(done[-1])
     else:
-        model.u = u_opt.copy()
+        model.set_state(st_opt)
         start = psi_hat - min(math.sqrt(q) * se_psi, 3.0)
         psi_l, ok_l, m_l = _profile_bound(model, -1, gamma, psi_hat, start, value, q, psi_hat - 40.0)
         t_lb = math.exp(psi_l) if ok_l else float("nan")
@@ -1462,7 +1756,7 @@ def _tau2_profile_ci(model, gamma, psi_hat, value, ll_ee, Hpsi, q, warns):
     if 1 in done:
         t_ub = math.exp(done[1])
     else:
-        model.u = u_opt.copy()
+        model.set_state(st_opt)
         start = psi_hat + min(math.sqrt(q) * se_psi, 3.0)
         psi_u, ok_u, m_u = _profile_bound(model, +1, gamma, psi_hat, start, value, q,
                                           max(math.log(1e6), psi_hat + 5))
@@ -1470,7 +1764,7 @@ def _tau2_profile_ci(model, gamma, psi_hat, value, ll_ee, Hpsi, q, warns):
         if not ok_u:
             warns.append(f"upper profile-likelihood bound of tau^2 not found ({m_u}); "
                          "reported as inf")
-    model.u = u_opt
+    model.set_state(st_opt)
     return t_lb, t_ub
 
 
@@ -1555,4 +1849,5 @@ def _nan_result(d, measure, method, test, level, nq, warns, messages, extra, q=N
                                 tuple(messages)),
         excluded=tuple(d["excluded"]), natural=natural, warnings=tuple(warns),
         corrected=None if es.corrected is None else np.asarray(es.corrected)[okv], extra=extra,
+        kept=d["positions"][okv],
     )
