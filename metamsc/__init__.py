@@ -12,9 +12,11 @@ Heavy modules (matplotlib, pandas) are imported only where they are used.
 """
 
 from .batch import BatchResult, pool_batch
+from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
 from .pooling import pool, pool_effects, pool_proportions
 from .results import Conventions, Diagnostics, Excluded, Interval, MetaResult, NaturalScale
+from .sensitivity import cumulative, leave_one_out
 from .tau2 import estimate_tau2
 
 __version__ = "0.1.0"
@@ -28,6 +30,11 @@ __all__ = [
     "pool_batch",
     "BatchResult",
     "estimate_tau2",
+    "leave_one_out",
+    "cumulative",
+    "egger_test",
+    "begg_test",
+    "trim_and_fill",
     "MetaResult",
     "Interval",
     "Conventions",

@@ -57,6 +57,9 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
     if not quiet and spec.kind == "evidence-map":
         print(f"{spec.name}: evidence map of {len(an.rows)} studies; wrote "
               f"{', '.join(str(p) for p in written)}")
+    elif not quiet and not spec.overall:
+        print(f"{spec.name}: {len(an.subgroups)} subgroups by {spec.subgroup} (no overall estimate); "
+              f"excluded {len(an.excluded)}; wrote {', '.join(str(p) for p in written)}")
     elif not quiet:
         r = an.result
         nat = r.natural

@@ -78,6 +78,8 @@ def result_dict(res) -> dict[str, Any]:
     d["conventions"] = dataclasses.asdict(res.conventions)
     d["diagnostics"] = dataclasses.asdict(res.diagnostics)
     d["warnings"] = list(res.warnings)
+    if res.extra:
+        d["extra"] = res.extra
     return d
 
 
@@ -88,21 +90,24 @@ SUMMARY_COLUMNS = ("analysis", "title", "measure", "method", "test", "level", "k
 
 
 def _patients(d: dict[str, Any]) -> float | None:
-    total = 0.0
+    """Patients in the analysis: per study (by label) the largest number it contributes, so a
+    study reported under two definitions is counted once. None for person-time data."""
+    per_study: dict[str, float] = {}
     for s in d.get("studies", []):
         if "time" in s:  # person-time is not a number of patients
             return None
         if "total1" in s:
-            total += s["total1"] + s["total2"]
+            n = s["total1"] + s["total2"]
         elif "total" in s:
-            total += s["total"]
-        elif "n" in s and s["n"] is not None:
-            total += s["n"]
+            n = s["total"]
+        elif s.get("n") is not None:
+            n = s["n"]
         elif "n1" in s:
-            total += s["n1"] + s["n2"]
+            n = s["n1"] + s["n2"]
         else:
             return None
-    return total
+        per_study[s["study"]] = max(per_study.get(s["study"], 0.0), n)
+    return float(sum(per_study.values()))
 
 
 def summary_row(name: str, d: dict[str, Any]) -> dict[str, Any]:
@@ -120,11 +125,13 @@ def summary_row(name: str, d: dict[str, Any]) -> dict[str, Any]:
                scale=nat["scale"] if nat else "analysis scale",
                estimate=src.get("estimate"), ci_lb=src.get("ci_lb"), ci_ub=src.get("ci_ub"),
                pi_lb=src.get("pi_lb"), pi_ub=src.get("pi_ub"), i2=d.get("i2"), tau2=d.get("tau2"))
+    est = d["conventions"]["tau2_estimator"]
+    if est.startswith("GLMM"):
+        row["method"] = est
     if d.get("overall") is False:
-        row["scale"] = "by subgroup only"
-    extra = (d.get("extra") or {}) if isinstance(d.get("extra"), dict) else {}
-    if row["estimate"] is None and extra.get("exact_upper_bound") is not None:
-        row.update(scale="exact upper bound", ci_ub=extra["exact_upper_bound"])
+        row.update(scale="by subgroup only", i2=None, tau2=None)
+    elif nat is not None and nat["estimate"] is None and nat["ci_ub"] is not None:
+        row.update(scale="exact bound", ci_lb=nat["ci_lb"], ci_ub=nat["ci_ub"], i2=None, tau2=None)
     return row
 
 
@@ -154,7 +161,7 @@ def _fmt_est(r: dict[str, Any], key: str) -> str:
     v = r.get(key)
     if v is None:
         return ""
-    if r.get("scale") in ("proportion", "exact upper bound"):
+    if r.get("scale") in ("proportion", "exact bound"):
         return f"{100 * v:.1f}%"
     return f"{v:.2f}"
 
@@ -169,8 +176,9 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             lines.append(f"| {r['title']} | {r['k']} | | evidence map | | | | {r['excluded']} |")
             continue
         model = f"{r['measure']}, {r['method']}" + (f", {r['test']}" if r["test"] != "z" else "")
-        if r["scale"] == "exact upper bound":
-            est = f"0 events; upper bound {_fmt_est(r, 'ci_ub')}"
+        if r["scale"] == "exact bound":
+            est = (f"no model identifiable; exact one-sided bound "
+                   f"{_fmt_est(r, 'ci_lb')} to {_fmt_est(r, 'ci_ub')}")
         elif r["estimate"] is None:
             est = "by subgroup (see JSON)"
         else:

@@ -547,11 +547,13 @@ def _locate(msg: str, sel: Selection, idx: np.ndarray, labels: list[str]) -> str
 
 
 def _subgroups(spec: Spec, sel: Selection):
-    levels: list[str] = []
+    levels: list[str] = list(spec.where.get(spec.subgroup, ()))  # the spec's order, if it lists them
     for row in sel.rows:
         lv = row[spec.subgroup].strip() or "(missing)"
         if lv not in levels:
             levels.append(lv)
+    present = {r[spec.subgroup].strip() or "(missing)" for r in sel.rows}
+    levels = [lv for lv in levels if lv in present]
     out, notes = [], []
     for lv in levels:
         idx = np.array([i for i, r in enumerate(sel.rows)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["forest", "save_figure", "figure_context"]
+__all__ = ["forest", "funnel", "save_figure", "figure_context"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
 _PINNED = {"svg.hashsalt": "metamsc", "svg.fonttype": "path", "pdf.fonttype": 42}
@@ -26,6 +26,12 @@ def forest(*args, **kwargs):
     from .forest import forest as _forest
 
     return _forest(*args, **kwargs)
+
+
+def funnel(*args, **kwargs):
+    from .funnel import funnel as _funnel
+
+    return _funnel(*args, **kwargs)
 
 
 def save_figure(fig, path: str | Path) -> Path:

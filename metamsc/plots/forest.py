@@ -78,17 +78,27 @@ def _ci_text(est, lo, hi, scale) -> str:
     return f"{_fmt_value(est, scale)} [{_fmt_value(lo, scale)}, {_fmt_value(hi, scale)}]"
 
 
+def _is_glmm(res: MetaResult) -> bool:
+    return res.conventions.tau2_estimator.startswith("GLMM")
+
+
 def _model_label(res: MetaResult) -> str:
+    test = {"z": "", "knha": ", Hartung-Knapp", "adhoc": ", Hartung-Knapp (ad hoc)",
+            "t": ", t"}.get(res.test, "")
+    if _is_glmm(res):
+        family = "Poisson-normal" if res.measure == "IRLN" else "binomial-normal"
+        kind = "common-effect" if res.method == "EE" else "random-effects"
+        return f"GLMM, {family}, {kind} ({'ML' if res.method != 'EE' else 'EE'}{test})"
     if res.method == "EE":
         return "Common-effect model"
-    test = {"z": "", "knha": ", Hartung-Knapp", "adhoc": ", Hartung-Knapp (ad hoc)",
-            "t": ", t"}[res.test]
     return f"Random-effects model ({res.method}{test})"
 
 
 def _het_text(res: MetaResult) -> str:
     if res.k < 2:
         return "Heterogeneity: not estimable (k = 1)"
+    if not np.isfinite(res.q):
+        return "Heterogeneity: not estimable (no model identifiable from these counts)"
     p = "< 0.001" if res.q_pvalue < 0.001 else f"= {res.q_pvalue:.3f}"
     parts = [f"Heterogeneity: I\u00b2 = {res.i2:.0f}%"]
     if np.isfinite(res.i2_ci_lb):
@@ -106,6 +116,10 @@ _CI_NAMES = {"CP": "Clopper-Pearson", "WS": "Wilson score", "WSCC": "Wilson scor
 
 def _footnote(res: MetaResult, scale: str, study_ci: str = "model") -> str:
     """What the study intervals are, and which studies were continuity-corrected."""
+    if res.natural is not None and res.natural.transform.startswith("none: no model fitted"):
+        bound = res.natural.transform.split("CI = ", 1)[-1]
+        return (f"Study rows: observed proportions with {100 * res.level:g}% "
+                f"{_CI_NAMES.get(study_ci.upper(), 'Wald')} CIs. Pooled: {bound}.")
     if study_ci != "model":
         name = _CI_NAMES.get(study_ci.upper(), study_ci)
         corr = res.conventions.correction
@@ -189,6 +203,9 @@ def _study_rows(res: MetaResult, study_data, index, weights, study_ci: str = "mo
 
 def _summary_rows(res: MetaResult, label: str, bold: bool, weight: float) -> list[_Row]:
     est, lo, hi, plo, phi = _pooled(res)
+    if not np.isfinite(est) and np.isfinite(hi):  # degenerate data: an exact bound, no model
+        return [_Row("bound", "Exact one-sided bound (no model identifiable)", est, lo, hi,
+                     result=res, bold=bold)]
     rows = [_Row("summary", label, est, lo, hi, weight, result=res, bold=bold)]
     if res.method != "EE" and res.k > 1:
         rows.append(_Row("pi", "Prediction interval", est, plo, phi, result=res))
@@ -204,7 +221,8 @@ def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
         subgroups = []
     if subgroups:
         # rows of the data by position (``kept``), so duplicate labels cannot mix studies up
-        overall_w = dict(zip(_positions(result), result.weights))
+        shown = result.weights if overall else np.full(result.k, np.nan)  # no overall: no weights
+        overall_w = dict(zip(_positions(result), shown))
         for level, sub in subgroups:
             idx = _positions(sub)
             w = [overall_w[i] for i in idx]
@@ -212,11 +230,13 @@ def _layout(result: MetaResult, subgroups, study_data, overall: bool = True,
             rows.extend(_study_rows(sub, study_data, idx, w, study_ci))
             if sub.k > 1:
                 name = _model_label(sub).split(" (")[0].lower()
-                rows.extend(_summary_rows(sub, f"Subtotal ({name})", False, float(np.sum(w))))
+                rows.extend(_summary_rows(sub, f"Subtotal ({name})", False, float(np.sum(w))
+                                          if overall else np.nan))
                 rows.append(_Row("het", _het_text(sub)))
             rows.append(_Row("gap", ""))
     else:
-        rows.extend(_study_rows(result, study_data, _positions(result), result.weights, study_ci))
+        weights = result.weights if np.isfinite(result.estimate) else np.full(result.k, np.nan)
+        rows.extend(_study_rows(result, study_data, _positions(result), weights, study_ci))
         rows.append(_Row("gap", ""))
     if overall:
         rows.extend(_summary_rows(result, _model_label(result), True, 100.0))
@@ -275,7 +295,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     n_rows = len(rows)
 
     has_data = any(r.data for r in rows)
-    col_label_w = max(len(r.label) for r in rows if r.kind in ("study", "group", "summary", "pi"))
+    col_label_w = max(len(r.label) for r in rows if r.kind in ("study", "group", "summary", "pi", "bound"))
     col_label_w = max(col_label_w, 5) * _FONT * 0.56
     col_data_w = (max(len(r.data) for r in rows) + 2) * _FONT * 0.6 if has_data else 0
     col_w_w = 7 * _FONT * 0.6
@@ -361,7 +381,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
             text_at(0, -left_pt, y, r.label)
             if r.data:
                 text_at(0, -col_data_w - 6, y, r.data)
-            text_at(1, 8 + col_w_w, y, f"{r.weight:.1f}%", ha="right")
+            if np.isfinite(r.weight):
+                text_at(1, 8 + col_w_w, y, f"{r.weight:.1f}%", ha="right")
             text_at(1, right_pt, y, _ci_text(r.est, r.lo, r.hi, scale), ha="right")
             if np.isfinite(lo) and np.isfinite(hi):
                 ax.plot([clip_lo, clip_hi], [y, y], color="black", lw=0.9, solid_capstyle="butt")
@@ -370,7 +391,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
                 if hi > x1:
                     ax.plot([x1], [y], marker=">", markersize=4, color="black")
             if np.isfinite(est) and x0 <= est <= x1:
-                ax.plot([est], [y], marker="s", markersize=4 + 6 * np.sqrt(r.weight / max_w),
+                rel = r.weight / max_w if np.isfinite(r.weight) else 0.3
+                ax.plot([est], [y], marker="s", markersize=4 + 6 * np.sqrt(rel),
                         color="0.25", markeredgecolor="black", markeredgewidth=0.5, zorder=3,
                         clip_on=False)
         elif r.kind == "summary":
@@ -384,6 +406,14 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
             poly = Polygon([(lo, y), (est, y + h), (hi, y), (est, y - h)], closed=True,
                            facecolor="0.35" if r.bold else "0.65", edgecolor="black", lw=0.7, zorder=3)
             ax.add_patch(poly)
+        elif r.kind == "bound":
+            text_at(0, -left_pt, y, r.label, bold=r.bold)
+            upper = r.lo <= 0 and r.hi < 1
+            val = r.hi if upper else r.lo
+            text_at(1, right_pt, y, ("\u2264 " if upper else "\u2265 ") + _fmt_value(val, scale),
+                    ha="right", bold=r.bold)
+            ax.add_patch(Rectangle((clip_lo, y - 0.2), clip_hi - clip_lo, 0.4, facecolor="0.8",
+                                   edgecolor="black", lw=0.6, hatch="////", zorder=2))
         elif r.kind == "pi":
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 continue

@@ -1,0 +1,187 @@
+"""Sensitivity analyses: leave-one-out and cumulative meta-analysis (metafor parity).
+
+``leave_one_out`` refits the model k times, each time without one study, as metafor's
+``leave1out(rma(...))``; ``cumulative`` refits it on the first 1, 2, ..., k studies (in the data
+order or sorted by ``order``), as metafor's ``cumul(rma(...))``. Every refit is
+:func:`metamsc.pool` with the same tau^2 estimator, test and level, so each row equals the
+``MetaResult`` of that subset. References: Viechtbauer W. (2010) J Stat Softw 36(3);
+Lau J. et al. (1992) N Engl J Med 327:248 (cumulative meta-analysis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._util import readonly
+from .pooling import pool
+from .results import MetaResult
+
+__all__ = ["LeaveOneOut", "Cumulative", "leave_one_out", "cumulative"]
+
+#: per-study keyword arguments of ``pool`` that must be subset along with yi and vi
+_PER_STUDY = ("n", "weights", "corrected")
+#: the columns of a leave-one-out / cumulative table, in metafor's order
+_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_lb", "ci_ub", "Q", "Qp", "tau2", "I2", "H2")
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One row per refit. ``statistic`` is z, or t on k_i - 1 df for knha/adhoc/t inference;
+    ``I2`` is in percent (tau^2-based, Q-based for EE, as metafor); ``Q``/``Qp`` are Cochran's
+    Q and its p-value; ``fits`` holds each refit's full :class:`MetaResult`."""
+
+    labels: tuple[str, ...]
+    estimate: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    Q: np.ndarray
+    Qp: np.ndarray
+    tau2: np.ndarray
+    I2: np.ndarray
+    H2: np.ndarray
+    k: np.ndarray
+    method: str
+    test: str
+    level: float
+    measure: str
+    fits: tuple[MetaResult, ...] = field(default=(), repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (pandas imported on first use)."""
+        import pandas as pd
+
+        cols = {"study": list(self.labels), "k": self.k}
+        cols.update({c: getattr(self, c) for c in _COLUMNS})
+        return pd.DataFrame(cols)
+
+
+@dataclass(frozen=True)
+class LeaveOneOut(_Table):
+    """Leave-one-out analysis: row i is the model fitted without study ``labels[i]``
+    (metafor ``leave1out``)."""
+
+
+@dataclass(frozen=True)
+class Cumulative(_Table):
+    """Cumulative meta-analysis: row i is the model of the first i + 1 studies in ``order``;
+    ``labels[i]`` is the study added at that step (metafor ``cumul``). ``order`` holds the
+    positions of the studies, in the input, in the order they were added."""
+
+    order: np.ndarray | None = None
+
+
+def _inputs(data: MetaResult | ArrayLike, vi: ArrayLike | None, labels, kwargs: dict[str, Any]):
+    """yi, vi, labels and pool keyword arguments, from a MetaResult or from arrays; studies that
+    ``pool`` would leave out (missing, non-finite or non-positive variance) are dropped here, as
+    metafor (na.action = "na.omit") leaves them out of the table."""
+    if isinstance(data, MetaResult):
+        if vi is not None:
+            raise TypeError("pass either a MetaResult or yi and vi, not both")
+        res = data
+        kw = {"method": res.method, "test": res.test, "level": res.level, "measure": res.measure}
+        if res.n is not None:
+            kw["n"] = np.asarray(res.n)
+        if res.corrected is not None:
+            kw["corrected"] = np.asarray(res.corrected)
+        if res.method == "GENQ":  # percent weights are proportional to the user's weights
+            kw["weights"] = np.asarray(res.weights)
+        kw.update(kwargs)
+        return (np.asarray(res.yi, dtype=float), np.asarray(res.vi, dtype=float),
+                tuple(res.labels) if labels is None else tuple(str(x) for x in labels), kw)
+    if vi is None:
+        raise TypeError("vi is required when yi is given as an array")
+    y = np.atleast_1d(np.asarray(data, dtype=float))
+    v = np.atleast_1d(np.asarray(vi, dtype=float))
+    if y.shape != v.shape or y.ndim != 1:
+        raise ValueError("yi and vi must be one-dimensional and of the same length")
+    labs = (tuple(str(i + 1) for i in range(y.size)) if labels is None
+            else tuple(str(x) for x in np.atleast_1d(labels)))
+    if len(labs) != y.size:
+        raise ValueError("labels must have one entry per study")
+    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
+    kw = dict(kwargs)
+    for name in _PER_STUDY:
+        if kw.get(name) is not None:
+            a = np.atleast_1d(np.asarray(kw[name]))
+            if a.shape != y.shape:
+                raise ValueError(f"{name} must have one entry per study")
+            kw[name] = a[ok]
+    return y[ok], v[ok], tuple(l for l, keep in zip(labs, ok) if keep), kw
+
+
+def _refit(y, v, labs, kw, idx) -> MetaResult:
+    sub = {k: (val[idx] if k in _PER_STUDY and val is not None else val) for k, val in kw.items()}
+    return pool(y[idx], v[idx], labels=[labs[i] for i in idx], **sub)
+
+
+def _table(cls, fits, labels, kw, **extra):
+    last = fits[-1]
+    cols = {
+        "estimate": [f.estimate for f in fits], "se": [f.se for f in fits],
+        "statistic": [f.statistic for f in fits], "pvalue": [f.pvalue for f in fits],
+        "ci_lb": [f.ci_lb for f in fits], "ci_ub": [f.ci_ub for f in fits],
+        "Q": [f.q for f in fits], "Qp": [f.q_pvalue for f in fits], "tau2": [f.tau2 for f in fits],
+        "I2": [f.i2 for f in fits], "H2": [f.h2 for f in fits],
+    }
+    k = np.array([f.k for f in fits], dtype=int)
+    k.flags.writeable = False
+    return cls(labels=tuple(labels), k=k, **{c: readonly(v) for c, v in cols.items()},
+               method=last.method, test=kw.get("test", last.test), level=last.level,
+               measure=last.measure, fits=tuple(fits), **extra)
+
+
+def leave_one_out(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
+                  labels: ArrayLike | None = None, **pool_kwargs) -> LeaveOneOut:
+    """Refit the model once without each study (metafor ``leave1out(rma(...))``).
+
+    ``yi`` is either a :class:`MetaResult` (its studies are refitted with its method, test, level,
+    measure and n; ``pool_kwargs`` override them) or the effect sizes, with ``vi`` their sampling
+    variances and ``pool_kwargs`` passed to :func:`metamsc.pool` (``method``, ``test``, ``level``,
+    ``measure``, ``n``, ...). Row i of the result is the fit without study i.
+    """
+    y, v, labs, kw = _inputs(yi, vi, labels, pool_kwargs)
+    k = y.size
+    if k < 2:
+        raise ValueError("leave-one-out needs at least 2 studies (metafor: 'Stopped because k = 1.')")
+    fits = [_refit(y, v, labs, kw, np.delete(np.arange(k), i)) for i in range(k)]
+    return _table(LeaveOneOut, fits, labs, kw)
+
+
+def cumulative(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
+               order: ArrayLike | None = None, decreasing: bool = False,
+               labels: ArrayLike | None = None, **pool_kwargs) -> Cumulative:
+    """Cumulative meta-analysis: fit the first 1, 2, ..., k studies (metafor ``cumul(rma(...))``).
+
+    Studies are added in the data order, or sorted by ``order`` (a value per study, e.g. the
+    publication year; a stable sort, so ties keep the data order; ``decreasing`` reverses it),
+    as metafor's ``order`` argument. Inputs as for :func:`leave_one_out`. The first row is a fit
+    of a single study (tau^2 = 0; Knapp-Hartung falls back to z, as metafor).
+    """
+    y_in = np.atleast_1d(np.asarray(yi.yi if isinstance(yi, MetaResult) else yi, dtype=float))
+    y, v, labs, kw = _inputs(yi, vi, labels, pool_kwargs)
+    if order is None:
+        idx = np.arange(y.size)
+    else:
+        key = np.atleast_1d(np.asarray(order))
+        if key.shape != y_in.shape:
+            raise ValueError("order must have one value per study")
+        if not isinstance(yi, MetaResult):
+            v_in = np.atleast_1d(np.asarray(vi, dtype=float))
+            key = key[np.isfinite(y_in) & np.isfinite(v_in) & (v_in > 0)]
+        # as R's order(): stable, and ties keep the data order when decreasing as well
+        _, rank = np.unique(key, return_inverse=True)
+        idx = np.argsort(-rank if decreasing else rank, kind="stable")
+    fits = [_refit(y, v, labs, kw, idx[: i + 1]) for i in range(y.size)]
+    idx = np.array(idx, dtype=int)
+    idx.flags.writeable = False
+    return _table(Cumulative, fits, [labs[i] for i in idx], kw, order=idx)
