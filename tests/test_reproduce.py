@@ -95,8 +95,8 @@ def test_committed_outputs_are_current():
 
 def test_every_review_analysis_exists_and_lists_exclusions():
     names = {p.stem for p in ANALYSES.glob("*.toml")}
-    assert {"psoriasis-pasi40", "psoriasis-pasi75", "ssc-mrss", "cheng2022-sex",
-            "evidence-map"} <= names
+    assert {"psoriasis-pasi40", "psoriasis-pasi75", "psoriasis-safety", "ssc-safety", "ssc-mrss",
+            "cheng2022-sex", "evidence-map"} <= names
     for name in names - {"evidence-map"}:
         d = json.loads((REPO / "results" / f"{name}.json").read_text())
         for e in d["excluded"]:
@@ -194,3 +194,24 @@ def test_reproduce_refuses_figures_outside_the_project(tmp_path, capsys):
     assert main(["reproduce", str(root)]) == 2
     err = capsys.readouterr().err
     assert "is outside the project folder" in err and err.count("\n") == 1
+
+
+def test_psoriasis_safety_reports_the_exact_bound():
+    """0 treatment-related events in 23 patients: no model, the exact one-sided 95% bound
+    1 - 0.05^(1/23) (Clopper-Pearson with x = 0)."""
+    d = json.loads((REPO / "results" / "psoriasis-safety.json").read_text())
+    assert d["estimate"] is None and d["natural"]["estimate"] is None
+    assert d["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 23), rel=1e-11)
+    assert any("not identifiable" in w for w in d["warnings"])
+    assert sum(s["total"] for s in d["studies"]) == 23
+
+
+def test_ssc_safety_is_by_definition_only():
+    d = json.loads((REPO / "results" / "ssc-safety.json").read_text())
+    assert d["overall"] is False and d["estimate"] is None
+    groups = {g["group"]: g for g in d["subgroup"]["groups"]}
+    assert list(groups)[:2] == ["serious adverse events", "treatment-related adverse events"]
+    tr = groups["treatment-related adverse events"]
+    assert tr["k"] == 3 and tr["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 9), rel=1e-11)
+    park = next(s for s in d["studies"] if s["study"] == "Park et al. 2020")
+    assert (park["events"], park["total"]) == (3, 18)
