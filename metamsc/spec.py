@@ -53,7 +53,7 @@ _KEYS = {
     "title": str, "data": str, "where": dict, "measure": str, "method": str, "test": str,
     "level": (int, float), "subgroup": str, "columns": dict, "figure": (str, list),
     "add": (int, float), "to": str, "description": str, "pi": str, "i2": str, "study_ci": str,
-    "note": str,
+    "note": str, "nagq": (int, str),
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
 }
 _REQUIRED = ("title", "data", "measure")
@@ -105,6 +105,7 @@ class Spec:
     overall: bool = True
     study_ci: str = "model"
     note: str = ""
+    nagq: int | str = 7
 
     @property
     def name(self) -> str:
@@ -139,7 +140,7 @@ class Spec:
                   "level": self.level, "subgroup": self.subgroup, "overall": self.overall,
                   "columns": {r: self.column(r) for r in ("study",) + self.roles()},
                   "add": self.add, "to": self.to, "pi": self.pi, "i2": self.i2,
-                  "study_ci": self.study_ci,
+                  "study_ci": self.study_ci, "nagq": self.nagq,
                   "assume": dict(self.assume),
                   "sensitivity": None if self.sensitivity is None else
                   {self.sensitivity[0]: list(self.sensitivity[1])},
@@ -187,9 +188,14 @@ def load_spec(path: str | Path) -> Spec:
     if method == "GENQ":
         raise SpecError(f"{where_}: key 'method': GENQ needs study weights, which a spec cannot give; "
                         f"use it from Python: metamsc.pool(yi, vi, method='GENQ', weights=...)")
-    if method in GLMM_METHODS and measure not in ("PLO", "IRLN"):
-        raise SpecError(f"{where_}: key 'method': {method} needs measure PLO (binomial-normal) or "
-                        f"IRLN (Poisson-normal), not {measure}")
+    if method in GLMM_METHODS and measure not in ("PLO", "IRLN", "OR"):
+        raise SpecError(f"{where_}: key 'method': {method} needs measure PLO (binomial-normal), "
+                        f"IRLN (Poisson-normal) or OR (two groups, model UM.FS), not {measure}")
+    nagq = raw.get("nagq", 7)
+    if "nagq" in raw and method not in GLMM_METHODS:
+        raise SpecError(f"{where_}: key 'nagq' applies to method GLMM only")
+    if not (nagq == "high" or (isinstance(nagq, int) and not isinstance(nagq, bool) and nagq >= 1)):
+        raise SpecError(f"{where_}: key 'nagq' must be a positive integer or \"high\", got {nagq!r}")
     test = raw.get("test", "z")
     if test not in TESTS:
         raise SpecError(f"{where_}: key 'test': unknown test {test!r}{_suggest(test, TESTS)}; "
@@ -273,7 +279,7 @@ def load_spec(path: str | Path) -> Spec:
     subgroup = raw.get("subgroup")
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
-    return Spec(pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), assume=assume, sensitivity=sensitivity, compare=compare,
+    return Spec(pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 columns=columns, figures=tuple(figs),
@@ -519,10 +525,13 @@ def _fit_rows(spec: Spec, sel: Selection, idx: np.ndarray,
     if spec.method in GLMM_METHODS:
         from .glmm import fit_glmm
 
+        two = spec.measure == "OR"
         try:
-            return fit_glmm(roles["events"], roles.get("total"), time=roles.get("time"),
+            return fit_glmm(roles["events1" if two else "events"],
+                            roles.get("total1" if two else "total"), time=roles.get("time"),
+                            events2=roles.get("events2"), total2=roles.get("total2"),
                             measure=spec.measure, method="EE" if spec.method == "GLMM-EE" else "ML",
-                            test=spec.test, level=spec.level, labels=labels)
+                            test=spec.test, level=spec.level, labels=labels, nagq=spec.nagq)
         except ValueError as e:
             raise DataError(f"{sel.file}: {_locate(str(e), sel, idx, labels)}") from None
     try:

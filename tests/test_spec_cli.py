@@ -218,3 +218,31 @@ def test_unlabelled_and_duplicate_studies(tmp_path):
     out = json.loads((tmp_path / "s.json").read_text())
     assert [s["study"] for s in out["studies"]] == ["row 2", "B", "B"]
     assert any("used more than once: B" in w for w in out["warnings"])
+
+
+def test_glmm_from_a_spec_matches_the_python_api(tmp_path):
+    """method = "GLMM" (binomial-normal) and "GLMM-EE" with nagq, and the two-group OR model."""
+    from metamsc.glmm import fit_glmm
+
+    data = "study,events,total\nA,2,10\nB,5,12\nC,1,9\nD,7,11\n"
+    spec = _spec(tmp_path, BASE + 'method = "GLMM"\nnagq = "high"\n', data)
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    ref = fit_glmm([2, 5, 1, 7], [10, 12, 9, 11], measure="PLO", nagq="high")
+    assert out["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
+    assert out["tau2"] == pytest.approx(ref.tau2, rel=1e-10)
+    assert out["extra"]["nagq"] == 41
+    spec = _spec(tmp_path, BASE + 'method = "GLMM-EE"\n', data)
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    assert out["tau2"] == 0.0
+    assert out["estimate"] == pytest.approx(fit_glmm([2, 5, 1, 7], [10, 12, 9, 11], method="EE").estimate,
+                                            rel=1e-10)
+    two = "study,events1,total1,events2,total2\nA,2,10,4,10\nB,5,12,6,11\nC,1,9,3,9\n"
+    spec = _spec(tmp_path, 'title = "t"\ndata = "d.csv"\nmeasure = "OR"\nmethod = "GLMM"\n', two)
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    ref = fit_glmm([2, 5, 1], [10, 12, 9], events2=[4, 6, 3], total2=[10, 11, 9], measure="OR")
+    assert out["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
+    bad = _spec(tmp_path, BASE + 'nagq = 7\n')
+    assert main(["run", str(bad)]) == 2
