@@ -21,3 +21,29 @@ def check_level(level: float) -> float:
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level:g}")
     return level
+
+
+def study_arrays(yi: ArrayLike, vi: ArrayLike,
+                 labels: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
+    """Validated effect sizes: ``(y, v, labels, ok)``, where ``ok`` marks the studies a model can
+    use (finite yi, finite positive vi). Labels default to "1", "2", ..."""
+    y = np.atleast_1d(np.asarray(yi, dtype=float))
+    v = np.atleast_1d(np.asarray(vi, dtype=float))
+    if y.shape != v.shape or y.ndim != 1:
+        raise ValueError("yi and vi must be one-dimensional and of the same length")
+    labs = (tuple(str(i + 1) for i in range(y.size)) if labels is None
+            else tuple(str(x) for x in np.atleast_1d(labels)))
+    if len(labs) != y.size:
+        raise ValueError("labels must have one entry per study")
+    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
+    return y, v, labs, ok
+
+
+def warn_omitted(labels: tuple[str, ...], ok: np.ndarray, what: str) -> None:
+    """Say which studies an array-level function leaves out (as metafor's na.omit warning)."""
+    if not np.all(ok):
+        import warnings
+
+        gone = ", ".join(lab for lab, keep in zip(labels, ok) if not keep)
+        warnings.warn(f"{what}: studies left out (yi or vi missing, not finite or vi <= 0): {gone}",
+                      stacklevel=3)

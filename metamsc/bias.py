@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from ._util import check_level, readonly
+from ._util import check_level, readonly, study_arrays, warn_omitted
 from .pooling import TESTS, pool
 from .results import MetaResult
 from .tau2 import _ALIASES, _root_on_halfline
@@ -297,15 +297,8 @@ def _data(yi, vi, labels=None):
                 tuple(yi.labels) if labels is None else tuple(str(x) for x in labels), yi)
     if vi is None:
         raise TypeError("vi is required when yi is given as an array")
-    y = np.atleast_1d(np.asarray(yi, dtype=float))
-    v = np.atleast_1d(np.asarray(vi, dtype=float))
-    if y.shape != v.shape or y.ndim != 1:
-        raise ValueError("yi and vi must be one-dimensional and of the same length")
-    labs = (tuple(str(i + 1) for i in range(y.size)) if labels is None
-            else tuple(str(x) for x in np.atleast_1d(labels)))
-    if len(labs) != y.size:
-        raise ValueError("labels must have one entry per study")
-    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)  # as metafor: studies with NAs are omitted
+    y, v, labs, ok = study_arrays(yi, vi, labels)
+    warn_omitted(labs, ok, "small-study test")  # as metafor: studies with NAs are omitted, said
     return y[ok], v[ok], tuple(l for l, keep in zip(labs, ok) if keep), None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from ._util import check_level, readonly
+from ._util import check_level, readonly, study_arrays
 from . import transforms
 from .effects import NATURAL_SCALE, EffectSizes, effect_size
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, MetaResult,
@@ -70,14 +70,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown prediction-interval rule {pi!r}; expected one of {', '.join(PI_RULES)}")
     if i2 not in I2_DEFINITIONS:
         raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
-    y_all = np.atleast_1d(np.asarray(yi, dtype=float))
-    v_all = np.atleast_1d(np.asarray(vi, dtype=float))
-    if y_all.shape != v_all.shape or y_all.ndim != 1:
-        raise ValueError("yi and vi must be one-dimensional and of the same length")
-    lab_all = (tuple(str(i + 1) for i in range(y_all.size)) if labels is None
-               else tuple(str(x) for x in np.atleast_1d(labels)))
-    if len(lab_all) != y_all.size:
-        raise ValueError("labels must have one entry per study")
+    y_all, v_all, lab_all, _ = study_arrays(yi, vi, labels)
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
     a_all = None if weights is None else np.atleast_1d(np.asarray(weights, dtype=float))
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._util import readonly
+from ._util import readonly, study_arrays, warn_omitted
 from .pooling import pool
 from .results import MetaResult
 
@@ -100,15 +100,8 @@ def _inputs(data: MetaResult | ArrayLike, vi: ArrayLike | None, labels, kwargs: 
                 tuple(res.labels) if labels is None else tuple(str(x) for x in labels), kw)
     if vi is None:
         raise TypeError("vi is required when yi is given as an array")
-    y = np.atleast_1d(np.asarray(data, dtype=float))
-    v = np.atleast_1d(np.asarray(vi, dtype=float))
-    if y.shape != v.shape or y.ndim != 1:
-        raise ValueError("yi and vi must be one-dimensional and of the same length")
-    labs = (tuple(str(i + 1) for i in range(y.size)) if labels is None
-            else tuple(str(x) for x in np.atleast_1d(labels)))
-    if len(labs) != y.size:
-        raise ValueError("labels must have one entry per study")
-    ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
+    y, v, labs, ok = study_arrays(data, vi, labels)
+    warn_omitted(labs, ok, "sensitivity analysis")
     kw = dict(kwargs)
     for name in _PER_STUDY:
         if kw.get(name) is not None:
