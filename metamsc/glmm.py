@@ -112,6 +112,17 @@ def _chi2_ppf(level: float, df: float) -> float:
     return float(special.chdtri(df, 1 - level))
 
 
+def _bracketed_step(b, g, step, lo, hi, cap):
+    """A Newton step for the conditional modes, capped at ``cap`` and kept inside the bracket
+    [lo, hi] that the gradient signs have established (bisection when it would leave it)."""
+    pos = g > 0
+    lo = np.where(pos, b, lo)
+    hi = np.where(pos, hi, b)
+    bn = b + np.clip(step, -cap, cap)
+    out = ((bn <= lo) | (bn >= hi)) & np.isfinite(lo) & np.isfinite(hi)
+    return np.where(out, 0.5 * (lo + hi), bn), lo, hi
+
+
 # ---------------------------------------------------------------------------
 # Gauss-Hermite rules
 # ---------------------------------------------------------------------------
@@ -270,12 +281,7 @@ class _Model1:
                 if lo is None:
                     lo = np.full_like(b, -np.inf)
                     hi = np.full_like(b, np.inf)
-                pos = g > 0
-                lo = np.where(pos, b, lo)
-                hi = np.where(pos, hi, b)
-                bn = b + np.clip(step, -cap, cap)
-                out = ((bn <= lo) | (bn >= hi)) & np.isfinite(lo) & np.isfinite(hi)
-                b = np.where(out, 0.5 * (lo + hi), bn)
+                b, lo, hi = _bracketed_step(b, g, step, lo, hi, cap)
             else:  # plain Newton steps (h is strictly concave)
                 b = b + step
                 if amax < 1e-7:  # the error after this Newton step is of order amax^2
@@ -435,12 +441,7 @@ class _Model:
             step = g / ((v @ (zc * zc)) + inv_s)
             amax = np.abs(step).max()
             if amax > 1e-3:
-                pos = g > 0
-                lo = np.where(pos, b, lo)
-                hi = np.where(pos, hi, b)
-                bn = b + np.clip(step, -cap, cap)
-                out = ((bn <= lo) | (bn >= hi)) & np.isfinite(lo) & np.isfinite(hi)
-                b = np.where(out, 0.5 * (lo + hi), bn)
+                b, lo, hi = _bracketed_step(b, g, step, lo, hi, cap)
             else:
                 b = b + step
                 if amax < 1e-9:

@@ -133,6 +133,21 @@ def _labels(labels, k):
     return lab
 
 
+def _kept_outcomes(yi_all, vi_all, keep, labels):
+    """Labels, yi and vi of the tables kept for pooling; non-finite outcomes become NaN (they
+    stay in the table counts but not in QE), with the mask of finite ones."""
+    lab = tuple(l for l, kp in zip(labels, keep) if kp)
+    yi, vi = np.asarray(yi_all, dtype=float)[keep], np.asarray(vi_all, dtype=float)[keep]
+    ok = np.isfinite(yi) & np.isfinite(vi)
+    return lab, np.where(ok, yi, np.nan), np.where(ok, vi, np.nan), ok
+
+
+def _margins(a, b, c, d):
+    """Row totals n1, n2, grand total N and column totals m1 (events), m0 of 2x2 tables."""
+    n1, n2 = a + b, c + d
+    return n1, n2, n1 + n2, a + c, b + d
+
+
 def _peto_yi_vi(cells, add, to, drop00):
     """Peto's per-study log odds ratio (O - E)/V and variance 1/V (Yusuf et al. 1985)."""
     a, b, c, d = (np.array(v, dtype=float) for v in cells)
@@ -302,14 +317,9 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
     es = effect_size(measure, events1=a0, total1=a0 + b0, events2=c0, total2=c0 + d0,
                      add=add1, to=to1, drop00=drop1)
     keep, (a, b, c, d), excluded = _fit_tables(raw, lab_all, add2, to2, drop2)
-    lab = tuple(l for l, kp in zip(lab_all, keep) if kp)
-    yi, vi = np.array(es.yi)[keep], np.array(es.vi)[keep]
-    ok = np.isfinite(yi) & np.isfinite(vi)
-    yi, vi = np.where(ok, yi, np.nan), np.where(ok, vi, np.nan)
+    lab, yi, vi, ok = _kept_outcomes(es.yi, es.vi, keep, lab_all)
     k, k_yi = int(a.size), int(ok.sum())
-    n1, n2 = a + b, c + d
-    N = n1 + n2
-    m1, m0 = a + c, b + d
+    n1, n2, N, m1, m0 = _margins(a, b, c, d)
     nan = float("nan")
     warns = _yi_warnings(ok, lab)
 
@@ -384,14 +394,9 @@ def pool_peto(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2:
         events1, total1, events2, total2, add, to, drop00, labels, level)
     yi_all, vi_all, corr_all = _peto_yi_vi(raw, add1, to1, drop1)
     keep, (a, b, c, d), excluded = _fit_tables(raw, lab_all, add2, to2, drop2)
-    lab = tuple(l for l, kp in zip(lab_all, keep) if kp)
-    yi, vi = yi_all[keep], vi_all[keep]
-    ok = np.isfinite(yi) & np.isfinite(vi)
-    yi, vi = np.where(ok, yi, np.nan), np.where(ok, vi, np.nan)
+    lab, yi, vi, ok = _kept_outcomes(yi_all, vi_all, keep, lab_all)
     k, k_yi = int(a.size), int(ok.sum())
-    n1, n2 = a + b, c + d
-    N = n1 + n2
-    m1, m0 = a + c, b + d
+    n1, n2, N, m1, m0 = _margins(a, b, c, d)
     E = m1 * n1 / N
     with np.errstate(divide="ignore", invalid="ignore"):
         V = np.where(N > 1, m1 * m0 * (n1 / N) * (n2 / N) / (N - 1), 0.0)
