@@ -362,7 +362,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
     text_at(0, -left_pt, header_y - 0.35, "Study", **hdr)
     if has_data:
         text_at(0, -col_data_w - 6, header_y - 0.35, _data_header(study_data), **hdr)
-    text_at(1, 8 + col_w_w, header_y - 0.35, "Weight", ha="right", **hdr)
+    if any(np.isfinite(r.weight) for r in rows if r.kind in ("study", "summary")):
+        text_at(1, 8 + col_w_w, header_y - 0.35, "Weight", ha="right", **hdr)
     text_at(1, right_pt, header_y - 0.35, ci_header, ha="right", **hdr)
 
     for i, r in enumerate(rows):
