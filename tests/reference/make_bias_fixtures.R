@@ -25,46 +25,8 @@ if (packageVersion("metafor") != "3.8.1")
 
 ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
 
-## ---------------------------------------------------------------------------
-## JSON helpers (the same conventions as make_fixtures.R)
-## ---------------------------------------------------------------------------
-
-json <- function(s) structure(s, class = "json")
-parse_num <- function(s) as.numeric(jsonlite::parse_json(paste0("[", paste(s, collapse = ","), "]"),
-                                                       simplifyVector = TRUE))
-fmt_num <- function(x) {
-  x <- as.numeric(x)
-  out <- rep("null", length(x))
-  ok <- is.finite(x)
-  if (any(ok)) {
-    v <- x[ok]
-    s <- sprintf("%.15g", v)
-    bad <- parse_num(s) != v
-    if (any(bad)) s[bad] <- sprintf("%.16g", v[bad])
-    bad <- parse_num(s) != v
-    if (any(bad)) s[bad] <- sprintf("%.17g", v[bad])
-    stopifnot(all(parse_num(s) == v))
-    out[ok] <- s
-  }
-  out
-}
-arr <- function(x) {
-  if (is.null(x)) return(json("null"))
-  json(paste0("[", paste(fmt_num(unname(as.vector(x))), collapse = ","), "]"))
-}
-sc <- function(x) {
-  if (is.null(x) || length(x) == 0L) return(json("null"))
-  if (length(x) != 1L) stop("sc(): expected a scalar, got length ", length(x))
-  json(fmt_num(unname(x)))
-}
-strarr <- function(x) if (is.null(x)) json("null") else I(as.character(unname(x)))
-lgcarr <- function(x) I(as.logical(unname(x)))
-
-write_fixture <- function(x, path) {
-  write_json(x, path, digits = NA, auto_unbox = TRUE, null = "null", na = "null",
-             pretty = TRUE, json_verbatim = TRUE)
-  cat(sprintf("wrote %-10s %4d cases  %9d bytes\n", path, length(x$cases), file.info(path)$size))
-}
+## JSON helpers (number format, arrays, write_fixture): see json_helpers.R
+source("json_helpers.R")
 
 ## evaluate an R call given as a string; collect warnings; turn an error into its message
 run <- function(text, env) {
