@@ -3,6 +3,8 @@ they use (compare, assume, sensitivity, overall = false, evidence map)."""
 
 from __future__ import annotations
 
+# Values read back from the written JSON carry report.DIGITS = 8 significant digits (rel 1e-7);
+# the same quantities are checked against R at full precision through the API in the other tests.
 import json
 import shutil
 from pathlib import Path
@@ -122,12 +124,12 @@ def test_cheng2022_sex_pairs_groups_and_gives_exact_statistics():
     s = d["studies"][0]
     assert (s["events1"], s["total1"], s["events2"], s["total2"]) == (6, 9, 2, 8)
     # R: escalc("RR", ai=6, n1i=9, ci=2, n2i=8) -> yi 0.980829253011726, vi 0.430555555555556
-    assert s["yi"] == pytest.approx(0.980829253011726, rel=1e-10)
-    assert s["vi"] == pytest.approx(0.430555555555556, rel=1e-10)
+    assert s["yi"] == pytest.approx(0.980829253011726, rel=1e-7)
+    assert s["vi"] == pytest.approx(0.430555555555556, rel=1e-7)
     e = d["exact"][0]
     # R: fisher.test(matrix(c(6,2,3,6),2)): p 0.153434800493624, OR 5.32669667954546,
     # CI 0.515318655632871 87.7269714528116 (R's uniroot stops early: see docs/validation.md)
-    assert e["fisher_pvalue"] == pytest.approx(0.153434800493624, rel=1e-10)
+    assert e["fisher_pvalue"] == pytest.approx(0.153434800493624, rel=1e-7)
     assert e["or_conditional_mle"] == pytest.approx(5.32669667954546, rel=1e-6)
     assert e["or_exact_ci_lb"] == pytest.approx(0.515318655632871, rel=1e-5)
     assert e["or_exact_ci_ub"] == pytest.approx(87.7269714528116, rel=5e-3)
@@ -142,7 +144,7 @@ def test_ssc_mrss_declares_its_assumption_and_sensitivity():
     # R: escalc("MC", m1i=13.8, m2i=20.1, sd1i=10.2, sd2i=3.1, ni=14, ri=0.2) -> -6.3, 7.21442857142857
     sens = {x["value"]: x for x in d["sensitivity"]["results"]}
     assert set(sens) == {0.2, 0.4, 0.5, 0.6, 0.8}
-    assert sens[0.2]["se"] ** 2 == pytest.approx(7.21442857142857, rel=1e-10)
+    assert sens[0.2]["se"] ** 2 == pytest.approx(7.21442857142857, rel=1e-7)
     assert sens[0.5]["estimate"] == d["estimate"] == pytest.approx(-6.3)
     assert sens[0.2]["ci_ub"] - sens[0.2]["ci_lb"] > sens[0.8]["ci_ub"] - sens[0.8]["ci_lb"]
 
@@ -201,7 +203,7 @@ def test_psoriasis_safety_reports_the_exact_bound():
     1 - 0.05^(1/23) (Clopper-Pearson with x = 0)."""
     d = json.loads((REPO / "results" / "psoriasis-safety.json").read_text())
     assert d["estimate"] is None and d["natural"]["estimate"] is None
-    assert d["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 23), rel=1e-11)
+    assert d["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 23), rel=1e-7)
     assert any("not identifiable" in w for w in d["warnings"])
     assert sum(s["total"] for s in d["studies"]) == 23
 
@@ -212,6 +214,6 @@ def test_ssc_safety_is_by_definition_only():
     groups = {g["group"]: g for g in d["subgroup"]["groups"]}
     assert list(groups)[:2] == ["serious adverse events", "treatment-related adverse events"]
     tr = groups["treatment-related adverse events"]
-    assert tr["k"] == 3 and tr["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 9), rel=1e-11)
+    assert tr["k"] == 3 and tr["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 9), rel=1e-7)
     park = next(s for s in d["studies"] if s["study"] == "Park et al. 2020")
     assert (park["events"], park["total"]) == (3, 18)

@@ -53,7 +53,7 @@ def test_run_matches_metafor(tmp_path, case):
     assert main(["run", str(spec)]) == 0
     out = json.loads((tmp_path / "results" / "a.json").read_text())
     e = case["expected"]
-    tol = 1e-7 if case["method"] == "REML" else 1e-10
+    tol = 1e-7  # the JSON holds report.DIGITS = 8 significant digits; full precision: test_pooling
     for ours, theirs in (("estimate", "beta"), ("se", "se"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"),
                          ("pvalue", "pval"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"),
                          ("q", "QE"), ("q_pvalue", "QEp"), ("pi_lb", "pi_lb"), ("pi_ub", "pi_ub")):
@@ -152,7 +152,7 @@ def test_where_and_subgroup(tmp_path):
     se = np.array([groups["trial"]["se"], groups["case"]["se"]])
     w = 1 / se**2
     qb = np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2)
-    assert t["q"] == pytest.approx(qb, rel=1e-10) and t["df"] == 1
+    assert t["q"] == pytest.approx(qb, rel=1e-7) and t["df"] == 1
 
 
 def test_explain_prints_resolved_spec(tmp_path, capsys):
@@ -229,20 +229,20 @@ def test_glmm_from_a_spec_matches_the_python_api(tmp_path):
     assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
     out = json.loads((tmp_path / "s.json").read_text())
     ref = fit_glmm([2, 5, 1, 7], [10, 12, 9, 11], measure="PLO", nagq="high")
-    assert out["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
-    assert out["tau2"] == pytest.approx(ref.tau2, rel=1e-10)
+    assert out["estimate"] == pytest.approx(ref.estimate, rel=1e-7)
+    assert out["tau2"] == pytest.approx(ref.tau2, rel=1e-7)
     assert out["extra"]["nagq"] == 41
     spec = _spec(tmp_path, BASE + 'method = "GLMM-EE"\n', data)
     assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
     out = json.loads((tmp_path / "s.json").read_text())
     assert out["tau2"] == 0.0
     assert out["estimate"] == pytest.approx(fit_glmm([2, 5, 1, 7], [10, 12, 9, 11], method="EE").estimate,
-                                            rel=1e-10)
+                                            rel=1e-7)
     two = "study,events1,total1,events2,total2\nA,2,10,4,10\nB,5,12,6,11\nC,1,9,3,9\n"
     spec = _spec(tmp_path, 'title = "t"\ndata = "d.csv"\nmeasure = "OR"\nmethod = "GLMM"\n', two)
     assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
     out = json.loads((tmp_path / "s.json").read_text())
     ref = fit_glmm([2, 5, 1], [10, 12, 9], events2=[4, 6, 3], total2=[10, 11, 9], measure="OR")
-    assert out["estimate"] == pytest.approx(ref.estimate, rel=1e-10)
+    assert out["estimate"] == pytest.approx(ref.estimate, rel=1e-7)
     bad = _spec(tmp_path, BASE + 'nagq = 7\n')
     assert main(["run", str(bad)]) == 2
