@@ -15,8 +15,10 @@ from .batch import BatchResult, pool_batch
 from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
 from .pooling import pool, pool_effects, pool_proportions
-from .results import Conventions, Diagnostics, Excluded, Interval, MetaResult, NaturalScale
+from .results import (Conventions, Diagnostics, Excluded, GLMMResult, Interval, IVResult, MetaResult,
+                      MHResult, NaturalScale, PetoResult, SubgroupTest, Subgroups)
 from .sensitivity import cumulative, leave_one_out
+from .subgroups import subgroup_analysis
 from .tau2 import estimate_tau2
 
 __version__ = "0.1.0"
@@ -36,6 +38,13 @@ __all__ = [
     "begg_test",
     "trim_and_fill",
     "MetaResult",
+    "IVResult",
+    "MHResult",
+    "PetoResult",
+    "GLMMResult",
+    "Subgroups",
+    "SubgroupTest",
+    "subgroup_analysis",
     "Interval",
     "Conventions",
     "Diagnostics",

@@ -288,13 +288,35 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, X: ArrayLike, *, method: str =
 # inputs
 # ---------------------------------------------------------------------------------------------
 
-def _data(yi, vi, labels=None):
-    """yi, vi, labels and the model settings of a MetaResult (or None) from the arguments."""
+_KIND_NAMES = {"MH": "Mantel-Haenszel", "PETO": "Peto", "GLMM": "GLMM"}
+
+
+def _data(yi, vi, labels=None, what: str | None = None):
+    """yi, vi, labels and the model settings of a MetaResult (or None) from the arguments.
+
+    ``what`` names a method defined for inverse-variance models only (as metafor's ``regtest``
+    and ``trimfill``, which take ``rma.uni`` fits): given a Mantel-Haenszel, Peto or GLMM fit it
+    refuses in one line rather than refit an inverse-variance model in its place. Without
+    ``what`` (Begg's test, defined on yi and vi for every fit, as metafor's ``ranktest``), the
+    studies with a missing yi (possible in a Mantel-Haenszel or Peto fit) are left out, said."""
     if isinstance(yi, MetaResult):
         if vi is not None:
             raise TypeError("pass either a MetaResult or yi and vi, not both")
-        return (np.asarray(yi.yi, dtype=float), np.asarray(yi.vi, dtype=float),
-                tuple(yi.labels) if labels is None else tuple(str(x) for x in labels), yi)
+        kind = getattr(yi, "model", "IV")
+        if what is not None and kind != "IV":
+            raise ValueError(f"{what} is defined for inverse-variance models only (metafor has it "
+                             f"for rma.uni fits); this is a {_KIND_NAMES.get(kind, kind)} fit, which "
+                             f"it will not replace by another model: pass yi and vi to use an "
+                             f"inverse-variance model explicitly")
+        y, v = np.asarray(yi.yi, dtype=float), np.asarray(yi.vi, dtype=float)
+        labs = tuple(yi.labels) if labels is None else tuple(str(x) for x in labels)
+        if len(labs) != y.size:
+            raise ValueError("labels must have one entry per study of the result")
+        ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
+        if not np.all(ok):
+            warn_omitted(labs, ok, "small-study test")
+            y, v, labs = y[ok], v[ok], tuple(lb for lb, keep in zip(labs, ok) if keep)
+        return y, v, labs, yi
     if vi is None:
         raise TypeError("vi is required when yi is given as an array")
     y, v, labs, ok = study_arrays(yi, vi, labels)
@@ -363,7 +385,7 @@ def egger_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *, model
     object) or effect sizes with sampling variances ``vi`` (then REML, z and 0.95 unless given,
     as regtest on vectors). ``model`` is "rma" (default) or "lm" (see :class:`EggerTest`).
     """
-    y, v, _, res = _data(yi, vi)
+    y, v, _, res = _data(yi, vi, what="Egger's regression test")
     method = method or (res.method if res is not None else "REML")
     test = test or (res.test if res is not None else "z")
     level = check_level(level if level is not None else (res.level if res is not None else 0.95))
@@ -577,7 +599,7 @@ def trim_and_fill(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     95% unless ``test``/``level`` are passed to it; here the filled model keeps the test and level
     of the input model (the same numbers for z).
     """
-    y, v, labs, res = _data(yi, vi, labels)
+    y, v, labs, res = _data(yi, vi, labels, what="Trim and fill")
     kw = dict(pool_kwargs)
     per = {key: np.asarray(kw.pop(key)) for key in ("n", "weights") if kw.get(key) is not None}
     kw.pop("corrected", None)

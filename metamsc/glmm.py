@@ -64,12 +64,12 @@ Heterogeneity and I^2 (as metafor)
 Degenerate data
 ---------------
 If every study has 0 events (or every study only events), nothing but a
-bound is estimable: the estimate fields are NaN and ``extra`` holds the
+bound is estimable: the estimate fields are NaN and the result holds the
 exact one-sided Clopper-Pearson bound of the pooled proportion (Clopper &
 Pearson 1934; for rates the exact Poisson bound, Garwood 1936). With k = 1,
 when no study has 0 < events < n, or when tau^2 diverges, the random-effects
 model is not identifiable: the estimate fields are NaN and the
-common-effect estimate is given in ``extra["common_effect"]``.
+common-effect estimate is given in ``common_effect``.
 """
 
 from __future__ import annotations
@@ -82,13 +82,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .results import Conventions, Diagnostics, Excluded, MetaResult, NaturalScale
+from .results import CommonEffect, Conventions, Diagnostics, Excluded, GLMMResult, NaturalScale
 
 __all__ = ["fit_glmm", "GLMM_MEASURES", "HIGH_ACCURACY_NAGQ"]
 
 GLMM_MEASURES = ("PLO", "IRLN", "OR")
 HIGH_ACCURACY_NAGQ = 41
-_METHODS = {"ML": "ML", "EE": "EE", "FE": "EE", "CE": "EE"}
+_METHODS = {"ML": "ML", "EE": "EE", "FE": "EE", "CE": "EE", "GLMM": "ML"}
 _TESTS = ("z", "t", "knha")
 _EPS = float(np.finfo(float).eps)
 
@@ -1183,7 +1183,8 @@ def fit_glmm(events: ArrayLike, total: ArrayLike | None = None, *, time: ArrayLi
              measure: str = "PLO", method: str = "ML", nagq: int | str = 7, test: str = "z",
              level: float = 0.95, labels: ArrayLike | None = None,
              events2: ArrayLike | None = None, total2: ArrayLike | None = None,
-             model: str = "UM.FS", tau2_ci: bool = True) -> MetaResult:
+             model: str = "UM.FS", tau2_ci: bool = True, subgroup: ArrayLike | None = None,
+             tau2_common: bool = False) -> GLMMResult:
     """Fit a binomial-normal / Poisson-normal model by maximum likelihood (metafor ``rma.glmm``).
 
     Parameters
@@ -1212,15 +1213,22 @@ def fit_glmm(events: ArrayLike, total: ArrayLike | None = None, *, time: ArrayLi
     tau2_ci
         Compute the profile-likelihood CI of tau^2 (on by default; metafor's
         rma.glmm computes none).
+    subgroup
+        A subgroup label per study: the same GLMM is also fitted in each
+        subgroup (``result.subgroups``, ``result.subgroup_test``), each with
+        its own tau^2 (``tau2_common=True`` is refused: it needs a GLMM with
+        moderators).
 
     Returns
     -------
-    MetaResult
-        ``q`` is the Wald-type heterogeneity test QE_Wld; ``extra`` holds the
+    GLMMResult
+        ``q`` is the Wald-type heterogeneity test QE_Wld; typed fields hold the
         likelihood-ratio test, the profile-likelihood CI of tau^2, the number
         of nodes, log-likelihoods and any report on degenerate data.
     """
     measure = str(measure).upper()
+    method = str(method).upper()
+    test = str(test).lower()
     if measure not in GLMM_MEASURES:
         raise ValueError(f"measure {measure!r} is not available for GLMMs; expected one of "
                          f"{', '.join(GLMM_MEASURES)}")
@@ -1237,8 +1245,16 @@ def fit_glmm(events: ArrayLike, total: ArrayLike | None = None, *, time: ArrayLi
     if measure == "OR" and model != "UM.FS":
         raise NotImplementedError(f"model={model!r} is not implemented; use model='UM.FS' "
                                   "(fixed study effects, random treatment effect)")
+    if subgroup is not None and tau2_common:
+        raise ValueError("tau2_common=True is not available for the GLMM (a common tau^2 across "
+                         "subgroups needs a GLMM with moderators); use tau2_common=False")
     data = _prepare(measure, events, total, time, events2, total2, labels)
-    return _fit(data, measure, method, nq, test, level, bool(tau2_ci))
+    res = _fit(data, measure, method, nq, test, level, bool(tau2_ci))
+    if subgroup is None:
+        return res
+    from .subgroups import subgroup_analysis
+
+    return subgroup_analysis(res, subgroup).attach()
 
 
 def _arr(name, x):
@@ -1380,7 +1396,7 @@ def _degenerate(d, measure, level, extra) -> str | None:
     return None
 
 
-def _fit(d, measure, method, nq, test, level, want_ci) -> MetaResult:
+def _fit(d, measure, method, nq, test, level, want_ci) -> GLMMResult:
     k = d["k"]
     es = d["es"]
     nan = float("nan")
@@ -1398,7 +1414,7 @@ def _fit(d, measure, method, nq, test, level, want_ci) -> MetaResult:
             warns.append(f"reported instead: {extra['bound_kind']} = "
                          f"{extra['exact_' + which + '_bound']:.6g}")
         extra["degenerate"] = why
-        return _nan_result(d, measure, method, test, level, nq, warns, messages, extra)
+        return _nan_result(d, measure, method, test, level, nq, warns, messages, extra, want_ci)
 
     two = measure == "OR"
     if two:
@@ -1494,10 +1510,10 @@ def _fit(d, measure, method, nq, test, level, want_ci) -> MetaResult:
             ce = _common_effect_dict(measure, beta_ee, se_ee, level, d)
             extra["common_effect"] = ce
             warns.append("reported instead: the common-effect (GLM) estimate in "
-                         f"extra['common_effect'] = {ce['estimate']:.6g} (SE {ce['se']:.6g})")
+                         f"common_effect = {ce['estimate']:.6g} (SE {ce['se']:.6g})")
             extra["degenerate"] = not_ident
             return _nan_result(d, measure, method, test, level, nq, warns, messages, extra,
-                               q=(QE_W, q_df, QEp_W), vt=vt)
+                               want_ci, q=(QE_W, q_df, QEp_W), vt=vt)
         tau2 = res["tau2"]
         beta = float(res["gamma"][0])
         se = res["se"]
@@ -1573,19 +1589,45 @@ def _fit(d, measure, method, nq, test, level, want_ci) -> MetaResult:
         diagnostics=Diagnostics(bool(converged), int(iterations), bool(at_boundary), algorithm,
                                 tuple(messages)),
         excluded=tuple(d["excluded"]), natural=natural, warnings=tuple(warns),
-        corrected=None if es.corrected is None else np.asarray(es.corrected)[okv], extra=extra,
-        kept=d["positions"][okv],
+        corrected=None if es.corrected is None else np.asarray(es.corrected)[okv],
+        kept=d["positions"][okv], **_typed(extra, d, okv, want_ci),
     )
 
 
-def _make_result(**kw) -> MetaResult:
-    """Build the MetaResult, passing only the fields it defines."""
+#: keys of the fit's working dictionary -> fields of GLMMResult
+_TYPED_KEYS = {"nagq": "nagq", "model": "or_model", "QE_Wld": "qe_wald", "QEp_Wld": "qe_wald_pvalue",
+               "QE_LRT": "qe_lrt", "QEp_LRT": "qe_lrt_pvalue", "QE_df": "qe_df",
+               "QE_LRT_text": "qe_lrt_text", "loglik": "loglik", "loglik_EE": "loglik_ee",
+               "loglik_saturated": "loglik_saturated", "tau2_ci_kind": "tau2_ci_kind",
+               "gradient_max": "gradient_max", "hessian_eigenvalues": "hessian_eigenvalues",
+               "nfev": "nfev", "degenerate": "degenerate", "exact_lower_bound": "exact_lower_bound",
+               "exact_upper_bound": "exact_upper_bound", "bound_kind": "bound_kind",
+               "weights_definition": "weights_definition"}
+
+
+def _typed(extra: dict[str, Any], d, okv, want_ci: bool) -> dict[str, Any]:
+    """Typed GLMMResult fields from the fit's working values, with the counts for refit."""
+    out = {_TYPED_KEYS[k]: v for k, v in extra.items() if k in _TYPED_KEYS}
+    ce = extra.get("common_effect")
+    if ce is not None:
+        out["common_effect"] = CommonEffect(**ce)
+    counts = ({"events": d["x"], "total": d["tot"], "events2": d["x2"], "total2": d["tot2"]}
+              if d["kind"] == "binomial2" else
+              {"events": d["x"], "total": d["tot"]} if d["kind"] == "binomial" else
+              {"events": d["x"], "time": d["tot"]})
+    out.update({k: _ro(np.asarray(v, float)[okv]) for k, v in counts.items()})
+    out["tau2_ci_computed"] = bool(want_ci)
+    return out
+
+
+def _make_result(**kw) -> GLMMResult:
+    """Build the GLMMResult, passing only the fields it defines."""
     global _RESULT_FIELDS
     if _RESULT_FIELDS is None:
         import dataclasses
 
-        _RESULT_FIELDS = frozenset(f.name for f in dataclasses.fields(MetaResult))
-    return MetaResult(**{k: v for k, v in kw.items() if k in _RESULT_FIELDS})
+        _RESULT_FIELDS = frozenset(f.name for f in dataclasses.fields(GLMMResult))
+    return GLMMResult(**{k: v for k, v in kw.items() if k in _RESULT_FIELDS})
 
 
 _RESULT_FIELDS = None
@@ -1819,8 +1861,8 @@ def _conventions(measure, method, nq, test, es, want_ci) -> Conventions:
     )
 
 
-def _nan_result(d, measure, method, test, level, nq, warns, messages, extra, q=None,
-                vt=float("nan")) -> MetaResult:
+def _nan_result(d, measure, method, test, level, nq, warns, messages, extra, want_ci, q=None,
+                vt=float("nan")) -> GLMMResult:
     """A result with NaN where nothing is estimable (degenerate data, unidentifiable model)."""
     nan = float("nan")
     k = d["k"]
@@ -1849,6 +1891,6 @@ def _nan_result(d, measure, method, test, level, nq, warns, messages, extra, q=N
         diagnostics=Diagnostics(False, 0, False, "not fitted: model not identifiable",
                                 tuple(messages)),
         excluded=tuple(d["excluded"]), natural=natural, warnings=tuple(warns),
-        corrected=None if es.corrected is None else np.asarray(es.corrected)[okv], extra=extra,
-        kept=d["positions"][okv],
+        corrected=None if es.corrected is None else np.asarray(es.corrected)[okv],
+        kept=d["positions"][okv], **_typed(extra, d, okv, want_ci),
     )

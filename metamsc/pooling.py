@@ -11,6 +11,10 @@ the typical within-study variance v~ = (k - 1) / tr(P) (Higgins & Thompson
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -18,8 +22,8 @@ from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._util import check_level, readonly, study_arrays
 from . import transforms
 from .effects import NATURAL_SCALE, EffectSizes, effect_size
-from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, MetaResult,
-                      NaturalScale, prediction_bounds)
+from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, IVSettings,
+                      MetaResult, NaturalScale, prediction_bounds)
 from .tau2 import _ALIASES, TAU2_METHODS, estimate_tau2, q_profile_ci
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
@@ -42,6 +46,66 @@ _TRANSFORM_NAMES = {
 }
 
 
+# --- the public wrapper of pool(): names in any case, settings for refit, subgroups ----------
+
+_POOL_ARGS = ("method", "test", "level", "measure", "n", "weights", "correction", "corrected", "pi",
+              "i2", "threshold", "maxiter")
+
+
+def _canonical(value: Any, names) -> Any:
+    """``value`` spelled as in ``names`` when it matches one of them in any case."""
+    if isinstance(value, str):
+        for name in names:
+            if value.lower() == name.lower():
+                return name
+    return value
+
+
+def _recorded(body):
+    """Wrap ``pool``'s body: names of methods, tests, rules and measures in any case; the result
+    records its settings (for ``refit``); ``subgroup=`` adds the subgroup analysis."""
+
+    @functools.wraps(body)
+    def wrapper(yi, vi, *, subgroup=None, tau2_common: bool = False, **kwargs):
+        for key, names in (("method", METHODS), ("test", TESTS), ("pi", tuple(PI_RULES)),
+                           ("i2", tuple(I2_DEFINITIONS))):
+            if key in kwargs:
+                kwargs[key] = _canonical(kwargs[key], names)
+        if isinstance(kwargs.get("measure"), str):
+            kwargs["measure"] = kwargs["measure"].upper()
+        n_in = np.atleast_1d(np.asarray(yi)).shape[0] if np.ndim(yi) <= 1 else None
+        if subgroup is not None and n_in is not None and np.atleast_1d(subgroup).shape[0] != n_in:
+            raise ValueError(f"subgroup must have one label per study ({np.atleast_1d(subgroup).shape[0]} "
+                             f"labels for {n_in} studies)")
+        res = body(yi, vi, **kwargs)
+        res = dataclasses.replace(res, settings=_settings(kwargs, res))
+        return _attach_subgroups(res, subgroup, tau2_common)
+
+    return wrapper
+
+
+def _settings(kwargs: dict[str, Any], res: MetaResult, add=None, to=None) -> IVSettings:
+    w = kwargs.get("weights")
+    if w is not None:
+        kept = np.arange(res.k) if res.kept is None else res.kept
+        w = np.atleast_1d(np.asarray(w, dtype=float))[kept]
+    other = tuple((k, v) for k, v in kwargs.items() if k not in _POOL_ARGS and k != "labels")
+    return IVSettings(pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
+                      threshold=kwargs.get("threshold", 1e-12), maxiter=kwargs.get("maxiter", 100),
+                      user_weights=w, add=add, to=to, other=other)
+
+
+def _attach_subgroups(res: MetaResult, subgroup, tau2_common: bool) -> MetaResult:
+    if subgroup is None:
+        if tau2_common:
+            raise ValueError("tau2_common=True needs subgroup= (a subgroup label per study)")
+        return res
+    from .subgroups import subgroup_analysis
+
+    return subgroup_analysis(res, subgroup, tau2_common=tau2_common).attach()
+
+
+@_recorded
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          level: float = 0.95, measure: str = "GEN", labels: ArrayLike | None = None,
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
@@ -212,29 +276,68 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     )
 
 
+def _correction_text_of(add, to, corrected) -> str:
+    """The continuity correction applied to a set of studies, in words."""
+    if corrected is None or not np.any(corrected):
+        return "none needed" if add else "none"
+    return (f"{add:g} added to the cells of {int(np.sum(corrected))} of {np.size(corrected)} studies "
+            f"(to = {to})")
+
+
 def _correction_text(es: EffectSizes) -> str:
-    if es.corrected is None or not np.any(es.corrected):
-        return "none needed" if es.add else "none"
-    return (f"{es.add:g} added to the cells of {int(np.sum(es.corrected))} of {es.k} studies "
-            f"(to = {es.to})")
+    return _correction_text_of(es.add, es.to, es.corrected)
 
 
-def pool_effects(es: EffectSizes, **kwargs) -> MetaResult:
-    """Pool an :class:`EffectSizes` (keeps its measure, labels, n and correction)."""
-    return pool(es.yi, es.vi, measure=es.measure, labels=es.labels, n=es.n,
-                correction=_correction_text(es), corrected=es.corrected, **kwargs)
+def pool_effects(es: EffectSizes, *, subgroup: ArrayLike | None = None, tau2_common: bool = False,
+                 **kwargs) -> MetaResult:
+    """Pool an :class:`EffectSizes` (keeps its measure, labels, n and correction).
+
+    ``subgroup`` (a label per study) adds a fit per subgroup (``result.subgroups``) and the test
+    for subgroup differences (``result.subgroup_test``), with a tau^2 per subgroup, or one
+    common tau^2 when ``tau2_common`` (see :func:`metamsc.subgroups.subgroup_analysis`).
+    """
+    if subgroup is not None and np.atleast_1d(subgroup).shape[0] != es.k:
+        raise ValueError(f"subgroup must have one label per study ({np.atleast_1d(subgroup).shape[0]} "
+                         f"labels for {es.k} studies)")
+    res = pool(es.yi, es.vi, measure=es.measure, labels=es.labels, n=es.n,
+               correction=_correction_text(es), corrected=es.corrected, **kwargs)
+    res = dataclasses.replace(res, settings=dataclasses.replace(res.settings, add=es.add, to=es.to))
+    return _attach_subgroups(res, subgroup, tau2_common)
 
 
 def pool_proportions(events: ArrayLike, total: ArrayLike, *, measure: str = "PLO",
                      method: str = "REML", test: str = "z", level: float = 0.95,
                      labels: ArrayLike | None = None, add: float | None = None,
-                     to: str = "only0", **kwargs) -> MetaResult:
+                     to: str = "only0", subgroup: ArrayLike | None = None,
+                     tau2_common: bool = False, **kwargs) -> MetaResult:
     """Pool single proportions events/total on the scale of ``measure`` (PR PLN PLO PAS PFT).
 
     The result carries the back-transformed pooled proportion in ``natural``
     (Freeman-Tukey by Miller's harmonic-mean inverse, as metafor's ``transf.ipft.hm``).
+    ``method="GLMM"`` fits the binomial-normal model by maximum likelihood
+    (:func:`metamsc.glmm.fit_glmm`, metafor ``rma.glmm``; ``"GLMM-EE"`` its common-effect
+    GLM; ``nagq`` may be passed); it needs ``measure="PLO"``. ``subgroup`` as in
+    :func:`pool_effects`. Names are case-insensitive.
     """
+    measure = str(measure).upper()
     if measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):
         raise ValueError(f"measure {measure!r} is not a proportion measure (PR PLN PLO PAS PFT)")
+    if isinstance(method, str) and method.upper() in ("GLMM", "GLMM-EE"):
+        if measure != "PLO":
+            raise ValueError(f"method {method!r} fits the binomial-normal model on the logit scale: "
+                             f"measure must be 'PLO', not {measure!r}")
+        if add is not None or to != "only0":
+            raise ValueError("add/to do not apply to method 'GLMM' (the exact binomial likelihood "
+                             "needs no continuity correction)")
+        unknown = sorted(set(kwargs) - {"nagq", "tau2_ci"})
+        if unknown:
+            raise ValueError(f"method 'GLMM' does not take {', '.join(map(repr, unknown))}")
+        from .glmm import fit_glmm
+
+        return fit_glmm(events, total, measure="PLO",
+                        method="EE" if method.upper() == "GLMM-EE" else "ML", test=test,
+                        level=level, labels=labels, subgroup=subgroup, tau2_common=tau2_common,
+                        **kwargs)
     es = effect_size(measure, events=events, total=total, labels=labels, add=add, to=to)
-    return pool_effects(es, method=method, test=test, level=level, **kwargs)
+    return pool_effects(es, method=method, test=test, level=level, subgroup=subgroup,
+                        tau2_common=tau2_common, **kwargs)

@@ -83,9 +83,26 @@ def result_dict(res) -> dict[str, Any]:
     d["conventions"] = dataclasses.asdict(res.conventions)
     d["diagnostics"] = dataclasses.asdict(res.diagnostics)
     d["warnings"] = list(res.warnings)
-    if res.extra:
-        d["extra"] = {key: v for key, v in res.extra.items() if key not in _NOISY}
+    extra = res._typed_extra()  # the kind's typed fields (MH, Peto, GLMM), under their JSON keys
+    if extra:
+        d["extra"] = {key: v for key, v in extra.items() if key not in _NOISY}
+    d["model"] = res.model
+    if res.subgroups is not None:
+        d["subgroups"] = subgroups_dict(res)
     return d
+
+
+def subgroups_dict(res) -> dict[str, Any]:
+    """The subgroups of a result and the test for subgroup differences, as plain values."""
+    sg = res.subgroups
+    groups = []
+    for name, sub in sg.items():
+        g = {key: v for key, v in result_dict(sub).items() if key != "excluded"}
+        groups.append(dict(group=name, **g))
+    t = res.subgroup_test
+    test = None if t is None else {key: v for key, v in dataclasses.asdict(t).items()
+                                   if not (key == "df2" and v is None)}
+    return {"tau2_common": sg.tau2_common, "groups": groups, "test": test, "notes": list(sg.notes)}
 
 
 # --- the manuscript table and the manifest (``metamsc reproduce``) ----------------------------

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, Iterator, NamedTuple
 
 import numpy as np
 
 from ._dist import norm_isf, t_isf
+from ._util import check_level
 from . import transforms
 
 __all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult",
-           "PI_RULES", "I2_DEFINITIONS", "prediction_bounds"]
+           "IVResult", "IVSettings", "MHResult", "PetoResult", "GLMMResult", "CommonEffect",
+           "Subgroups", "SubgroupTest", "PI_RULES", "I2_DEFINITIONS", "prediction_bounds",
+           "check_level"]
 
 #: prediction-interval rules: critical value and standard deviation used
 PI_RULES = {
@@ -124,16 +128,121 @@ def _pfmt(p: float) -> str:
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def _confidence_level(value: float | None, default: float) -> float:
+    """A confidence level for an interval method: ``default`` when None, else in (0, 1)."""
+    if value is None:
+        return default
+    try:
+        return check_level(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"confidence_level must lie strictly between 0 and 1 (e.g. 0.95), "
+                         f"got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class SubgroupTest:
+    """Test for subgroup differences, Q_between on G - 1 df (Borenstein et al. 2009, ch. 19).
+
+    Separate tau^2 per subgroup: Q_between = sum w_g (mu_g - mu_w)^2 with w_g = 1/SE_g^2 of the
+    subgroup estimates, chi^2(G - 1) (meta's Q.b.random). Common tau^2: the Wald test that the
+    subgroup means of the meta-regression on subgroup dummies are equal (metafor's test of
+    moderators QM of ``rma(yi, vi, mods = ~ factor(g))``); under Knapp-Hartung ``df2`` is set and
+    ``pvalue`` is that of F = q / df on (df, df2) degrees of freedom, as metafor.
+    """
+
+    q: float
+    df: int
+    pvalue: float
+    groups_used: tuple[str, ...] = ()
+    method: str = "Q-between from the subgroup estimates and SEs (separate tau^2 per subgroup)"
+    df2: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Subgroups(Mapping):
+    """Subgroup name -> fitted result, in the order of the analysis (an immutable mapping).
+
+    ``tau2_common`` tells whether the subgroups share one tau^2; ``notes`` says which
+    subgroups could not be pooled or are left out of the test, and why."""
+
+    pairs: tuple[tuple[str, "MetaResult"], ...]
+    tau2_common: bool = False
+    notes: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> "MetaResult":
+        for name, res in self.pairs:
+            if name == key:
+                return res
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n!r}: k = {r.k}, estimate = {_fmt(r.estimate)}" for n, r in self.pairs)
+        return f"Subgroups({{{inner}}})"
+
+
+def _subset_index(subset, k: int) -> np.ndarray:
+    """Positions 0..k-1 from integer indices or a boolean mask over a result's k studies."""
+    idx = np.asarray(subset)
+    if idx.dtype == bool:
+        if idx.shape != (k,):
+            raise ValueError(f"a boolean subset needs one value per study (k = {k}), got shape "
+                             f"{idx.shape}")
+        return np.flatnonzero(idx)
+    idx = np.atleast_1d(idx)
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError("subset must be integer positions or a boolean mask over the studies")
+    idx = idx.astype(int)
+    if idx.size and (idx.min() < -k or idx.max() >= k):
+        raise ValueError(f"subset has a position outside 0..{k - 1}")
+    idx = np.where(idx < 0, idx + k, idx)
+    if np.unique(idx).size != idx.size:
+        raise ValueError("subset lists a study more than once")
+    if idx.size == 0:
+        raise ValueError("subset is empty: no study to refit")
+    return idx
+
+
+@dataclass(frozen=True)
+class IVSettings:
+    """The settings of an inverse-variance fit that :func:`metamsc.pool` does not keep in the
+    result itself, so that :meth:`MetaResult.refit` repeats the same model."""
+
+    pi: str = "metafor"
+    i2: str = "tau2"
+    threshold: float = 1e-12
+    maxiter: int = 100
+    #: user weights of the kept studies (None: inverse-variance weights)
+    user_weights: np.ndarray | None = None
+    #: continuity correction of the effect sizes (add, to), to describe a subset's correction
+    add: float | None = None
+    to: str | None = None
+    #: further keyword arguments of ``pool`` (scalars), passed on unchanged
+    other: tuple[tuple[str, Any], ...] = ()
+
+
 @dataclass(frozen=True)
 class MetaResult:
-    """A fitted common- or random-effects model (metafor ``rma.uni`` parity).
+    """A fitted meta-analytic model with one pooled effect: the inverse-variance common- or
+    random-effects model (metafor ``rma.uni`` parity), and the base of every other kind
+    (:class:`MHResult`, :class:`PetoResult`, :class:`GLMMResult`); ``model`` says which.
 
     Values are on the analysis scale of ``measure``; ``natural`` holds the
     back-transformed pooled values for proportions, rates and ratios.
     ``statistic`` is a z value, or a t value on ``df`` degrees of freedom
     for Knapp-Hartung (``knha``, ``adhoc``) and ``t`` inference. ``i2`` is in
-    percent. ``weights`` are percent weights of the studies.
+    percent. ``weights`` are percent weights of the studies. ``refit(subset)``
+    fits the same model (kind and settings) to a subset of the studies.
+    ``subgroups`` (name -> result) and ``subgroup_test`` are set by a subgroup analysis.
     """
+
+    #: the model kind: "IV" (inverse variance), "MH", "PETO" or "GLMM"
+    model: ClassVar[str] = "IV"
 
     measure: str
     method: str
@@ -180,7 +289,10 @@ class MetaResult:
     corrected: np.ndarray | None = None
     #: positions, in the input arrays, of the studies the model used (the others are in excluded)
     kept: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: inverse-variance only: settings for refit (None: taken from ``conventions``)
+    settings: IVSettings | None = field(default=None, repr=False, compare=False)
+    subgroups: Subgroups | None = field(default=None, repr=False, compare=False)
+    subgroup_test: SubgroupTest | None = field(default=None, repr=False, compare=False)
 
     # --- derived quantities -------------------------------------------------
     @property
@@ -201,7 +313,7 @@ class MetaResult:
 
     def confidence_interval(self, confidence_level: float | None = None) -> Interval:
         """CI of the pooled effect on the analysis scale (z, or t(df) for Knapp-Hartung)."""
-        lvl = self.level if confidence_level is None else confidence_level
+        lvl = _confidence_level(confidence_level, self.level)
         c = self._crit(lvl)
         return Interval(self.estimate - c * self.se, self.estimate + c * self.se)
 
@@ -209,15 +321,15 @@ class MetaResult:
                             rule: str = "metafor") -> Interval:
         """Prediction interval for the effect in a new study (``rule`` from ``PI_RULES``;
         the default is metafor's ``predict()``). NaN for a common-effect model."""
+        lvl = _confidence_level(confidence_level, self.level)
         if self.method == "EE":
             return Interval(float("nan"), float("nan"))
-        lvl = self.level if confidence_level is None else confidence_level
         return Interval(*prediction_bounds(self.estimate, self.se, self.se_model, self.s2w_knha,
                                            self.tau2, self.k, self.test, lvl, rule))
 
     def study_intervals(self, confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-study Wald CIs yi -/+ z sqrt(vi) on the analysis scale."""
-        lvl = self.level if confidence_level is None else confidence_level
+        lvl = _confidence_level(confidence_level, self.level)
         z = norm_isf((1 - lvl) / 2)
         s = np.sqrt(self.vi)
         return self.yi - z * s, self.yi + z * s
@@ -229,7 +341,48 @@ class MetaResult:
                for v in (self.yi, lb, ub)]
         return None if out[0] is None else tuple(out)
 
+    # --- refitting ---------------------------------------------------------
+    def _child_kept(self, idx: np.ndarray, child: "MetaResult") -> np.ndarray:
+        """Positions in this result's input of the studies a refit on ``idx`` kept."""
+        base = np.arange(self.k) if self.kept is None else np.asarray(self.kept, dtype=int)
+        ck = np.arange(child.k) if child.kept is None else np.asarray(child.kept, dtype=int)
+        return base[idx][ck]
+
+    def refit(self, subset) -> "MetaResult":
+        """The same model (kind, estimator, test, level, measure and every other setting) fitted
+        to a subset of this result's studies: integer positions or a boolean mask over
+        ``labels``. The refit's ``kept`` holds positions in this result's input."""
+        import dataclasses
+
+        from .pooling import _correction_text_of, pool
+
+        idx = _subset_index(subset, self.k)
+        st = self.settings if self.settings is not None else _iv_settings_from(self)
+        kw: dict[str, Any] = dict(st.other)
+        kw.update(method=self.method, test=self.test, level=self.level,
+                  measure=self.measure, pi=st.pi, i2=st.i2, threshold=st.threshold,
+                  maxiter=st.maxiter)
+        if self.n is not None:
+            kw["n"] = np.asarray(self.n)[idx]
+        if st.user_weights is not None:
+            kw["weights"] = np.asarray(st.user_weights)[idx]
+        corrected = None if self.corrected is None else np.asarray(self.corrected, dtype=bool)[idx]
+        if corrected is not None:
+            kw["corrected"] = corrected
+        if st.add is not None and corrected is not None:
+            kw["correction"] = _correction_text_of(st.add, st.to, corrected)
+        else:
+            kw["correction"] = self.conventions.correction
+        child = pool(np.asarray(self.yi)[idx], np.asarray(self.vi)[idx],
+                     labels=[self.labels[i] for i in idx], **kw)
+        return dataclasses.replace(child, kept=self._child_kept(idx, child),
+                                   settings=dataclasses.replace(st, user_weights=kw.get("weights")))
+
     # --- presentation ------------------------------------------------------
+    def _typed_extra(self) -> dict[str, Any]:
+        """Kind-specific values, for the ``extra`` section of the JSON (none for IV)."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python summary (the JSON written by ``metamsc run``)."""
         from .report import result_dict
@@ -244,10 +397,13 @@ class MetaResult:
         return pd.DataFrame({"study": self.labels, "yi": self.yi, "vi": self.vi,
                              "ci_lb": lb, "ci_ub": ub, "weight": self.weights})
 
+    def _title(self) -> str:
+        return ("Common-effects model" if self.method == "EE"
+                else f"Random-effects model ({self.method})")
+
     def summary(self) -> str:
         """A readable report in the style of metafor's ``print.rma.uni``."""
-        kind = "Common-effects model" if self.method == "EE" else f"Random-effects model ({self.method})"
-        lines = [f"{kind}, measure {self.measure}, k = {self.k}", ""]
+        lines = [f"{self._title()}, measure {self.measure}, k = {self.k}", ""]
         if self.method != "EE":
             lines.append(f"tau^2 = {_fmt(self.tau2)} (SE = {_fmt(self.se_tau2)}), "
                          f"{100 * self.level:g}% CI [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]")
@@ -264,6 +420,16 @@ class MetaResult:
             nat = self.natural
             lines.append(f"{nat.scale}: {_fmt(nat.estimate)} [{_fmt(nat.ci_lb)}, {_fmt(nat.ci_ub)}], "
                          f"PI [{_fmt(nat.pi_lb)}, {_fmt(nat.pi_ub)}] ({nat.transform})")
+        if self.subgroups:
+            lines.append("")
+            common = " (common tau^2)" if self.subgroups.tau2_common else ""
+            for name, sub in self.subgroups.items():
+                lines.append(f"subgroup {name}{common}: k = {sub.k}, estimate = {_fmt(sub.estimate)} "
+                             f"[{_fmt(sub.ci_lb)}, {_fmt(sub.ci_ub)}], tau^2 = {_fmt(sub.tau2)}")
+            t = self.subgroup_test
+            if t is not None:
+                lines.append(f"test for subgroup differences: Q({t.df}) = {_fmt(t.q)}, "
+                             f"p = {_pfmt(t.pvalue)}")
         d = self.diagnostics
         lines.append("")
         lines.append(f"fit: {d.algorithm}; converged = {d.converged}, iterations = {d.iterations}, "
@@ -287,3 +453,233 @@ class MetaResult:
         from .plots.forest import forest
 
         return forest(self, ax=ax, **options)
+
+
+#: the inverse-variance result (the name says the kind)
+IVResult = MetaResult
+
+
+def _iv_settings_from(res: MetaResult) -> IVSettings:
+    """Settings of an inverse-variance result built without them (read back from its
+    conventions, which name the prediction-interval rule and the I^2 definition)."""
+    pi = next((k for k, v in PI_RULES.items() if v == res.conventions.prediction_interval), "metafor")
+    i2 = next((k for k, v in I2_DEFINITIONS.items() if v == res.conventions.i2_definition), "tau2")
+    if res.method == "EE":
+        i2 = "tau2"  # a common-effect model always reports the Q-based I^2
+    weights = np.asarray(res.weights) if res.method == "GENQ" else None
+    return IVSettings(pi=pi, i2=i2, user_weights=weights)
+
+
+# --- two-group common-effect models ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class _TwoGroupResult(MetaResult):
+    """Shared fields of the Mantel-Haenszel and Peto results: the 2x2 tables of the studies
+    (``events1``, ``total1``, ``events2``, ``total2``, one per entry of ``labels``) and the
+    continuity-correction settings (first value: yi/vi; second: the pooled tables)."""
+
+    events1: np.ndarray | None = None
+    total1: np.ndarray | None = None
+    events2: np.ndarray | None = None
+    total2: np.ndarray | None = None
+    pooling: str = ""
+    add: tuple[float, float] = (0.5, 0.0)
+    to: tuple[str, str] = ("only0", "none")
+    drop00: tuple[bool, bool] = (True, False)
+    #: studies with a finite yi (those in Q, I^2, H^2) and tables given in the input
+    k_yi: int = 0
+    k_all: int = 0
+
+    def _tables(self, idx):
+        return tuple(np.asarray(a)[idx] for a in (self.events1, self.total1, self.events2,
+                                                   self.total2))
+
+    def _finish_refit(self, idx, child):
+        import dataclasses
+
+        return dataclasses.replace(child, kept=self._child_kept(idx, child))
+
+
+@dataclass(frozen=True)
+class MHResult(_TwoGroupResult):
+    """A Mantel-Haenszel common-effect fit of 2x2 tables (metafor ``rma.mh``).
+
+    ``CMH``/``CO`` (Cochran-Mantel-Haenszel and Cochran tests of no association, chi^2(1)) with
+    p-values; for OR also ``BD``/``TA`` (Breslow-Day and Tarone tests of homogeneity) on
+    ``k_pos - 1`` df. ``variance`` names the variance estimator; ``correct`` the CMH correction.
+    """
+
+    model: ClassVar[str] = "MH"
+
+    variance: str = ""
+    correct: bool = True
+    CMH: float = float("nan")
+    CMHp: float = float("nan")
+    CO: float = float("nan")
+    COp: float = float("nan")
+    BD: float | None = None
+    BDp: float | None = None
+    TA: float | None = None
+    TAp: float | None = None
+    k_pos: int | None = None
+
+    def refit(self, subset) -> "MHResult":
+        """The Mantel-Haenszel fit (same measure, level, add, to, drop00, correct) of a subset."""
+        from .twogroup import pool_mh
+
+        idx = _subset_index(subset, self.k)
+        child = pool_mh(*self._tables(idx), measure=self.measure, level=self.level, add=self.add,
+                        to=self.to, drop00=self.drop00, correct=self.correct,
+                        labels=[self.labels[i] for i in idx])
+        return self._finish_refit(idx, child)
+
+    def _title(self) -> str:
+        return "Common-effects model (Mantel-Haenszel)"
+
+    def _typed_extra(self) -> dict[str, Any]:
+        d = {"pooling": self.pooling, "k_yi": self.k_yi, "k_all": self.k_all,
+             "variance": self.variance, "correct": self.correct, "add": self.add, "to": self.to,
+             "drop00": self.drop00, "CO": self.CO, "COp": self.COp, "CMH": self.CMH,
+             "CMHp": self.CMHp}
+        if self.measure == "OR":
+            d.update(BD=self.BD, BDp=self.BDp, TA=self.TA, TAp=self.TAp, k_pos=self.k_pos)
+        return d
+
+
+@dataclass(frozen=True)
+class PetoResult(_TwoGroupResult):
+    """Peto's one-step pooled log odds ratio (metafor ``rma.peto``); ``k_pos`` tables have a
+    positive hypergeometric variance."""
+
+    model: ClassVar[str] = "PETO"
+
+    k_pos: int = 0
+
+    def refit(self, subset) -> "PetoResult":
+        """Peto's fit (same level, add, to, drop00) of a subset of the studies."""
+        from .twogroup import pool_peto
+
+        idx = _subset_index(subset, self.k)
+        child = pool_peto(*self._tables(idx), level=self.level, add=self.add, to=self.to,
+                          drop00=self.drop00, labels=[self.labels[i] for i in idx])
+        return self._finish_refit(idx, child)
+
+    def _title(self) -> str:
+        return "Common-effects model (Peto)"
+
+    def _typed_extra(self) -> dict[str, Any]:
+        return {"pooling": self.pooling, "k_yi": self.k_yi, "k_all": self.k_all,
+                "k_pos": self.k_pos, "add": self.add, "to": self.to, "drop00": self.drop00}
+
+
+# --- generalised linear mixed models ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class CommonEffect:
+    """The common-effect (GLM) estimate reported when the random-effects GLMM is not
+    identifiable; ``exact_ci`` a two-sided Clopper-Pearson CI for a single proportion."""
+
+    estimate: float
+    se: float
+    ci_lb: float
+    ci_ub: float
+    kind: str
+    exact_ci: tuple[float, float] | None = None
+    exact_ci_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class GLMMResult(MetaResult):
+    """A binomial-normal / Poisson-normal GLMM fit (metafor ``rma.glmm``), see :mod:`metamsc.glmm`.
+
+    ``q`` is the Wald-type heterogeneity test QE_Wld (``qe_wald``); ``qe_lrt``/``qe_lrt_pvalue``
+    the likelihood-ratio test on ``qe_df`` df. ``loglik`` is the log-likelihood at the estimate
+    (``loglik_ee`` of the common-effect GLM, ``loglik_saturated`` of the saturated model).
+    ``degenerate`` says why no model is estimable (then the estimates are NaN and, for
+    all-zero or all-event data, ``exact_lower_bound``/``exact_upper_bound`` hold the exact bound
+    described by ``bound_kind``; or ``common_effect`` the GLM estimate). The counts
+    (``events``, ``total`` or ``time``, and ``events2``/``total2`` for OR), ``nagq``,
+    ``or_model`` and ``tau2_ci_computed`` let ``refit`` repeat the same model.
+    """
+
+    model: ClassVar[str] = "GLMM"
+
+    events: np.ndarray | None = None
+    total: np.ndarray | None = None
+    time: np.ndarray | None = None
+    events2: np.ndarray | None = None
+    total2: np.ndarray | None = None
+    nagq: int = 7
+    or_model: str | None = None
+    tau2_ci_computed: bool = True
+    qe_wald: float = float("nan")
+    qe_wald_pvalue: float = float("nan")
+    qe_lrt: float = float("nan")
+    qe_lrt_pvalue: float = float("nan")
+    qe_df: int | None = None
+    qe_lrt_text: str | None = None
+    loglik: float | None = None
+    loglik_ee: float | None = None
+    loglik_saturated: float | None = None
+    tau2_ci_kind: str | None = None
+    gradient_max: float | None = field(default=None, compare=False)
+    hessian_eigenvalues: tuple[float, ...] | None = field(default=None, compare=False)
+    nfev: int = field(default=0, compare=False)
+    degenerate: str | None = None
+    exact_lower_bound: float | None = None
+    exact_upper_bound: float | None = None
+    bound_kind: str | None = None
+    common_effect: CommonEffect | None = None
+    weights_definition: str = ""
+
+    def refit(self, subset) -> "GLMMResult":
+        """The same GLMM (measure, method, nagq, test, level, OR model, tau^2 CI) of a subset."""
+        import dataclasses
+
+        from .glmm import fit_glmm
+
+        idx = _subset_index(subset, self.k)
+
+        def sub(a):
+            return None if a is None else np.asarray(a)[idx]
+
+        child = fit_glmm(sub(self.events), sub(self.total), time=sub(self.time),
+                         events2=sub(self.events2), total2=sub(self.total2), measure=self.measure,
+                         method=self.method, nagq=self.nagq, test=self.test, level=self.level,
+                         labels=[self.labels[i] for i in idx], model=self.or_model or "UM.FS",
+                         tau2_ci=self.tau2_ci_computed)
+        return dataclasses.replace(child, kept=self._child_kept(idx, child))
+
+    def _title(self) -> str:
+        fam = "Poisson-normal" if self.measure == "IRLN" else "binomial-normal"
+        return f"{super()._title()}, {fam} GLMM, nagq = {self.nagq}"
+
+    def _typed_extra(self) -> dict[str, Any]:
+        """The JSON ``extra`` section (the keys the written results have always used)."""
+        d: dict[str, Any] = {"nagq": self.nagq, "model": self.or_model, "measure": self.measure}
+        if self.degenerate is not None:
+            d["degenerate"] = self.degenerate
+        if self.bound_kind is not None:
+            d.update(exact_lower_bound=self.exact_lower_bound,
+                     exact_upper_bound=self.exact_upper_bound, bound_kind=self.bound_kind)
+        if self.common_effect is not None:
+            ce = self.common_effect
+            c = {"estimate": ce.estimate, "se": ce.se, "ci_lb": ce.ci_lb, "ci_ub": ce.ci_ub,
+                 "kind": ce.kind}
+            if ce.exact_ci is not None:
+                c.update(exact_ci=ce.exact_ci, exact_ci_kind=ce.exact_ci_kind)
+            d["common_effect"] = c
+        if self.loglik_saturated is not None:
+            d["loglik_saturated"] = self.loglik_saturated
+        if self.bound_kind is None:  # a model was at least attempted
+            d.update(QE_Wld=self.qe_wald, QEp_Wld=self.qe_wald_pvalue, QE_LRT=self.qe_lrt,
+                     QEp_LRT=self.qe_lrt_pvalue, QE_df=self.qe_df, loglik_EE=self.loglik_ee)
+        if self.loglik is not None:
+            d["loglik"] = self.loglik
+        if self.tau2_ci_kind is not None:
+            d.update(tau2_profile_ci=(self.tau2_ci_lb, self.tau2_ci_ub),
+                     tau2_ci_kind=self.tau2_ci_kind)
+        if self.qe_lrt_text is not None:
+            d["QE_LRT_text"] = self.qe_lrt_text
+        d["weights_definition"] = self.weights_definition
+        return d

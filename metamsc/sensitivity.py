@@ -2,9 +2,11 @@
 
 ``leave_one_out`` refits the model k times, each time without one study, as metafor's
 ``leave1out(rma(...))``; ``cumulative`` refits it on the first 1, 2, ..., k studies (in the data
-order or sorted by ``order``), as metafor's ``cumul(rma(...))``. Every refit is
-:func:`metamsc.pool` with the same tau^2 estimator, test and level, so each row equals the
-``MetaResult`` of that subset. References: Viechtbauer W. (2010) J Stat Softw 36(3);
+order or sorted by ``order``), as metafor's ``cumul(rma(...))``. Given a fitted result, every
+row is ``result.refit(subset)``: the same model kind (inverse variance, Mantel-Haenszel, Peto or
+GLMM) with the same settings, so each row equals the fit of that subset (never an
+inverse-variance stand-in for another model). Given arrays, every refit is :func:`metamsc.pool`.
+References: Viechtbauer W. (2010) J Stat Softw 36(3);
 Lau J. et al. (1992) N Engl J Med 327:248 (cumulative meta-analysis).
 """
 
@@ -83,11 +85,20 @@ class Cumulative(_Table):
 def _inputs(data: MetaResult | ArrayLike, vi: ArrayLike | None, labels, kwargs: dict[str, Any]):
     """yi, vi, labels and pool keyword arguments, from a MetaResult or from arrays; studies that
     ``pool`` would leave out (missing, non-finite or non-positive variance) are dropped here, as
-    metafor (na.action = "na.omit") leaves them out of the table."""
+    metafor (na.action = "na.omit") leaves them out of the table. For a result without
+    overriding arguments, the keyword arguments are None: the rows are the result's refits."""
     if isinstance(data, MetaResult):
         if vi is not None:
             raise TypeError("pass either a MetaResult or yi and vi, not both")
         res = data
+        labs = tuple(res.labels) if labels is None else tuple(str(x) for x in labels)
+        if len(labs) != res.k:
+            raise ValueError("labels must have one entry per study of the result")
+        if not kwargs:
+            return np.asarray(res.yi, dtype=float), np.asarray(res.vi, dtype=float), labs, None
+        if res.model != "IV":
+            raise ValueError(f"settings ({', '.join(sorted(kwargs))}) cannot be changed for a "
+                             f"{res.model} fit: refit it with the settings you want, then pass it")
         kw = {"method": res.method, "test": res.test, "level": res.level, "measure": res.measure}
         if res.n is not None:
             kw["n"] = np.asarray(res.n)
@@ -112,7 +123,9 @@ def _inputs(data: MetaResult | ArrayLike, vi: ArrayLike | None, labels, kwargs: 
     return y[ok], v[ok], tuple(l for l, keep in zip(labs, ok) if keep), kw
 
 
-def _refit(y, v, labs, kw, idx) -> MetaResult:
+def _refit(data, y, v, labs, kw, idx) -> MetaResult:
+    if kw is None:  # the result's own model
+        return data.refit(idx)
     sub = {k: (val[idx] if k in _PER_STUDY and val is not None else val) for k, val in kw.items()}
     return pool(y[idx], v[idx], labels=[labs[i] for i in idx], **sub)
 
@@ -128,8 +141,9 @@ def _table(cls, fits, labels, kw, **extra):
     }
     k = np.array([f.k for f in fits], dtype=int)
     k.flags.writeable = False
+    test = last.test if kw is None else kw.get("test", last.test)
     return cls(labels=tuple(labels), k=k, **{c: readonly(v) for c, v in cols.items()},
-               method=last.method, test=kw.get("test", last.test), level=last.level,
+               method=last.method, test=test, level=last.level,
                measure=last.measure, fits=tuple(fits), **extra)
 
 
@@ -137,8 +151,9 @@ def leave_one_out(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
                   labels: ArrayLike | None = None, **pool_kwargs) -> LeaveOneOut:
     """Refit the model once without each study (metafor ``leave1out(rma(...))``).
 
-    ``yi`` is either a :class:`MetaResult` (its studies are refitted with its method, test, level,
-    measure and n; ``pool_kwargs`` override them) or the effect sizes, with ``vi`` their sampling
+    ``yi`` is either a fitted result (each row is ``result.refit(...)``: the same model kind and
+    settings; for an inverse-variance result ``pool_kwargs`` may override them) or the effect
+    sizes, with ``vi`` their sampling
     variances and ``pool_kwargs`` passed to :func:`metamsc.pool` (``method``, ``test``, ``level``,
     ``measure``, ``n``, ...). Row i of the result is the fit without study i.
     """
@@ -146,7 +161,7 @@ def leave_one_out(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     k = y.size
     if k < 2:
         raise ValueError("leave-one-out needs at least 2 studies (metafor: 'Stopped because k = 1.')")
-    fits = [_refit(y, v, labs, kw, np.delete(np.arange(k), i)) for i in range(k)]
+    fits = [_refit(yi, y, v, labs, kw, np.delete(np.arange(k), i)) for i in range(k)]
     return _table(LeaveOneOut, fits, labs, kw)
 
 
@@ -174,7 +189,7 @@ def cumulative(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
         # as R's order(): stable, and ties keep the data order when decreasing as well
         _, rank = np.unique(key, return_inverse=True)
         idx = np.argsort(-rank if decreasing else rank, kind="stable")
-    fits = [_refit(y, v, labs, kw, idx[: i + 1]) for i in range(y.size)]
+    fits = [_refit(yi, y, v, labs, kw, idx[: i + 1]) for i in range(y.size)]
     idx = np.array(idx, dtype=int)
     idx.flags.writeable = False
     return _table(Cumulative, fits, [labs[i] for i in idx], kw, order=idx)

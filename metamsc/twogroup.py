@@ -19,7 +19,7 @@ Mantel-Haenszel estimators (Mantel & Haenszel 1959, J Natl Cancer Inst 22:719):
   Var = [delta sum (c n1^2 - a n2^2 + n1 n2 (n2 - n1)/2) / N^2
          + sum (a (n2 - c) + c (n1 - a)) / (2 N)] / W^2.
 
-Tests (reported in ``extra``):
+Tests (typed fields of :class:`~metamsc.results.MHResult`):
 
 * Cochran-Mantel-Haenszel test of no association (Mantel & Haenszel 1959):
   CMH = (|sum (a - n1 m1/N)| - cc)^2 / sum n1 n2 m1 m0 / (N^2 (N - 1)),
@@ -65,7 +65,8 @@ from numpy.typing import ArrayLike
 from ._dist import chi2_sf, norm_isf, norm_sf
 from ._util import check_level, readonly
 from .effects import effect_size
-from .results import I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MetaResult, NaturalScale
+from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResult, NaturalScale,
+                      PetoResult)
 
 __all__ = ["pool_mh", "pool_peto", "MH_MEASURES"]
 
@@ -221,8 +222,9 @@ def _correction_text(add1, to1, drop1, n_corr, k, add2, to2, drop2) -> str:
             f"pooled tables: add {add2:g} to={to2}, drop00={drop2}")
 
 
-def _finish(*, measure, pooling, estimator_name, algorithm, level, beta, se, k, labels, yi, vi, wts,
-            n, q, q_df, q_p, i2, h2, corrected, correction, excluded, warnings, extra) -> MetaResult:
+def _finish(*, cls, measure, pooling, estimator_name, algorithm, level, beta, se, k, labels, yi, vi,
+            wts, n, q, q_df, q_p, i2, h2, corrected, correction, excluded, warnings, tables,
+            **typed) -> MHResult | PetoResult:
     nan = float("nan")
     crit = float(norm_isf((1 - level) / 2))
     if np.isfinite(beta) and se > 0:
@@ -246,8 +248,8 @@ def _finish(*, measure, pooling, estimator_name, algorithm, level, beta, se, k, 
         tau2_ci="none (common-effect model)", correction=correction, back_transform=transform,
     )
     diagnostics = Diagnostics(True, 0, False, algorithm)
-    extra = {"pooling": pooling, **extra}
-    return MetaResult(
+    e1, t1, e2, t2 = (readonly(v) for v in tables)
+    return cls(
         measure=measure, method="EE", test="z", level=level, k=k, estimate=float(beta), se=float(se),
         statistic=float(z), pvalue=p, ci_lb=float(lb), ci_ub=float(ub), df=None,
         tau2=0.0, se_tau2=nan, tau2_ci_lb=nan, tau2_ci_ub=nan,
@@ -256,7 +258,8 @@ def _finish(*, measure, pooling, estimator_name, algorithm, level, beta, se, k, 
         vt=_vt(vi[ok]), s2w=1.0, s2w_knha=nan, se_model=float(se),
         labels=labels, yi=readonly(yi), vi=readonly(vi), weights=readonly(wts), n=readonly(n),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded), natural=natural,
-        warnings=tuple(warnings), corrected=np.asarray(corrected, dtype=bool), extra=extra,
+        warnings=tuple(warnings), corrected=np.asarray(corrected, dtype=bool),
+        events1=e1, total1=t1, events2=e2, total2=t2, pooling=pooling, **typed,
     )
 
 
@@ -299,16 +302,19 @@ def _yi_warnings(yi_ok: np.ndarray, labels) -> list[str]:
 def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike, *,
             measure: str = "OR", level: float = 0.95, add: float | tuple = 0.5,
             to: str | tuple = "only0", drop00: bool | tuple = True, correct: bool = True,
-            labels: ArrayLike | None = None) -> MetaResult:
+            labels: ArrayLike | None = None, subgroup: ArrayLike | None = None) -> MHResult:
     """Mantel-Haenszel common-effect meta-analysis of 2x2 tables (metafor ``rma.mh``).
 
     ``measure`` is "OR", "RR" (pooled on the log scale) or "RD". ``add``,
     ``to`` and ``drop00`` govern the per-study yi/vi (first value) and,
     given as pairs, the pooled tables (second value; default raw counts).
     ``correct`` applies the continuity correction 1/2 to the CMH test.
-    ``extra`` holds ``CMH``/``CO`` (and ``BD``, ``TA`` for OR) with p-values,
-    ``k_yi`` and ``k_pos``. See the module docstring for the formulas.
+    The result (:class:`~metamsc.results.MHResult`) holds ``CMH``/``CO`` (and ``BD``, ``TA``
+    for OR) with p-values, ``k_yi`` and ``k_pos``. ``subgroup`` (a label per study) adds a
+    Mantel-Haenszel fit per subgroup (``result.subgroups``, ``result.subgroup_test``).
+    See the module docstring for the formulas.
     """
+    measure = str(measure).upper()
     if measure not in MH_MEASURES:
         raise ValueError(f"measure {measure!r} is not supported by Mantel-Haenszel; use OR, RR or RD")
     level, raw, (add1, to1, drop1), (add2, to2, drop2), lab_all = _prepare(
@@ -366,29 +372,33 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
     sw = float(np.sum(wi))
     wts = 100 * wi / sw if sw > 0 else np.full(k, nan)
 
-    extra: dict[str, Any] = {"k_yi": k_yi, "k_all": int(keep.size), "variance": variance,
+    typed: dict[str, Any] = {"k_yi": k_yi, "k_all": int(keep.size), "variance": variance,
+                             "kept": np.flatnonzero(keep),
                              "correct": bool(correct),
                              "add": (add1, add2), "to": (to1, to2), "drop00": (drop1, drop2)}
-    extra.update(_cmh(a, n1, n2, N, m1, m0, correct))
+    typed.update(_cmh(a, n1, n2, N, m1, m0, correct))
     if measure == "OR":
-        extra.update(_breslow_day(float(np.exp(beta)) if np.isfinite(beta) else nan, a, n1, n2, N, m1, m0))
-    return _finish(
-        measure=measure, pooling="Mantel-Haenszel", estimator_name="MH",
+        typed.update(_breslow_day(float(np.exp(beta)) if np.isfinite(beta) else nan, a, n1, n2, N, m1, m0))
+    res = _finish(
+        cls=MHResult, tables=tuple(v[keep] for v in (a0, a0 + b0, c0, c0 + d0)), measure=measure, pooling="Mantel-Haenszel", estimator_name="MH",
         algorithm=f"Mantel-Haenszel (closed form); variance of the estimate: {variance}",
         level=level, beta=beta, se=se, k=k, labels=lab, yi=yi, vi=vi, wts=wts, n=N,
         q=q, q_df=max(k_yi - 1, 0), q_p=q_p, i2=i2, h2=h2, corrected=np.asarray(es.corrected)[keep],
         correction=_correction_text(add1, to1, drop1, int(np.sum(es.corrected)), es.k, add2, to2, drop2),
-        excluded=excluded, warnings=warns, extra=extra)
+        excluded=excluded, warnings=warns, **typed)
+    return _with_subgroups(res, subgroup)
 
 
 def pool_peto(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike, *,
               level: float = 0.95, add: float | tuple = 0.5, to: str | tuple = "only0",
-              drop00: bool | tuple = True, labels: ArrayLike | None = None) -> MetaResult:
+              drop00: bool | tuple = True, labels: ArrayLike | None = None,
+              subgroup: ArrayLike | None = None) -> PetoResult:
     """Peto's one-step pooled log odds ratio (metafor ``rma.peto``).
 
     ``add``/``to``/``drop00`` work as in :func:`pool_mh`. ``measure`` of the
     result is "PETO" (log odds ratio scale, natural scale = odds ratio).
-    Raises ValueError when one outcome never occurs (sum V = 0).
+    Raises ValueError when one outcome never occurs (sum V = 0). ``subgroup`` as in
+    :func:`pool_mh`.
     """
     level, raw, (add1, to1, drop1), (add2, to2, drop2), lab_all = _prepare(
         events1, total1, events2, total2, add, to, drop00, labels, level)
@@ -417,12 +427,23 @@ def pool_peto(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2:
     else:
         q_p, i2, h2 = 1.0, 0.0, 1.0
     wts = 100 * V / sv
-    extra = {"k_yi": k_yi, "k_all": int(keep.size), "k_pos": k_pos,
+    typed = {"k_yi": k_yi, "k_all": int(keep.size), "k_pos": k_pos, "kept": np.flatnonzero(keep),
              "add": (add1, add2), "to": (to1, to2), "drop00": (drop1, drop2)}
-    return _finish(
+    res = _finish(
+        cls=PetoResult, tables=tuple(v[keep] for v in (raw[0], raw[0] + raw[1], raw[2], raw[2] + raw[3])),
         measure="PETO", pooling="Peto (one-step, O - E / V)", estimator_name="PETO",
         algorithm="Peto one-step estimator (closed form; Yusuf et al. 1985)",
         level=level, beta=beta, se=se, k=k, labels=lab, yi=yi, vi=vi, wts=wts, n=N,
         q=q, q_df=max(k_yi - 1, 0), q_p=q_p, i2=i2, h2=h2, corrected=corr_all[keep],
         correction=_correction_text(add1, to1, drop1, int(np.sum(corr_all)), corr_all.size, add2, to2, drop2),
-        excluded=excluded, warnings=_yi_warnings(ok, lab), extra=extra)
+        excluded=excluded, warnings=_yi_warnings(ok, lab), **typed)
+    return _with_subgroups(res, subgroup)
+
+
+def _with_subgroups(res, subgroup):
+    """Attach the per-subgroup fits when a subgroup label is given per input study."""
+    if subgroup is None:
+        return res
+    from .subgroups import subgroup_analysis
+
+    return subgroup_analysis(res, subgroup).attach()

@@ -97,8 +97,8 @@ def test_against_metafor(cid):
     # heterogeneity tests against the saturated model (no optimiser involved)
     _close(r.q, e["QE_Wld"], 1e-6, "QE_Wld")
     _close(r.q_pvalue, e["QEp_Wld"], 1e-6, "QEp_Wld")
-    _close(r.extra["QE_LRT"], e["QE_LRT"], 1e-10, "QE_LRT")
-    _close(r.extra["QEp_LRT"], e["QEp_LRT"], 1e-9, "QEp_LRT")
+    _close(r.qe_lrt, e["QE_LRT"], 1e-10, "QE_LRT")
+    _close(r.qe_lrt_pvalue, e["QEp_LRT"], 1e-9, "QEp_LRT")
     assert r.q_df == e["QE_df"]
     nat = e["natural"]
     assert r.natural is not None
@@ -171,7 +171,7 @@ def test_profile_likelihood_ci_of_tau2():
     assert 0 < r.tau2_ci_lb < r.tau2 < r.tau2_ci_ub
     for bound in (r.tau2_ci_lb, r.tau2_ci_ub):
         assert 2 * (lmax - lp(bound)) == pytest.approx(q, abs=1e-6)
-    assert r.extra["tau2_profile_ci"] == (r.tau2_ci_lb, r.tau2_ci_ub)
+    assert r._typed_extra()["tau2_profile_ci"] == (r.tau2_ci_lb, r.tau2_ci_ub)
     assert r.i2_ci_lb < r.i2 < r.i2_ci_ub
     # boundary case (tau^2 = 0 on the rates): lower bound 0, upper bound from the profile
     rr = fit_glmm(RATES["xi"], time=RATES["ti"], measure="IRLN")
@@ -190,7 +190,7 @@ def test_high_accuracy_quadrature(inputs):
     r7 = fit_glmm(inputs["xi"], inputs["ni"], tau2_ci=False)
     r41 = fit_glmm(inputs["xi"], inputs["ni"], nagq="high", tau2_ci=False)
     r81 = fit_glmm(inputs["xi"], inputs["ni"], nagq=81, tau2_ci=False)
-    assert r41.extra["nagq"] == glmm.HIGH_ACCURACY_NAGQ == 41
+    assert r41.nagq == glmm.HIGH_ACCURACY_NAGQ == 41
     for name in ("estimate", "se", "tau2"):
         a, b, c = getattr(r7, name), getattr(r41, name), getattr(r81, name)
         assert b == pytest.approx(c, rel=1e-8), name  # converged in the number of nodes
@@ -213,9 +213,9 @@ def test_all_zero_events_report_the_exact_bound():
         for name in ("estimate", "se", "ci_lb", "ci_ub", "tau2", "pvalue", "i2"):
             assert math.isnan(getattr(r, name)), name
         ub = 1 - 0.05 ** (1 / 23)  # exact: (1 - p)^23 = 0.05
-        assert r.extra["exact_upper_bound"] == pytest.approx(ub, rel=1e-12)
-        assert "one-sided 95% Clopper-Pearson upper bound" in r.extra["bound_kind"]
-        assert "0 events in 23" in r.extra["bound_kind"]
+        assert r.exact_upper_bound == pytest.approx(ub, rel=1e-12)
+        assert "one-sided 95% Clopper-Pearson upper bound" in r.bound_kind
+        assert "0 events in 23" in r.bound_kind
         assert any("not identifiable" in w or "not estimable" in w for w in r.warnings)
         assert any(f"{ub:.6g}" in w for w in r.warnings)
         assert r.natural.ci_lb == 0 and r.natural.ci_ub == pytest.approx(ub)
@@ -227,18 +227,18 @@ def test_all_zero_events_report_the_exact_bound():
     assert "random-effects model not identifiable" in fit_glmm(x, n).warnings[0]
     # level 90%: 0.1 ** (1/23)
     r = fit_glmm(x, n, level=0.9)
-    assert r.extra["exact_upper_bound"] == pytest.approx(1 - 0.1 ** (1 / 23), rel=1e-12)
+    assert r.exact_upper_bound == pytest.approx(1 - 0.1 ** (1 / 23), rel=1e-12)
 
 
 def test_all_events_and_rates_without_events():
     r = fit_glmm([2, 2, 1], [2, 2, 1])
     assert math.isnan(r.estimate)
-    assert r.extra["exact_lower_bound"] == pytest.approx(0.05 ** (1 / 5), rel=1e-12)
-    assert "lower bound" in r.extra["bound_kind"]
+    assert r.exact_lower_bound == pytest.approx(0.05 ** (1 / 5), rel=1e-12)
+    assert "lower bound" in r.bound_kind
     r = fit_glmm([0, 0], time=[10.0, 20.0], measure="IRLN")
     assert math.isnan(r.estimate)
-    assert r.extra["exact_upper_bound"] == pytest.approx(-math.log(0.05) / 30, rel=1e-12)
-    assert "Poisson" in r.extra["bound_kind"]
+    assert r.exact_upper_bound == pytest.approx(-math.log(0.05) / 30, rel=1e-12)
+    assert "Poisson" in r.bound_kind
 
 
 def test_tau2_not_identifiable_reports_the_common_effect():
@@ -246,9 +246,9 @@ def test_tau2_not_identifiable_reports_the_common_effect():
     r = fit_glmm([3], [10])
     assert math.isnan(r.estimate) and math.isnan(r.tau2)
     assert any("k = 1" in w and "not identifiable" in w for w in r.warnings)
-    ce = r.extra["common_effect"]
-    assert ce["estimate"] == pytest.approx(math.log(3 / 7))
-    assert ce["exact_ci"][0] < 0.3 < ce["exact_ci"][1]
+    ce = r.common_effect
+    assert ce.estimate == pytest.approx(math.log(3 / 7))
+    assert ce.exact_ci[0] < 0.3 < ce.exact_ci[1]
     # the common-effect model itself is fine with k = 1
     e = fit_glmm([3], [10], method="EE")
     assert e.estimate == pytest.approx(math.log(3 / 7)) and e.se == pytest.approx(math.sqrt(1 / 3 + 1 / 7))
@@ -257,7 +257,7 @@ def test_tau2_not_identifiable_reports_the_common_effect():
     r = fit_glmm([0, 2, 0], [3, 2, 5])
     assert math.isnan(r.estimate)
     assert any("not identifiable" in w for w in r.warnings)
-    assert r.extra["common_effect"]["estimate"] == pytest.approx(math.log(2 / 8))
+    assert r.common_effect.estimate == pytest.approx(math.log(2 / 8))
 
 
 def test_poisson_normal():
@@ -293,9 +293,9 @@ def test_result_object_and_diagnostics():
     d = r.diagnostics
     assert d.converged and not d.tau2_at_boundary
     assert any("max |gradient|" in m and "positive definite" in m for m in d.messages)
-    assert r.extra["gradient_max"] < 1e-6
-    assert min(r.extra["hessian_eigenvalues"]) > 0
-    assert r.extra["nagq"] == 7
+    assert r.gradient_max < 1e-6
+    assert min(r.hessian_eigenvalues) > 0
+    assert r.nagq == 7
     assert r.conventions.tau2_estimator == "GLMM (ML, AGQ nagq=7)"
     assert "profile" in r.conventions.tau2_ci
     assert any("QE_LRT" in m for m in d.messages)

@@ -65,7 +65,7 @@ def test_matches_metafor(case):
     e = case["expected"]
     r = _fit(case)
     assert r.k == e["k"]
-    assert r.extra["k_yi"] == e["k_yi"]
+    assert r.k_yi == e["k_yi"]
     assert r.q_df == e["k_yi"] - 1
     for name, got in [("beta", r.estimate), ("se", r.se), ("zval", r.statistic), ("pval", r.pvalue),
                       ("ci_lb", r.ci_lb), ("ci_ub", r.ci_ub), ("QE", r.q), ("QEp", r.q_pvalue),
@@ -75,7 +75,7 @@ def test_matches_metafor(case):
     _close(r.i2_q, e["I2"], what="i2_q")
     for name in ("CO", "COp", "CMH", "CMHp", "BD", "BDp", "TA", "TAp"):
         if e[name] is not None:
-            _close(r.extra[name], e[name], what=name)
+            _close(getattr(r, name), e[name], what=name)
     if case["function"] == "rma.mh" and case["measure"] == "OR":
         assert all(e[n] is not None for n in ("CMH", "BD", "TA"))
     for name, got in [("weights", r.weights), ("yi", r.yi), ("vi", r.vi)]:
@@ -104,8 +104,8 @@ def test_cmh_does_not_depend_on_the_measure(case):
     twin = next(c for c in CASES if c["id"] == case["id"].replace(f":{case['measure']}", ":OR"))
     r = _fit(case)
     for name in ("CO", "COp", "CMH", "CMHp"):
-        _close(r.extra[name], twin["expected"][name], what=name)
-    assert "BD" not in r.extra
+        _close(getattr(r, name), twin["expected"][name], what=name)
+    assert r.BD is None and "BD" not in r._typed_extra()
 
 
 def test_conventions_and_result_object():
@@ -114,7 +114,7 @@ def test_conventions_and_result_object():
     assert isinstance(r, MetaResult)
     assert r.method == "EE" and r.test == "z" and r.df is None and r.tau2 == 0
     assert r.conventions.tau2_estimator == "MH"
-    assert r.extra["pooling"] == "Mantel-Haenszel"
+    assert r.pooling == "Mantel-Haenszel" and r.model == "MH"
     assert "Robins, Breslow & Greenland" in r.diagnostics.algorithm
     assert np.isnan(r.pi_lb) and np.isnan(r.pi_ub)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -146,10 +146,10 @@ def test_pairs_of_add_to_drop00_as_metafor():
     # rma.mh(ai=ai, bi=bi, ci=ci, di=di, data=dat, measure='OR', add=c(0.5,0.5),
     #        to=c('only0','only0'), drop00=c(TRUE,TRUE))
     r = pool_mh(*_niel(), add=(0.5, 0.5), to=("only0", "only0"), drop00=(True, True))
-    assert r.k == 17 and r.extra["k_yi"] == 17 and len(r.excluded) == 1
+    assert r.k == 17 and r.k_yi == 17 and len(r.excluded) == 1
     for got, want in [(r.estimate, -1.1485772259411275), (r.se, 0.21443043583612878),
-                      (r.q, 16.406397980499872), (r.extra["CMH"], 30.918667654442253),
-                      (r.extra["TA"], 22.032908350061543)]:
+                      (r.q, 16.406397980499872), (r.CMH, 30.918667654442253),
+                      (r.TA, 22.032908350061543)]:
         _close(got, want)
     # rma.mh(..., measure='RR', add=c(0.5,0.5), to=c('all','all'))
     r = pool_mh(*_niel(), measure="RR", add=(0.5, 0.5), to=("all", "all"))
@@ -183,16 +183,16 @@ def test_statsmodels_stratified_table_agrees():
         assert r.estimate == pytest.approx(st.logodds_pooled, rel=1e-12)
         assert r.se == pytest.approx(st.logodds_pooled_se, rel=1e-12)
         correct = case["args"]["correct"]
-        assert r.extra["CMH"] == pytest.approx(st.test_null_odds(correction=correct).statistic, rel=1e-12)
-        assert r.extra["BD"] == pytest.approx(st.test_equal_odds(adjust=False).statistic, rel=1e-9)
-        assert r.extra["TA"] == pytest.approx(st.test_equal_odds(adjust=True).statistic, rel=1e-9)
+        assert r.CMH == pytest.approx(st.test_null_odds(correction=correct).statistic, rel=1e-12)
+        assert r.BD == pytest.approx(st.test_equal_odds(adjust=False).statistic, rel=1e-9)
+        assert r.TA == pytest.approx(st.test_equal_odds(adjust=True).statistic, rel=1e-9)
 
 
 def test_not_estimable_and_invalid_input():
     # no events in the first group: the MH OR and RR are not estimable (metafor gives NA)
     r = pool_mh([0, 0], [10, 12], [3, 2], [10, 12])
-    assert np.isnan(r.estimate) and np.isnan(r.se) and np.isnan(r.extra["BD"])
-    assert np.isfinite(r.extra["CMH"])
+    assert np.isnan(r.estimate) and np.isnan(r.se) and np.isnan(r.BD)
+    assert np.isfinite(r.CMH)
     assert any("not estimable" in w for w in r.warnings)
     r = pool_mh([0, 0], [10, 12], [3, 2], [10, 12], measure="RR")
     assert np.isnan(r.estimate)

@@ -79,7 +79,7 @@ def _ci_text(est, lo, hi, scale) -> str:
 
 
 def _is_glmm(res: MetaResult) -> bool:
-    return res.conventions.tau2_estimator.startswith("GLMM")
+    return res.model == "GLMM"
 
 
 def _model_label(res: MetaResult) -> str:
@@ -282,6 +282,9 @@ def forest(result: Any, ax=None, *, title: str | None = None, xlabel: str | None
         title = title if title is not None else an.spec.title
         if footnote is None:
             footnote = _footnote(an.result, _scale(an.result.measure), study_ci) + _exact_note(an)
+    elif subgroups is None and result.subgroups is not None:  # a result with its subgroups
+        subgroups = list(result.subgroups.items())
+        subgroup_test = subgroup_test if subgroup_test is not None else result.subgroup_test
     subgroups = list(subgroups or [])
     scale = _scale(result.measure)
     if study_ci != "model" and not (study_data and "total" in study_data
