@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ._dist import chi2_sf
 from . import datasets
 from .effects import MEASURES, effect_size
 from .pooling import METHODS, TESTS, pool_effects
-from .results import I2_DEFINITIONS, PI_RULES, Excluded, MetaResult
+from .results import I2_DEFINITIONS, PI_RULES, Excluded, MetaResult, SubgroupTest
 
 __all__ = ["MetamscError", "SpecError", "DataError", "Spec", "Analysis", "load_spec",
            "run_spec", "analysis_dict", "ROLES"]
@@ -482,17 +481,6 @@ def _numbers(spec: Spec, sel: Selection, role: str,
 
 
 @dataclass(frozen=True)
-class SubgroupTest:
-    """Test for subgroup differences: Q_between on G - 1 df (Borenstein et al. 2009, ch. 19)."""
-
-    q: float
-    df: int
-    pvalue: float
-    groups_used: tuple[str, ...] = ()
-    method: str = "Q-between from the subgroup estimates and SEs (separate tau^2 per subgroup)"
-
-
-@dataclass(frozen=True)
 class Analysis:
     """A spec run over its data: the overall result, subgroups, sensitivity runs, exclusions."""
 
@@ -555,35 +543,14 @@ def _locate(msg: str, sel: Selection, idx: np.ndarray, labels: list[str]) -> str
     return msg
 
 
-def _subgroups(spec: Spec, sel: Selection):
-    levels: list[str] = list(spec.where.get(spec.subgroup, ()))  # the spec's order, if it lists them
-    for row in sel.rows:
-        lv = row[spec.subgroup].strip() or "(missing)"
-        if lv not in levels:
-            levels.append(lv)
-    present = {r[spec.subgroup].strip() or "(missing)" for r in sel.rows}
-    levels = [lv for lv in levels if lv in present]
-    out, notes = [], []
-    for lv in levels:
-        idx = np.array([i for i, r in enumerate(sel.rows)
-                        if (r[spec.subgroup].strip() or "(missing)") == lv])
-        try:
-            out.append((lv, _fit(spec, sel, idx)))
-        except NoStudyLeft:
-            notes.append(f"subgroup {lv!r}: every study was left out (see excluded); not pooled")
-    usable = [(lv, r) for lv, r in out if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)]
-    notes += [f"subgroup {lv!r} is not in the test for subgroup differences (no finite SE)"
-              for lv, r in out if (lv, r) not in usable] if len(usable) > 1 else []
-    test = None
-    if len(usable) > 1:
-        est = np.array([r.estimate for _, r in usable])
-        se = np.array([r.se for _, r in usable])
-        w = 1 / se**2
-        qb = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
-        df = len(usable) - 1
-        test = SubgroupTest(qb, df, float(chi2_sf(qb, df)),
-                            groups_used=tuple(lv for lv, _ in usable))
-    return tuple(out), test, tuple(notes)
+def _subgroups(spec: Spec, sel: Selection, result: MetaResult):
+    """The library's subgroup analysis of the overall fit: each subgroup refitted with the same
+    model, in the spec's order of levels (those listed in ``where``), then the data's."""
+    from .subgroups import subgroup_analysis
+
+    labels = [row[spec.subgroup].strip() or "(missing)" for row in sel.rows]
+    sa = subgroup_analysis(result, labels, order=spec.where.get(spec.subgroup, ()))
+    return tuple(sa.subgroups.items()), sa.test, sa.notes
 
 
 def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
@@ -598,7 +565,7 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
                         f"(data {sel.file})")
     result = _fit(spec, sel, np.arange(len(sel.rows)))
     study_data = {r: tuple(_numbers(spec, sel, r)) for r in spec.roles()}
-    subgroups, test, notes = _subgroups(spec, sel) if spec.subgroup else ((), None, ())
+    subgroups, test, notes = _subgroups(spec, sel, result) if spec.subgroup else ((), None, ())
     labels = [r[spec.column("study")] for r in sel.rows]
     dups = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dups:
@@ -663,7 +630,8 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
             "column": an.spec.subgroup,
             "groups": [dict(group=lv, **{k: v for k, v in r.to_dict().items()
                                           if k not in ("excluded",)}) for lv, r in an.subgroups],
-            "test": None if an.subgroup_test is None else vars(an.subgroup_test).copy(),
+            "test": None if an.subgroup_test is None else {
+                k: v for k, v in vars(an.subgroup_test).items() if not (k == "df2" and v is None)},
         }
     if not an.spec.overall:
         d["overall"] = False
