@@ -549,7 +549,10 @@ def _subgroups(spec: Spec, sel: Selection, result: MetaResult):
     from .subgroups import subgroup_analysis
 
     labels = [row[spec.subgroup].strip() or "(missing)" for row in sel.rows]
-    sa = subgroup_analysis(result, labels, order=spec.where.get(spec.subgroup, ()))
+    try:
+        sa = subgroup_analysis(result, labels, order=spec.where.get(spec.subgroup, ()))
+    except ValueError as e:
+        raise DataError(f"{spec.path}: subgroups by {spec.subgroup!r}: {e}") from None
     return tuple(sa.subgroups.items()), sa.test, sa.notes
 
 
