@@ -81,6 +81,21 @@ def _recorded(body):
         _record(res, _settings(kwargs, res))
         return _attach_subgroups(res, subgroup, tau2_common)
 
+    import inspect
+
+    sig = inspect.signature(body)
+    extra = [inspect.Parameter("subgroup", inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation="ArrayLike | None"),
+             inspect.Parameter("tau2_common", inspect.Parameter.KEYWORD_ONLY, default=False,
+                               annotation="bool")]
+    wrapper.__signature__ = sig.replace(parameters=list(sig.parameters.values()) + extra)
+    wrapper.__doc__ = (body.__doc__ or "") + """
+    ``subgroup`` (a label per study) adds the same model fitted in each subgroup
+    (``result.subgroups``, an ordered mapping) and the test for subgroup differences
+    (``result.subgroup_test``); ``tau2_common=True`` gives the subgroups one common tau^2
+    (see :func:`metamsc.subgroups.subgroup_analysis`). Names of methods, tests, rules and
+    measures are case-insensitive. ``result.refit(subset)`` repeats the fit on a subset.
+    """
     return wrapper
 
 

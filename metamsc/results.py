@@ -224,6 +224,8 @@ class IVSettings:
     to: str | None = None
     #: further keyword arguments of ``pool`` (scalars), passed on unchanged
     other: tuple[tuple[str, Any], ...] = ()
+    #: set when the result is part of a larger model and cannot be refitted alone (the reason)
+    not_refittable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,12 @@ class MetaResult:
 
         idx = _subset_index(subset, self.k)
         st = self.settings if self.settings is not None else _iv_settings_from(self)
+        if st.not_refittable:
+            raise ValueError(st.not_refittable)
         kw: dict[str, Any] = dict(st.other)
+        for name, value in st.other:
+            if np.ndim(value) > 0:
+                raise ValueError(f"refit cannot subset the argument {name!r} of the original fit")
         kw.update(method=self.method, test=self.test, level=self.level,
                   measure=self.measure, pi=st.pi, i2=st.i2, threshold=st.threshold,
                   maxiter=st.maxiter)

@@ -189,6 +189,9 @@ def _common(result: MetaResult, levels, members, notes) -> SubgroupAnalysis:
             h2_ci_lb=np.nan, h2_ci_ub=np.nan, pi_lb=float(pi_lb), pi_ub=float(pi_ub),
             pi_se=float(np.sqrt(se[j] ** 2 + tau2)), s2w=float(fit.s2w), se_model=se_model,
             weights=wts, natural=natural,
+            settings=dataclasses.replace(own.settings or result.settings, not_refittable=(
+                f"subgroup {lv!r} is part of the subgroup model with one tau^2 common to all "
+                "subgroups; refit the overall result and redo the subgroup analysis")),
             conventions=dataclasses.replace(own.conventions, tau2_estimator=how,
                                             tau2_ci="none (tau^2 common to the subgroups)"),
             diagnostics=dataclasses.replace(own.diagnostics, converged=fit.converged,

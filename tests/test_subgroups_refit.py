@@ -317,3 +317,17 @@ def test_interval_levels_outside_0_1_are_refused(call):
     with pytest.raises(ValueError, match="confidence_level must lie strictly between 0 and 1"):
         eval("r." + call)
     assert r.confidence_interval(0.9).low > r.confidence_interval(0.99).low
+
+
+def test_a_subgroup_of_the_common_tau2_model_is_not_refitted_alone():
+    c = next(c for c in CASES if c["id"] == "subgroups:bcg:REML:z")
+    i = c["inputs"]
+    r = mm.pool(i["yi"], i["vi"], subgroup=i["g"], tau2_common=True)
+    sub = r.subgroups[c["levels"][0]]
+    with pytest.raises(ValueError, match="one tau\\^2 common to all subgroups"):
+        sub.refit([0, 1])
+    with pytest.raises(ValueError, match="one tau\\^2 common"):
+        mm.leave_one_out(sub)
+    # the overall result refits as usual
+    assert r.refit(np.arange(r.k)).estimate == pytest.approx(r.estimate, rel=1e-14)
+    assert "subgroup" in r.summary() and "common tau^2" in r.summary()
