@@ -88,6 +88,11 @@ def test_common_tau2_matches_metafor(case):
         assert "common to all subgroups" in s.conventions.tau2_estimator
     if case["method"] != "EE":
         assert subs[0].se_tau2 == pytest.approx(e["se_tau2"], rel=rtol)
+        # R: predict(fit, newmods = diag(G)): the prediction interval of each subgroup mean
+        np.testing.assert_allclose([s.pi_lb for s in subs], e["pi_lb"], rtol=rtol)
+        np.testing.assert_allclose([s.pi_ub for s in subs], e["pi_ub"], rtol=rtol)
+    else:
+        assert e["pi_lb"] is None and all(np.isnan(s.pi_lb) for s in subs)
     t = r.subgroup_test
     assert t.df == e["QMdf"][0]
     if case["test"] == "knha":  # metafor's QM is the F value, on (G - 1, k - G) df

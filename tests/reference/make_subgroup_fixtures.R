@@ -60,7 +60,9 @@ for (name in names(sets)) {
               test = test, control = ctrl)
     m1 <- rma(yi, vi, mods = ~ factor(g, levels = levels_g), data = dat, method = method,
               test = test, control = ctrl)
-    com <- list(R = sprintf("rma(yi, vi, mods = ~ factor(g, levels = levels_g) - 1, data = dat, method = '%s', test = '%s', control = ctrl); test: QM of the same with intercept", method, test),
+    pr <- predict(m0, newmods = diag(length(levels_g)))
+    com <- list(R = sprintf("rma(yi, vi, mods = ~ factor(g, levels = levels_g) - 1, data = dat, method = '%s', test = '%s', control = ctrl); test: QM of the same with intercept; pi: predict(fit, newmods = diag(G))", method, test),
+                pi_lb = arr(pr$pi.lb), pi_ub = arr(pr$pi.ub),
                 estimate = arr(m0$beta), se = arr(m0$se), statistic = arr(m0$zval),
                 pvalue = arr(m0$pval), ci_lb = arr(m0$ci.lb), ci_ub = arr(m0$ci.ub),
                 tau2 = sc(m0$tau2), se_tau2 = sc(m0$se.tau2), QM_coefficients = sc(m0$QM),
