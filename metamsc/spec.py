@@ -54,6 +54,7 @@ _KEYS = {
     "add": (int, float), "to": str, "description": str, "pi": str, "i2": str, "study_ci": str,
     "note": str, "nagq": (int, str),
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
+    "tau2_common": bool,
 }
 _REQUIRED = ("title", "data", "measure")
 KINDS = ("meta-analysis", "evidence-map")
@@ -74,7 +75,7 @@ def _typename(t) -> str:
     if isinstance(t, tuple):
         return " or ".join(_typename(x) for x in t)
     return {str: "a string", dict: "a table", int: "an integer", float: "a number",
-            list: "a list"}[t]
+            list: "a list", bool: "true or false"}[t]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class Spec:
     study_ci: str = "model"
     note: str = ""
     nagq: int | str = 7
+    #: subgroups share one tau^2 (meta-regression on the subgroup dummies) instead of one each
+    tau2_common: bool = False
 
     @property
     def name(self) -> str:
@@ -145,6 +148,8 @@ class Spec:
                   {self.sensitivity[0]: list(self.sensitivity[1])},
                   "compare": None if self.compare is None else
                   dict(zip(("column", "group1", "group2"), self.compare))})
+        if self.tau2_common:  # listed only when set, so older resolved specs stay unchanged
+            d["tau2_common"] = True
         return d
 
 
@@ -278,10 +283,16 @@ def load_spec(path: str | Path) -> Spec:
     subgroup = raw.get("subgroup")
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
+    tau2_common = raw.get("tau2_common", False)
+    if tau2_common and not subgroup:
+        raise SpecError(f"{where_}: key 'tau2_common' = true needs a 'subgroup'")
+    if tau2_common and method in GLMM_METHODS:
+        raise SpecError(f"{where_}: key 'tau2_common' = true is not available for method "
+                        f"{method!r} (a common tau^2 needs an inverse-variance model)")
     return Spec(pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
-                columns=columns, figures=tuple(figs),
+                tau2_common=bool(tau2_common), columns=columns, figures=tuple(figs),
                 add=None if "add" not in raw else float(raw["add"]), to=to,
                 description=raw.get("description", ""))
 
@@ -550,7 +561,8 @@ def _subgroups(spec: Spec, sel: Selection, result: MetaResult):
 
     labels = [row[spec.subgroup].strip() or "(missing)" for row in sel.rows]
     try:
-        sa = subgroup_analysis(result, labels, order=spec.where.get(spec.subgroup, ()))
+        sa = subgroup_analysis(result, labels, order=spec.where.get(spec.subgroup, ()),
+                               tau2_common=spec.tau2_common)
     except ValueError as e:
         raise DataError(f"{spec.path}: subgroups by {spec.subgroup!r}: {e}") from None
     return tuple(sa.subgroups.items()), sa.test, sa.notes
@@ -636,6 +648,8 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
             "test": None if an.subgroup_test is None else {
                 k: v for k, v in vars(an.subgroup_test).items() if not (k == "df2" and v is None)},
         }
+        if an.spec.tau2_common:
+            d["subgroup"]["tau2_common"] = True
     if not an.spec.overall:
         d["overall"] = False
         for k in ("estimate", "se", "statistic", "pvalue", "ci_lb", "ci_ub", "pi_lb", "pi_ub",

@@ -336,3 +336,51 @@ def test_a_subgroup_of_the_common_tau2_model_is_not_refitted_alone():
     # the overall result refits as usual
     assert r.refit(np.arange(r.k)).estimate == pytest.approx(r.estimate, rel=1e-14)
     assert "subgroup" in r.summary() and "common tau^2" in r.summary()
+
+
+@pytest.mark.parametrize("common", [False, True])
+def test_spec_subgroups_call_the_library(tmp_path, common):
+    """A spec with ``subgroup`` (and ``tau2_common``) gives metafor's subgroup numbers."""
+    from metamsc.cli import main
+
+    c = next(c for c in CASES if c["id"] == "subgroups:bcg:REML:knha")
+    i = c["inputs"]
+    rows = ["study,yi,vi,alloc"] + [f"{s},{y!r},{v!r},{g}"
+                                     for s, y, v, g in zip(i["slab"], i["yi"], i["vi"], i["g"])]
+    (tmp_path / "bcg.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "analyses" / "s.toml"
+    spec.parent.mkdir()
+    spec.write_text('title = "bcg"\ndata = "../bcg.csv"\nmeasure = "GEN"\nmethod = "REML"\n'
+                    f'test = "knha"\nsubgroup = "alloc"\ntau2_common = {str(common).lower()}\n')
+    assert main(["run", str(spec)]) == 0
+    out = json.loads((tmp_path / "results" / "s.json").read_text())["subgroup"]
+    assert [g["group"] for g in out["groups"]] == c["levels"]
+    tol = 1e-7  # the JSON holds 8 significant digits
+    if common:
+        e = c["common"]
+        assert out["tau2_common"] is True
+        np.testing.assert_allclose([g["estimate"] for g in out["groups"]], e["estimate"], rtol=tol)
+        assert out["test"]["q"] / out["test"]["df"] == pytest.approx(e["QM"], rel=tol)
+        assert out["test"]["df2"] == e["QMdf"][1]
+    else:
+        e = c["separate"]
+        assert "tau2_common" not in out and "df2" not in out["test"]
+        np.testing.assert_allclose([g["estimate"] for g in out["groups"]],
+                                   [g["estimate"] for g in e["groups"]], rtol=tol)
+        assert out["test"]["q"] == pytest.approx(e["q_between"], rel=tol)
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('method = "REML"\ntau2_common = true\n', "'tau2_common' = true needs a 'subgroup'"),
+    ('method = "GLMM"\nsubgroup = "g"\ntau2_common = true\n', "not available for method 'GLMM'"),
+    ('method = "REML"\nsubgroup = "g"\ntau2_common = "yes"\n', "tau2_common"),
+])
+def test_spec_tau2_common_errors_are_one_line(tmp_path, capsys, body, needle):
+    from metamsc.cli import main
+
+    (tmp_path / "d.csv").write_text("study,events,total,g\nA,1,10,x\nB,3,12,y\nC,2,8,x\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n' + body)
+    assert main(["run", str(spec), "--out", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
