@@ -1,4 +1,12 @@
-"""Immutable result objects of a meta-analysis."""
+"""Immutable result objects of a meta-analysis, one kind per model.
+
+:class:`MetaResult` is the inverse-variance common-/random-effects result (``model = "IV"``) and
+the base of the other kinds, which add typed fields: :class:`MHResult` (Mantel-Haenszel),
+:class:`PetoResult` and :class:`GLMMResult`. Every kind has ``refit(subset)``, which fits the
+same model with the same settings to a subset of its studies (leave-one-out, cumulative and
+subgroup analyses use it, so none of them replaces one model by another). ``subgroups`` and
+``subgroup_test`` hold a subgroup analysis (:mod:`metamsc.subgroups`).
+"""
 
 from __future__ import annotations
 
