@@ -51,6 +51,7 @@ def test_reference_grid_is_complete():
             for m, t in (("REML", "z"), ("REML", "knha"), ("DL", "z"), ("DL", "knha"), ("EE", "z"))}
     assert ids == want
     assert {L["id"] for L in REF["glmm_loo"]} == {"glmm-loo:pasi40", "glmm-loo:pritz1997"}
+    assert len(REF["twogroup_sensitivity"]) == 4
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -384,3 +385,18 @@ def test_spec_tau2_common_errors_are_one_line(tmp_path, capsys, body, needle):
     assert main(["run", str(spec), "--out", str(tmp_path / "o")]) != 0
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err
+
+
+@pytest.mark.parametrize("case", REF["twogroup_sensitivity"], ids=lambda c: c["id"])
+def test_leave_one_out_and_cumulative_of_mh_and_peto_match_metafor(case):
+    """R: leave1out(rma.mh(...)), cumul(rma.peto(...)), ... on dat.bcg (call in case["R"])."""
+    i = case["inputs"]
+    a, b, c, d = (np.array(i[k], float) for k in ("tpos", "tneg", "cpos", "cneg"))
+    fit = pool_mh(a, a + b, c, c + d) if "rma.mh" in case["id"] else pool_peto(a, a + b, c, c + d)
+    t = (mm.leave_one_out if case["id"].startswith("leave1out") else mm.cumulative)(fit)
+    assert all(f.model == fit.model for f in t.fits)
+    for ours, theirs in (("estimate", "estimate"), ("se", "se"), ("statistic", "zval"),
+                         ("pvalue", "pval"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"), ("Q", "QE"),
+                         ("Qp", "QEp"), ("I2", "I2"), ("H2", "H2")):
+        np.testing.assert_allclose(getattr(t, ours), np.array(case[theirs], float), rtol=1e-10,
+                                   atol=1e-300, err_msg=ours)

@@ -14,6 +14,7 @@
 ## subgroup means and tau^2, and QM of rma(yi, vi, mods = ~ factor(g)) for the test of
 ## subgroup differences (chi^2 under z, F under knha).
 ## GLMM refits: rma.glmm(measure = "PLO", xi, ni, subset = -i) with its defaults (nAGQ = 7).
+## Two-group models: leave1out() and cumul() of rma.mh() and rma.peto() on dat.bcg.
 
 suppressPackageStartupMessages({
   library(metafor)
@@ -94,7 +95,22 @@ for (name in names(glmm_sets)) {
                                  inputs = list(xi = arr(dat$xi), ni = arr(dat$ni)), rows = rows)
 }
 
+## metafor's own leave1out() and cumul() of Mantel-Haenszel and Peto fits (dat.bcg)
+two <- list()
+dat <- dat.bcg
+for (fn in c("rma.mh", "rma.peto")) for (what in c("leave1out", "cumul")) {
+  call <- sprintf("%s(%s(ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat%s))", what, fn,
+                  if (fn == "rma.mh") ", measure = 'OR'" else "")
+  r <- eval(parse(text = call))
+  two[[length(two) + 1]] <- list(id = paste(what, fn, "dat.bcg", sep = ":"), R = call,
+    inputs = list(tpos = arr(dat$tpos), tneg = arr(dat$tneg), cpos = arr(dat$cpos), cneg = arr(dat$cneg)),
+    estimate = arr(r$estimate), se = arr(r$se), zval = arr(r$zval), pval = arr(r$pval),
+    ci_lb = arr(r$ci.lb), ci_ub = arr(r$ci.ub), QE = arr(r$Q), QEp = arr(r$Qp), I2 = arr(r$I2),
+    H2 = arr(r$H2))
+}
+
 meta <- list(generator = "tests/reference/make_subgroup_fixtures.R",
              R = R.version.string, metafor = as.character(packageVersion("metafor")),
              control = "control = list(threshold = 1e-12, tol = 1e-12, maxiter = 1000) for rma(); rma.glmm with its defaults")
-write_fixture(list(meta = meta, cases = cases, glmm_loo = loo), "subgroups.json")
+write_fixture(list(meta = meta, cases = cases, glmm_loo = loo, twogroup_sensitivity = two),
+              "subgroups.json")
