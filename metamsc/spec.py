@@ -55,7 +55,10 @@ _KEYS = {
     "add": (int, float), "to": str, "description": str, "pi": str, "i2": str, "study_ci": str,
     "note": str, "nagq": (int, str),
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
+    "role": str, "caveat": str, "headline": str, "descriptive": list,
 }
+#: what an analysis is for, carried into the JSON and the manuscript table
+ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")
 _REQUIRED = ("title", "data", "measure")
 KINDS = ("meta-analysis", "evidence-map")
 GLMM_METHODS = ("GLMM", "GLMM-EE")
@@ -106,6 +109,14 @@ class Spec:
     study_ci: str = "model"
     note: str = ""
     nagq: int | str = 7
+    #: "primary", "sensitivity" or "descriptive" (no inference is drawn)
+    role: str = "primary"
+    #: caveats a reader must see with the result (carried into the JSON and the summary table)
+    caveat: str = ""
+    #: the subgroup level the summary table leads with (e.g. the trial, not the case reports)
+    headline: str | None = None
+    #: subgroup levels shown for description only: not in the test for subgroup differences
+    descriptive: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -140,7 +151,8 @@ class Spec:
                   "level": self.level, "subgroup": self.subgroup, "overall": self.overall,
                   "columns": {r: self.column(r) for r in ("study",) + self.roles()},
                   "add": self.add, "to": self.to, "pi": self.pi, "i2": self.i2,
-                  "study_ci": self.study_ci, "nagq": self.nagq,
+                  "study_ci": self.study_ci, "nagq": self.nagq, "role": self.role,
+                  "caveat": self.caveat, "headline": self.headline, "descriptive": list(self.descriptive),
                   "assume": dict(self.assume),
                   "sensitivity": None if self.sensitivity is None else
                   {self.sensitivity[0]: list(self.sensitivity[1])},
@@ -279,7 +291,20 @@ def load_spec(path: str | Path) -> Spec:
     subgroup = raw.get("subgroup")
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
-    return Spec(pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
+    role = raw.get("role", "primary")
+    if role not in ROLES_OF_ANALYSIS:
+        raise SpecError(f"{where_}: key 'role': unknown role {role!r}{_suggest(role, ROLES_OF_ANALYSIS)}; "
+                        f"expected one of {', '.join(ROLES_OF_ANALYSIS)}")
+    for key in ("headline", "descriptive"):
+        if key in raw and not subgroup:
+            raise SpecError(f"{where_}: key {key!r} needs a 'subgroup'")
+    descriptive = raw.get("descriptive", [])
+    if not all(isinstance(x, str) for x in descriptive):
+        raise SpecError(f"{where_}: key 'descriptive' must be a list of subgroup levels (strings)")
+    if raw.get("headline") in descriptive:
+        raise SpecError(f"{where_}: key 'headline': {raw['headline']!r} is also listed as descriptive")
+    return Spec(role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
+                descriptive=tuple(descriptive), pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 columns=columns, figures=tuple(figs),
@@ -571,9 +596,12 @@ def _subgroups(spec: Spec, sel: Selection):
             out.append((lv, _fit(spec, sel, idx)))
         except NoStudyLeft:
             notes.append(f"subgroup {lv!r}: every study was left out (see excluded); not pooled")
-    usable = [(lv, r) for lv, r in out if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)]
+    usable = [(lv, r) for lv, r in out if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)
+              and lv not in spec.descriptive]
+    notes += [f"subgroup {lv!r} is descriptive (spec 'descriptive'): shown, not tested or used as an estimate"
+              for lv, _ in out if lv in spec.descriptive]
     notes += [f"subgroup {lv!r} is not in the test for subgroup differences (no finite SE)"
-              for lv, r in out if (lv, r) not in usable] if len(usable) > 1 else []
+              for lv, r in out if (lv, r) not in usable and lv not in spec.descriptive] if len(usable) > 1 else []
     test = None
     if len(usable) > 1:
         est = np.array([r.estimate for _, r in usable])
@@ -648,6 +676,9 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     d = an.result.to_dict()
     d["title"] = an.spec.title
     d["kind"] = an.spec.kind
+    d["role"] = an.spec.role
+    if an.spec.caveat:
+        d["caveat"] = an.spec.caveat
     d["spec"] = an.spec.resolved()
     d["data"] = an.spec.data
     d["excluded"] = [{"study": e.study, "reason": e.reason} for e in an.excluded]
@@ -661,8 +692,10 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     if an.spec.subgroup:
         d["subgroup"] = {
             "column": an.spec.subgroup,
-            "groups": [dict(group=lv, **{k: v for k, v in r.to_dict().items()
-                                          if k not in ("excluded",)}) for lv, r in an.subgroups],
+            "groups": [dict(group=lv, descriptive=lv in an.spec.descriptive,
+                            headline=lv == an.spec.headline,
+                            **{k: v for k, v in r.to_dict().items()
+                               if k not in ("excluded",)}) for lv, r in an.subgroups],
             "test": None if an.subgroup_test is None else vars(an.subgroup_test).copy(),
         }
     if not an.spec.overall:
