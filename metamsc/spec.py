@@ -627,6 +627,9 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
     result = _fit(spec, sel, np.arange(len(sel.rows)))
     study_data = {r: tuple(_numbers(spec, sel, r)) for r in spec.roles()}
     subgroups, test, notes = _subgroups(spec, sel) if spec.subgroup else ((), None, ())
+    if spec.headline is not None and spec.headline not in [lv for lv, _ in subgroups]:
+        raise DataError(f"{spec.path}: key 'headline': no subgroup {spec.headline!r} among "
+                        f"{', '.join(repr(lv) for lv, _ in subgroups) or 'none'}")
     labels = [r[spec.column("study")] for r in sel.rows]
     dups = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dups:

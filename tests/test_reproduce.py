@@ -300,6 +300,9 @@ def test_spec_keys_role_caveat_headline_descriptive(tmp_path):
     row = summary_row("s", json.loads(json.dumps(d, default=float)))
     assert row["estimate"] == pytest.approx(0.2) and row["k"] == 1 and row["patients"] == 10
     assert row["descriptive"] == "case: 4/4 patients in 2 studies"
+    spec.write_text(spec.read_text().replace('headline = "trial"', 'headline = "rct"'))
+    with pytest.raises(Exception, match="key 'headline': no subgroup 'rct' among 'trial', 'case'"):
+        run_spec(spec)
     for text, msg in (('role = "main"', "unknown role 'main'"),
                       ('headline = "trial"', "key 'headline' needs a 'subgroup'")):
         bad = tmp_path / "b.toml"
