@@ -61,11 +61,18 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
         print(f"{spec.name}: {len(an.subgroups)} subgroups by {spec.subgroup} (no overall estimate); "
               f"excluded {len(an.excluded)}; wrote {', '.join(str(p) for p in written)}")
     elif not quiet:
+        import numpy as np
+
         r = an.result
         nat = r.natural
-        val = (f"{nat.estimate:.4f} [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]" if nat else
-               f"{r.estimate:.4f} [{r.ci_lb:.4f}, {r.ci_ub:.4f}]")
-        print(f"{spec.name}: k = {r.k}, {r.measure}/{r.method}/{r.test}: {val}; "
+        model = r.conventions.tau2_estimator if r.conventions.tau2_estimator.startswith("GLMM") else r.method
+        if nat and not np.isfinite(nat.estimate if nat.estimate is not None else np.nan) \
+                and np.isfinite(nat.ci_ub if nat.ci_ub is not None else np.nan):
+            val = f"no model identifiable; exact one-sided bound [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]"
+        else:
+            val = (f"{nat.estimate:.4f} [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]" if nat else
+                   f"{r.estimate:.4f} [{r.ci_lb:.4f}, {r.ci_ub:.4f}]")
+        print(f"{spec.name}: k = {r.k}, {r.measure}/{model}/{r.test}: {val}; "
               f"excluded {len(an.excluded)}; wrote {', '.join(str(p) for p in written)}")
     return written
 

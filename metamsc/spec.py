@@ -55,7 +55,10 @@ _KEYS = {
     "note": str, "nagq": (int, str),
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
     "tau2_common": bool,
+    "role": str, "caveat": str, "headline": str, "descriptive": list,
 }
+#: what an analysis is for, carried into the JSON and the manuscript table
+ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")
 _REQUIRED = ("title", "data", "measure")
 KINDS = ("meta-analysis", "evidence-map")
 GLMM_METHODS = ("GLMM", "GLMM-EE")
@@ -108,6 +111,14 @@ class Spec:
     nagq: int | str = 7
     #: subgroups share one tau^2 (meta-regression on the subgroup dummies) instead of one each
     tau2_common: bool = False
+    #: "primary", "sensitivity" or "descriptive" (no inference is drawn)
+    role: str = "primary"
+    #: caveats a reader must see with the result (carried into the JSON and the summary table)
+    caveat: str = ""
+    #: the subgroup level the summary table leads with (e.g. the trial, not the case reports)
+    headline: str | None = None
+    #: subgroup levels shown for description only: not in the test for subgroup differences
+    descriptive: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -142,7 +153,8 @@ class Spec:
                   "level": self.level, "subgroup": self.subgroup, "overall": self.overall,
                   "columns": {r: self.column(r) for r in ("study",) + self.roles()},
                   "add": self.add, "to": self.to, "pi": self.pi, "i2": self.i2,
-                  "study_ci": self.study_ci, "nagq": self.nagq,
+                  "study_ci": self.study_ci, "nagq": self.nagq, "role": self.role,
+                  "caveat": self.caveat, "headline": self.headline, "descriptive": list(self.descriptive),
                   "assume": dict(self.assume),
                   "sensitivity": None if self.sensitivity is None else
                   {self.sensitivity[0]: list(self.sensitivity[1])},
@@ -289,7 +301,20 @@ def load_spec(path: str | Path) -> Spec:
     if tau2_common and method in GLMM_METHODS:
         raise SpecError(f"{where_}: key 'tau2_common' = true is not available for method "
                         f"{method!r} (a common tau^2 needs an inverse-variance model)")
-    return Spec(pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
+    role = raw.get("role", "primary")
+    if role not in ROLES_OF_ANALYSIS:
+        raise SpecError(f"{where_}: key 'role': unknown role {role!r}{_suggest(role, ROLES_OF_ANALYSIS)}; "
+                        f"expected one of {', '.join(ROLES_OF_ANALYSIS)}")
+    for key in ("headline", "descriptive"):
+        if key in raw and not subgroup:
+            raise SpecError(f"{where_}: key {key!r} needs a 'subgroup'")
+    descriptive = raw.get("descriptive", [])
+    if not all(isinstance(x, str) for x in descriptive):
+        raise SpecError(f"{where_}: key 'descriptive' must be a list of subgroup levels (strings)")
+    if raw.get("headline") in descriptive:
+        raise SpecError(f"{where_}: key 'headline': {raw['headline']!r} is also listed as descriptive")
+    return Spec(role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
+                descriptive=tuple(descriptive), pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 tau2_common=bool(tau2_common), columns=columns, figures=tuple(figs),
@@ -562,7 +587,7 @@ def _subgroups(spec: Spec, sel: Selection, result: MetaResult):
     labels = [row[spec.subgroup].strip() or "(missing)" for row in sel.rows]
     try:
         sa = subgroup_analysis(result, labels, order=spec.where.get(spec.subgroup, ()),
-                               tau2_common=spec.tau2_common)
+                               tau2_common=spec.tau2_common, descriptive=spec.descriptive)
     except ValueError as e:
         raise DataError(f"{spec.path}: subgroups by {spec.subgroup!r}: {e}") from None
     return tuple(sa.subgroups.items()), sa.test, sa.notes
@@ -581,6 +606,9 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
     result = _fit(spec, sel, np.arange(len(sel.rows)))
     study_data = {r: tuple(_numbers(spec, sel, r)) for r in spec.roles()}
     subgroups, test, notes = _subgroups(spec, sel, result) if spec.subgroup else ((), None, ())
+    if spec.headline is not None and spec.headline not in [lv for lv, _ in subgroups]:
+        raise DataError(f"{spec.path}: key 'headline': no subgroup {spec.headline!r} among "
+                        f"{', '.join(repr(lv) for lv, _ in subgroups) or 'none'}")
     labels = [r[spec.column("study")] for r in sel.rows]
     dups = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dups:
@@ -630,6 +658,9 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     d = an.result.to_dict()
     d["title"] = an.spec.title
     d["kind"] = an.spec.kind
+    d["role"] = an.spec.role
+    if an.spec.caveat:
+        d["caveat"] = an.spec.caveat
     d["spec"] = an.spec.resolved()
     d["data"] = an.spec.data
     d["excluded"] = [{"study": e.study, "reason": e.reason} for e in an.excluded]
@@ -643,8 +674,10 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     if an.spec.subgroup:
         d["subgroup"] = {
             "column": an.spec.subgroup,
-            "groups": [dict(group=lv, **{k: v for k, v in r.to_dict().items()
-                                          if k not in ("excluded",)}) for lv, r in an.subgroups],
+            "groups": [dict(group=lv, descriptive=lv in an.spec.descriptive,
+                            headline=lv == an.spec.headline,
+                            **{k: v for k, v in r.to_dict().items()
+                               if k not in ("excluded",)}) for lv, r in an.subgroups],
             "test": None if an.subgroup_test is None else {
                 k: v for k, v in vars(an.subgroup_test).items() if not (k == "df2" and v is None)},
         }

@@ -89,15 +89,18 @@ def between_test(estimates: ArrayLike, se: ArrayLike, *, df2: float | None = Non
 
 
 def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: bool = False,
-                      order: ArrayLike | None = None) -> SubgroupAnalysis:
+                      order: ArrayLike | None = None,
+                      descriptive: ArrayLike = ()) -> SubgroupAnalysis:
     """Fit ``result``'s model in each subgroup and test for subgroup differences.
 
     ``groups`` holds a subgroup label per study of the *input* of ``result`` (the studies it
     left out are left out of their subgroup too). Subgroups come in the order of ``order``
     (labels listed first) and then of first appearance. A subgroup whose studies were all left
     out is not pooled (said in ``notes``); one without a finite SE is left out of the test
-    (said too). See the module docstring for ``tau2_common``.
+    (said too), and so are the ``descriptive`` levels (shown, not tested: e.g. case reports
+    beside a trial). See the module docstring for ``tau2_common``.
     """
+    descriptive = tuple(str(x) for x in descriptive)
     g = _labels(groups, result)
     levels: list[str] = [str(x) for x in (order if order is not None else ())]
     for lv in g:
@@ -114,10 +117,13 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
     if tau2_common:
         return _common(result, levels, members, notes)
     fits = [(lv, result.refit(members[lv])) for lv in levels]
-    usable = [(lv, r) for lv, r in fits if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)]
+    notes += [f"subgroup {lv!r} is descriptive: shown, not tested or used as an estimate"
+              for lv, _ in fits if lv in descriptive]
+    usable = [(lv, r) for lv, r in fits if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)
+              and lv not in descriptive]
     if len(usable) > 1:
         notes += [f"subgroup {lv!r} is not in the test for subgroup differences (no finite SE)"
-                  for lv, r in fits if (lv, r) not in usable]
+                  for lv, r in fits if (lv, r) not in usable and lv not in descriptive]
     test = None
     if len(usable) > 1:
         test = between_test([r.estimate for _, r in usable], [r.se for _, r in usable],

@@ -28,7 +28,8 @@ VOCABULARIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("studies", "indication"): ("psoriasis", "systemic sclerosis"),
     ("studies", "setting"): ("clinical", "preclinical"),
     ("studies", "design"): ("case report", "single-arm trial", "randomized trial", "preclinical"),
-    ("studies", "cell_source"): ("umbilical cord", "cord blood", "adipose", "bone marrow", "gingiva"),
+    ("studies", "cell_source"): ("umbilical cord", "cord blood", "cord blood (unverified)", "adipose", "bone marrow",
+                                 "gingiva"),
     ("studies", "cell_preparation"): ("culture-expanded", "SVF", "unknown"),
     ("studies", "donor"): ("allogeneic", "autologous"),
     ("studies", "status"): ("completed/published", "registered, no results", "not yet recruiting", "preclinical"),
@@ -49,6 +50,7 @@ OUTCOME_KINDS: dict[str, str] = {
     "treatment-related adverse events": "binary",
     "serious adverse events": "binary",
     "any adverse event": "binary",
+    "no obvious side effects (not counted)": "binary",
     "PASI": "score",
     "mRSS": "score",
     "EScSG activity index": "score",
@@ -60,7 +62,12 @@ OUTCOME_KINDS: dict[str, str] = {
     "skin elasticity % increase (cheek)": "percent",
 }
 AE_PREFIX = "adverse event: "
-GROUP_RE = re.compile(r"^(all|male|female|patient [1-9][0-9]*)$")
+GROUP_RE = re.compile(r"^(all|completers|male|female|patient [1-9][0-9]*)$")
+#: Outcomes that report harms: their denominator must be stated in ``notes``.
+SAFETY_OUTCOMES = ("treatment-related adverse events", "serious adverse events", "any adverse event",
+                   "no obvious side effects (not counted)")
+#: A statement without a count ("no obvious side effects") can only be coded as zero events.
+UNCOUNTED_OUTCOMES = ("no obvious side effects (not counted)",)
 REGISTRY_RE = re.compile(r"^NCT[0-9]{8}$")
 SEED_RE = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
 SHARED_DOC_RE = re.compile(r"shared/([A-Za-z0-9_.-]+\.md)")
@@ -369,6 +376,176 @@ def _check_studies(table: _Table, out: _Collector) -> None:
         if analysed is not None and enrolled is not None and analysed != enrolled:
             out.flag("studies", key, "n_analysed",
                      f"{enrolled:g} enrolled, {analysed:g} analysed: the denominator of any rate must be stated", **at)
+        _check_row_contradictions(key, row, out, at)
+        _check_implausible(key, row, out, at)
+    _check_one_record_per_trial(table, out)
+
+
+_WORD_COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "single": 1}
+_RANGE_COUNT_RE = re.compile(r"\b(\d+|one|two|three)\s*(?:[–-]|or)\s*(\d+|two|three|four|five|six)\s+"
+                             r"(?:[A-Za-z-]+\s+){0,3}?(?:infusions|injections|treatments)\b", re.I)
+_COUNT_RE = re.compile(r"(?<![–\-.\d])\b(\d+|one|two|three|four|five|six|single)\s+(?:[A-Za-z-]+\s+){0,3}?"
+                       r"(?:infusions?|injections?|treatments?)\b", re.I)
+_WEEK_RE = re.compile(r"\bweek\s*\d+", re.I)
+_PER_KG_RE = re.compile(r"(?<![–\-])(?:\b(\d+(?:\.\d+)?)\s*[×x]\s*)?10\^(\d+)\s*(?:cells)?\s*/\s*kg|"
+                        r"\b(\d+(?:\.\d+)?)\s+million\s+cells\s*/\s*kg", re.I)
+_ROUTE_WORDS = {"intravenous": ("intravenous", "infused intravenously"), "subcutaneous": ("subcutaneous",),
+                "intramuscular": ("intramuscular",)}
+#: Review labels for the cell source, as they appear in dose texts, and the coded source they imply.
+_CELL_LABELS = {"hUCB": "cord blood", "UC-MSC": "umbilical cord", "hAT": "adipose", "AD-MSC": "adipose",
+                "hBM": "bone marrow", "hG-MSC": "gingiva"}
+
+
+def _count(word: str) -> int:
+    return _WORD_COUNTS.get(word.lower(), 0) or int(word)
+
+
+def _check_row_contradictions(key: str, row: dict[str, str], out: _Collector, at: dict) -> None:
+    """Fields of one studies row that contradict each other: the dose text against the number of
+    infusions, the dose per kg, the route and the cell source."""
+    text = row["dose_as_written"]
+    n_inf = _num(row, "n_infusions")
+    if text and n_inf is not None and "patient" not in text.lower():  # per-patient schedules: max rule
+        found = None
+        rng = _RANGE_COUNT_RE.search(text)
+        weeks = _WEEK_RE.findall(text)
+        if rng:
+            found, what = _count(rng.group(2)), f"'{rng.group(0)}' (maximum {_count(rng.group(2))})"
+        elif len(weeks) >= 2:
+            found, what = len(weeks), f"{len(weeks)} scheduled weeks"
+        else:
+            counts = {_count(m.group(1)) for m in _COUNT_RE.finditer(text)}
+            if len(counts) == 1:
+                found = counts.pop()
+                what = f"{found} administration(s)"
+        if found is not None and found != n_inf:
+            out.error("studies", key, "n_infusions",
+                      f"n_infusions {n_inf:g} contradicts dose_as_written: {what}", **at)
+    dose = _num(row, "dose_cells_per_kg")
+    if text and dose is not None:
+        values = set()
+        for m in _PER_KG_RE.finditer(text):
+            if m.group(3):
+                values.add(float(m.group(3)) * 1e6)
+            else:
+                values.add(float(m.group(1) or 1) * 10 ** int(m.group(2)))
+        wrong = sorted(v for v in values if not math.isclose(v, dose, rel_tol=1e-9))
+        if wrong:
+            out.error("studies", key, "dose_cells_per_kg",
+                      f"dose_cells_per_kg {dose:g} contradicts dose_as_written ({', '.join(f'{v:g}' for v in wrong)}/kg)",
+                      **at)
+    route = row["route"]
+    low = text.lower()
+    for name, words in _ROUTE_WORDS.items():
+        if route and any(w in low for w in words) and not route.startswith(name) and route not in ("infusion",):
+            out.error("studies", key, "route", f"route {route!r} contradicts dose_as_written ({name})", **at)
+    source = row["cell_source"]
+    for label, implied in _CELL_LABELS.items():
+        if source and label in text and not any(v.strip().startswith(implied) for v in source.split(";")):
+            out.error("studies", key, "cell_source",
+                      f"cell_source {source!r} contradicts dose_as_written ('{label}' = {implied})", **at)
+    if row["design"] == "case report" and row["phase"]:
+        out.error("studies", key, "phase", f"a case report has no trial phase, got {row['phase']!r}", **at)
+
+
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)(?:\s*±\s*(\d+(?:\.\d+)?))?(?:\s*\((\d+(?:\.\d+)?)\s*[–-]\s*(\d+(?:\.\d+)?)\))?\s*$")
+#: the youngest age (years) plausible as a central value / a minimum in these adult cohorts
+ADULT_AGE = (18.0, 12.0)
+
+
+def _check_implausible(key: str, row: dict[str, str], out: _Collector, at: dict) -> None:
+    """Values no source can mean: an adult cohort's age under 18 (or a minimum under 12), a centre
+    outside its range, a per-kg dose outside 10^4-10^9 cells."""
+    age = row["age"]
+    if age and row["setting"] == "clinical":
+        m = _AGE_RE.match(age)
+        if m is None:
+            out.error("studies", key, "age", f"age {age!r} is not 'centre', 'mean ± SD' or either with '(min–max)'", **at)
+        else:
+            centre = float(m.group(1))
+            lo = float(m.group(3)) if m.group(3) else None
+            hi = float(m.group(4)) if m.group(4) else None
+            if centre < ADULT_AGE[0] or (lo is not None and lo < ADULT_AGE[1]):
+                out.error("studies", key, "age", f"age {age!r} is implausible for an adult cohort "
+                          "(perhaps disease duration): check the source", **at)
+            if lo is not None and hi is not None and not lo <= centre <= hi:
+                out.error("studies", key, "age", f"age {age!r}: the centre lies outside its range", **at)
+            if centre > 100:
+                out.error("studies", key, "age", f"implausible age {age!r}", **at)
+    dose = _num(row, "dose_cells_per_kg")
+    if dose is not None and not 1e4 <= dose <= 1e9:
+        out.error("studies", key, "dose_cells_per_kg", f"implausible dose {row['dose_cells_per_kg']} cells/kg "
+                  "(expected 10^4 to 10^9): a lost superscript?", **at)
+
+
+def _check_one_record_per_trial(table: _Table, out: _Collector) -> None:
+    """A registration and its publication are one record: no registry id twice, and no bare
+    registration whose design (indication, cells, dose per kg, size) matches a published study."""
+    by_reg: dict[str, str] = {}
+    for line, row in table.rows:
+        reg = row["registry_id"]
+        if reg and reg in by_reg:
+            out.error("studies", row["study_id"], "registry_id",
+                      f"{reg} is also the registry id of {by_reg[reg]!r}: one record per trial", file=table.file,
+                      row=line)
+        by_reg.setdefault(reg, row["study_id"]) if reg else None
+    published = [r for _, r in table.rows if r["status"] == "completed/published"]
+    for line, row in table.rows:
+        if row["status"] not in NOT_YET or not row["registry_id"]:
+            continue
+        for pub in published:
+            same = (pub["indication"] == row["indication"] and pub["cell_source"] == row["cell_source"]
+                    and row["dose_cells_per_kg"] and _num(pub, "dose_cells_per_kg") == _num(row, "dose_cells_per_kg")
+                    and row["n_planned"] and _num(pub, "n_enrolled") == _num(row, "n_planned"))
+            if same:
+                out.error("studies", row["study_id"], "registry_id",
+                          f"registration {row['registry_id']} has the design of {pub['study_id']!r} (same indication, "
+                          f"cells, dose per kg and size): probably one trial; merge the two records",
+                          file=table.file, row=line)
+
+
+_MONTHS_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(months?|weeks?|years?)$")
+_RANGE_RE = re.compile(r"\((\d+(?:\.\d+)?)\s*[–-]\s*(\d+(?:\.\d+)?)\)")
+
+
+def _months(text: str) -> float | None:
+    m = _MONTHS_RE.match(text.strip())
+    if not m:
+        return None
+    unit = m.group(2)
+    return float(m.group(1)) * (1 if unit.startswith("month") else 12 if unit.startswith("year") else 12 / 52)
+
+
+def _check_timepoints_and_denominators(studies: _Table, outcomes: _Table, out: _Collector) -> None:
+    """The n at a timepoint against the follow-up range; safety rows state their denominator and
+    use all treated (group 'all') or the completers (group 'completers')."""
+    for line, row in outcomes.rows:
+        if row["study_id"] not in studies.by_id:
+            continue
+        study = studies.by_id[row["study_id"]][1]
+        at = {"file": outcomes.file, "row": line}
+        key = row["outcome_id"]
+        month = _months(row["timepoint"])
+        fu = _RANGE_RE.search(study["follow_up"])
+        n = _num(row, "n") if row["n"] else _num(row, "total")
+        enrolled = _num(study, "n_enrolled")
+        if month is not None and fu and n is not None and enrolled is not None and n >= enrolled \
+                and float(fu.group(1)) < month:
+            col = "n" if row["n"] else "total"
+            out.error("outcomes", key, col, f"{col} = {n:g} (all enrolled) at {row['timepoint']}, but follow-up ranged "
+                      f"{fu.group(1)}–{fu.group(2)} months: not all can have been assessed", **at)
+        is_safety = row["outcome"] in SAFETY_OUTCOMES or row["outcome"].startswith(AE_PREFIX)
+        if not is_safety or row["total"] == "":
+            continue
+        if "denominator" not in row["notes"].lower():
+            out.error("outcomes", key, "notes", "a safety row must state its denominator "
+                      "('Denominator = all N treated' or the completers)", **at)
+        total, analysed = _num(row, "total"), _num(study, "n_analysed")
+        if row["group"] == "all" and enrolled is not None and total != enrolled:
+            out.error("outcomes", key, "total", f"safety denominator {total:g} is not all {enrolled:g} treated: "
+                      "use group 'completers' for the completers", **at)
+        if row["group"] == "completers" and analysed is not None and total != analysed:
+            out.error("outcomes", key, "total", f"completers' denominator {total:g} != n_analysed {analysed:g}", **at)
 
 
 def _check_outcomes(table: _Table, out: _Collector) -> None:
@@ -389,7 +566,7 @@ def _check_outcomes(table: _Table, out: _Collector) -> None:
                 out.error("outcomes", key, "outcome", f"{name!r} not in the outcome vocabulary "
                           f"({', '.join(OUTCOME_KINDS)}, or '{AE_PREFIX}<type>')", **at)
         if row["group"] and not GROUP_RE.match(row["group"]):
-            out.error("outcomes", key, "group", f"{row['group']!r} is not all | male | female | patient <k>", **at)
+            out.error("outcomes", key, "group", f"{row['group']!r} is not all | completers | male | female | patient <k>", **at)
         cell = (row["study_id"], name, row["timepoint"], row["group"])
         if cell in seen:
             out.error("outcomes", key, "outcome", f"same study/outcome/timepoint/group as line {seen[cell]}", **at)
@@ -414,12 +591,16 @@ def _check_outcomes(table: _Table, out: _Collector) -> None:
                       f"{100 * events / total:.{_decimals(row['percent_reported']) + 1}f}%", **at)
         if kind == "binary" and (events is None or total is None):
             out.error("outcomes", key, "events", "a binary outcome needs events and total", **at)
+        if name in UNCOUNTED_OUTCOMES and events not in (None, 0):
+            out.error("outcomes", key, "events", f"{name!r} is a statement without a count: events must be 0", **at)
         if kind == "score":
-            summary = all(row[c] for c in ("n", "mean_pre", "mean_post"))
+            summary = all(row[c] for c in ("mean_pre", "mean_post"))
             single = all(row[c] for c in ("value_pre", "value_post"))
             if not (summary or single):
                 out.error("outcomes", key, "value_pre",
-                          "a score needs n, mean_pre, mean_post (summary) or value_pre, value_post", **at)
+                          "a score needs mean_pre, mean_post (summary) or value_pre, value_post", **at)
+            elif summary and not row["n"]:
+                out.flag("outcomes", key, "n", "n at this timepoint not printed: an analysis must declare it", **at)
         if kind == "percent" and not row["percent_reported"]:
             out.error("outcomes", key, "percent_reported", "a percent-change outcome needs percent_reported", **at)
     _check_subgroups(table, out)
@@ -460,7 +641,7 @@ def _check_links(studies: _Table, outcomes: _Table, out: _Collector) -> None:
         total = _num(row, "total")
         enrolled, analysed = _num(study, "n_enrolled"), _num(study, "n_analysed")
         if (row["group"] == "all" and total is not None and enrolled is not None and analysed is not None
-                and enrolled != analysed):
+                and enrolled != analysed and "denominator" not in row["notes"].lower()):
             which = "n_analysed" if total == analysed else "n_enrolled" if total == enrolled else "neither"
             out.flag("outcomes", row["outcome_id"], "total",
                      f"denominator {total:g} is {which} ({enrolled:g} enrolled, {analysed:g} analysed): "
@@ -674,6 +855,7 @@ def validate(path: str | Path | None = None, seeds_dir: str | Path | None = None
         _check_outcomes(tables["outcomes"], out)
     if "studies" in tables and "outcomes" in tables:
         _check_links(tables["studies"], tables["outcomes"], out)
+        _check_timepoints_and_denominators(tables["studies"], tables["outcomes"], out)
     if "provenance" in tables:
         _check_provenance(tables, seeds, out)
     derived = sum(1 for _, row in tables["outcomes"].rows if row["derived"] == "yes") if "outcomes" in tables else 0

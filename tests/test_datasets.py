@@ -37,7 +37,7 @@ def test_csv_files_are_utf8_lf_with_schema_headers() -> None:
 def test_read_studies() -> None:
     columns, rows = ds.read_rows("studies")
     assert columns == list(ds.STUDY_COLUMNS)
-    assert len(rows) == 21
+    assert len(rows) == 20  # Yao 2021 and its registration NCT03265613 are one record
     assert [r["study_id"] for r in rows] == sorted(r["study_id"] for r in rows)
     studies = by_key(rows, "study_id")
     cheng = studies["cheng2022"]
@@ -47,12 +47,13 @@ def test_read_studies() -> None:
     assert studies["chen2016"]["dose_cells_per_kg"] == "1e6"
     assert studies["chen2016"]["n_infusions"] == "5"
     assert studies["park2020"]["n_enrolled"] == "20" and studies["park2020"]["n_analysed"] == "18"
-    assert studies["nct03265613"]["dose_as_written"] == (
+    assert "nct03265613" not in studies and studies["yao2021"]["registry_id"] == "NCT03265613"
+    assert studies["yao2021"]["dose_as_written"].startswith(
         "Intravenous injection of 5 × 10^5 cells/kg at week 0, week 4 and week 8")
     assert studies["maria2016"]["setting"] == "preclinical"
     assert studies["nct03745417"]["status"] == "not yet recruiting"
     assert {r["indication"] for r in rows} == {"psoriasis", "systemic sclerosis"}
-    assert sum(r["results_reported"] == "no" for r in rows) == 9  # 8 registrations + the mouse study
+    assert sum(r["results_reported"] == "no" for r in rows) == 8  # 7 registrations + the mouse study
 
 
 def test_read_outcomes_is_joined_with_studies() -> None:
@@ -60,7 +61,7 @@ def test_read_outcomes_is_joined_with_studies() -> None:
     extra = [c for c in ds.STUDY_COLUMNS if c not in ds.OUTCOME_COLUMNS]
     assert columns == list(ds.OUTCOME_COLUMNS) + extra
     assert columns.count("notes") == 1 and columns.count("study_id") == 1
-    assert len(rows) == 42
+    assert len(rows) == 48
     outcomes = by_key(rows, "outcome_id")
     pasi40 = outcomes["cheng2022-pasi40-all-6mo"]
     assert (pasi40["events"], pasi40["total"], pasi40["percent_reported"]) == ("8", "17", "47.1")
@@ -72,8 +73,9 @@ def test_read_outcomes_is_joined_with_studies() -> None:
     assert pasi40["results_reported"] == "yes"
     assert pasi40["notes"].startswith("At least 40% PASI improvement")  # the outcome's notes, not the study's
     mrss = outcomes["zhang2017-mrss-all-12mo"]
+    # n at 12 months is not printed (follow-up 7-21 months): left empty, declared by the analysis
     assert (mrss["n"], mrss["mean_pre"], mrss["sd_pre"], mrss["mean_post"], mrss["sd_post"]) == (
-        "14", "20.1", "3.1", "13.8", "10.2")
+        "", "20.1", "3.1", "13.8", "10.2")
     assert mrss["indication"] == "systemic sclerosis"
     assert outcomes["dejesus2016-pasi-p2-eofu"]["value_post"] == "8.3"
     assert outcomes["dejesus2016-pasi75-all-eofu"]["events"] == "0"
@@ -82,7 +84,7 @@ def test_read_outcomes_is_joined_with_studies() -> None:
 def test_read_rows_of_a_path_is_not_joined(tmp_path: Path) -> None:
     columns, rows = ds.read_rows(ds.DATA_DIR / "outcomes.csv")
     assert columns == list(ds.OUTCOME_COLUMNS)
-    assert len(rows) == 42
+    assert len(rows) == 48
     copy = tmp_path / "x.csv"
     shutil.copy(ds.DATA_DIR / "provenance.csv", copy)
     columns, rows = ds.read_rows(str(copy))
@@ -123,7 +125,7 @@ def test_import_does_not_load_pandas() -> None:
 def test_load_studies() -> None:
     pytest.importorskip("pandas")
     frame = ds.load_studies()
-    assert frame.shape == (21, len(ds.STUDY_COLUMNS))
+    assert frame.shape == (20, len(ds.STUDY_COLUMNS))
     assert list(frame.columns) == list(ds.STUDY_COLUMNS)
     for col in ds.NUMERIC_COLUMNS["studies"]:
         assert frame[col].dtype == "float64"
@@ -139,8 +141,8 @@ def test_load_outcomes_joined_and_plain() -> None:
     pytest.importorskip("pandas")
     joined = ds.load_outcomes()
     plain = ds.load_outcomes(join_studies=False)
-    assert plain.shape == (42, len(ds.OUTCOME_COLUMNS))
-    assert joined.shape[0] == 42 and joined.shape[1] > plain.shape[1]
+    assert plain.shape == (48, len(ds.OUTCOME_COLUMNS))
+    assert joined.shape[0] == 48 and joined.shape[1] > plain.shape[1]
     pasi40 = joined[(joined.outcome == "PASI-40 response") & (joined.group == "all")]
     assert dict(zip(pasi40.study_id, pasi40.events)) == {
         "chen2016": 2.0, "cheng2022": 8.0, "comella2018": 1.0, "dejesus2016": 2.0, "wang2020": 1.0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 # Values read back from the written JSON carry report.DIGITS = 8 significant digits (rel 1e-7);
 # the same quantities are checked against R at full precision through the API in the other tests.
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -81,11 +82,11 @@ def test_summary_table(tmp_path):
     root = _project(tmp_path)
     assert main(["reproduce", str(root)]) == 0
     lines = (root / "results" / "summary.csv").read_text().splitlines()
-    assert lines[0].startswith("analysis,title,measure,method,test,level,k,patients")
+    assert lines[0].startswith("analysis,title,role,measure,method,test,level,k,studies,patients,scale,estimate")
     a = json.loads((root / "results" / "a.json").read_text())
     row = lines[1].split(",")
-    assert row[0] == "a" and row[5] == "0.95" and row[6] == "3" and row[7] == "31"
-    assert float(row[9]) == pytest.approx(a["natural"]["estimate"], rel=1e-5)
+    assert row[0] == "a" and row[2] == "primary" and row[6] == "0.95" and row[7:10] == ["3", "3", "31"]
+    assert float(row[11]) == pytest.approx(a["natural"]["estimate"], rel=1e-5)
     md = (root / "results" / "summary.md").read_text()
     assert f"{100 * a['natural']['estimate']:.1f}%" in md
 
@@ -138,15 +139,24 @@ def test_cheng2022_sex_pairs_groups_and_gives_exact_statistics():
     assert nchypergeom_fisher.sf(5, 17, 9, 8, e["or_exact_ci_lb"]) == pytest.approx(0.025, rel=1e-6)
 
 
-def test_ssc_mrss_declares_its_assumption_and_sensitivity():
+def test_ssc_mrss_declares_its_assumptions_and_sensitivity():
+    """Zhang 2017 alone: n at 12 months is not printed (follow-up 7-21 months), so n = 13 (the
+    most the sources allow) and r = 0.5 are declared, and the result is shown over n and r."""
     d = analysis_dict(run_spec(ANALYSES / "ssc-mrss.toml"))
-    assert d["assumptions"] == [{"role": "r", "value": 0.5, "reason": "not reported; declared in the spec"}]
-    # R: escalc("MC", m1i=13.8, m2i=20.1, sd1i=10.2, sd2i=3.1, ni=14, ri=0.2) -> -6.3, 7.21442857142857
+    assert d["assumptions"] == [{"role": "n", "value": 13.0, "reason": "not reported; declared in the spec"},
+                                {"role": "r", "value": 0.5, "reason": "not reported; declared in the spec"}]
+    assert d["k"] == 1 and d["role"] == "primary" and "cyclophosphamide" in d["caveat"]
+    # R: escalc("MC", m1i=13.8, m2i=20.1, sd1i=10.2, sd2i=3.1, ni=c(7, 13), ri=0.5) -> vi 11.7185714285714, 6.31
     sens = {x["value"]: x for x in d["sensitivity"]["results"]}
-    assert set(sens) == {0.2, 0.4, 0.5, 0.6, 0.8}
-    assert sens[0.2]["se"] ** 2 == pytest.approx(7.21442857142857, rel=1e-7)
-    assert sens[0.5]["estimate"] == d["estimate"] == pytest.approx(-6.3)
-    assert sens[0.2]["ci_ub"] - sens[0.2]["ci_lb"] > sens[0.8]["ci_ub"] - sens[0.8]["ci_lb"]
+    assert d["sensitivity"]["role"] == "n" and set(sens) == {7, 9, 11, 13}
+    assert sens[7]["se"] ** 2 == pytest.approx(11.71857142857143, rel=1e-7)
+    assert sens[13]["se"] ** 2 == pytest.approx(6.31, rel=1e-7) and d["se"] ** 2 == pytest.approx(6.31, rel=1e-7)
+    assert sens[13]["estimate"] == d["estimate"] == pytest.approx(-6.3)
+    r = analysis_dict(run_spec(ANALYSES / "ssc-mrss-r.toml"))
+    assert r["role"] == "sensitivity" and r["sensitivity"]["role"] == "r"
+    # R: escalc("MC", m1i=13.8, m2i=20.1, sd1i=10.2, sd2i=3.1, ni=13, ri=0.2) -> vi 7.76938461538461
+    rs = {x["value"]: x for x in r["sensitivity"]["results"]}
+    assert rs[0.2]["se"] ** 2 == pytest.approx(7.76938461538461, rel=1e-7)
 
 
 def test_overall_false_reports_subgroups_only(tmp_path):
@@ -198,14 +208,21 @@ def test_reproduce_refuses_figures_outside_the_project(tmp_path, capsys):
     assert "is outside the project folder" in err and err.count("\n") == 1
 
 
-def test_psoriasis_safety_reports_the_exact_bound():
-    """0 treatment-related events in 23 patients: no model, the exact one-sided 95% bound
-    1 - 0.05^(1/23) (Clopper-Pearson with x = 0)."""
+def test_psoriasis_safety_counts_yao_and_leaves_chengs_statement_to_the_sensitivity_analysis():
+    """Yao 2021's related fevers (at least 1 of 7) are counted; Cheng 2022's 'no obvious side
+    effects' is a statement, not 0 counted events, and enters only the sensitivity analysis."""
     d = json.loads((REPO / "results" / "psoriasis-safety.json").read_text())
-    assert d["estimate"] is None and d["natural"]["estimate"] is None
-    assert d["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 23), rel=1e-7)
-    assert any("not identifiable" in w for w in d["warnings"])
-    assert sum(s["total"] for s in d["studies"]) == 23
+    counts = {s["study"]: (s["events"], s["total"]) for s in d["studies"]}
+    assert counts["Yao et al. 2021"] == (1, 7) and "Cheng et al. 2022" not in counts
+    assert sum(t for _, t in counts.values()) == 13 and d["role"] == "primary"
+    assert any(e["study"] == "Cheng et al. 2022" for e in d["excluded"])
+    # binomial-normal GLMM at tau^2 = 0: the ML estimate is the pooled proportion 1/13
+    assert d["tau2"] == 0 and d["natural"]["estimate"] == pytest.approx(1 / 13, rel=1e-6)
+    w = json.loads((REPO / "results" / "psoriasis-safety-cheng.json").read_text())
+    counts_w = {s["study"]: (s["events"], s["total"]) for s in w["studies"]}
+    assert counts_w["Cheng et al. 2022"] == (0, 17) and w["role"] == "sensitivity"
+    assert w["natural"]["estimate"] == pytest.approx(1 / 30, rel=1e-6)
+    assert w["natural"]["ci_ub"] < d["natural"]["ci_ub"]
 
 
 def test_ssc_safety_is_by_definition_only():
@@ -213,7 +230,91 @@ def test_ssc_safety_is_by_definition_only():
     assert d["overall"] is False and d["estimate"] is None
     groups = {g["group"]: g for g in d["subgroup"]["groups"]}
     assert list(groups)[:2] == ["serious adverse events", "treatment-related adverse events"]
+    # no serious event in 12: the exact one-sided 95% bound 1 - 0.05^(1/12) (Clopper-Pearson, x = 0)
+    assert groups["serious adverse events"]["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 12), rel=1e-7)
     tr = groups["treatment-related adverse events"]
-    assert tr["k"] == 3 and tr["natural"]["ci_ub"] == pytest.approx(1 - 0.05 ** (1 / 9), rel=1e-7)
-    park = next(s for s in d["studies"] if s["study"] == "Park et al. 2020")
-    assert (park["events"], park["total"]) == (3, 18)
+    assert tr["k"] == 5  # the review's column coded one way: 'None' and its non-zero entries
+    counts = {s["study"]: (s["events"], s["total"]) for s in d["studies"]}
+    assert counts["Park et al. 2020"] == (3, 20) and counts["Zhang et al. 2017"] == (5, 14)
+    park = json.loads((REPO / "results" / "ssc-safety-park-completers.json").read_text())
+    assert park["role"] == "sensitivity" and (park["studies"][0]["events"], park["studies"][0]["total"]) == (3, 18)
+
+
+def test_pasi_headlines_lead_with_the_trial_and_describe_the_case_reports():
+    rows = {r["analysis"]: r for r in csv.DictReader((REPO / "results" / "summary.csv").open())}
+    p40 = rows["psoriasis-pasi40"]
+    # R: binom.test(8, 17)$conf.int -> 0.229832687265990 0.721881699668893
+    assert (p40["k"], p40["studies"], p40["patients"]) == ("1", "1", "17")
+    assert float(p40["estimate"]) == pytest.approx(8 / 17, rel=1e-5)
+    assert float(p40["ci_lb"]) == pytest.approx(0.229832687265990, rel=1e-5)
+    assert float(p40["ci_ub"]) == pytest.approx(0.721881699668893, rel=1e-5)
+    assert p40["ci_method"] == "Clopper-Pearson (exact), one study"
+    assert p40["pi_lb"] == p40["i2"] == ""  # one study: no prediction interval, no I^2
+    assert p40["descriptive"] == "case report: 6/6 patients in 4 studies" and "selected after success" in p40["caveat"]
+    assert "Yao et al. 2021 (no data for PASI-40 response" in p40["excluded_studies"]
+    p50 = rows["psoriasis-pasi50"]
+    # R: binom.test(2, 7)$conf.int -> 0.0366925661760856 0.7095791362626573
+    assert float(p50["estimate"]) == pytest.approx(2 / 7, rel=1e-5)
+    assert float(p50["ci_lb"]) == pytest.approx(0.0366925661760856, rel=1e-5)
+    assert float(p50["ci_ub"]) == pytest.approx(0.7095791362626573, rel=1e-5)
+    lower = rows["psoriasis-pasi40-lowerbound"]
+    assert lower["role"] == "sensitivity" and "lower bound" in lower["caveat"] and lower["patients"] == "24"
+    assert float(lower["estimate"]) == pytest.approx(10 / 24, rel=1e-5)  # GLMM at tau^2 = 0: pooled 10/24
+    p75 = rows["psoriasis-pasi75"]
+    assert p75["role"] == "descriptive" and p75["estimate"] == "" and p75["scale"] == "descriptive only"
+    d = json.loads((REPO / "results" / "psoriasis-pasi40.json").read_text())
+    assert d["overall"] is False and d["subgroup"]["test"] is None  # case reports are not tested
+    assert [(g["group"], g["headline"], g["descriptive"]) for g in d["subgroup"]["groups"]] == [
+        ("single-arm trial", True, False), ("case report", False, True)]
+    md = (REPO / "results" / "summary.md").read_text()
+    assert "47.1% [23.0%, 72.2%]; Clopper-Pearson (exact), one study" in md
+    assert "## Caveats and exclusions" in md and "cyclophosphamide" in md
+
+
+def test_summary_counts_studies_and_estimates_and_never_gives_one_study_a_prediction_interval():
+    rows = {r["analysis"]: r for r in csv.DictReader((REPO / "results" / "summary.csv").open())}
+    for name, r in rows.items():
+        if r["k"] in ("1", "2"):
+            assert r["pi_lb"] == r["pi_ub"] == "", name
+        if r["k"] == "1":
+            assert r["i2"] == r["tau2"] == "", name
+        if r["i2"] != "":  # the Markdown prints what the CSV holds, 0 included
+            assert r["k"] not in ("", "1")
+    md = (REPO / "results" / "summary.md").read_text()
+    assert "| Treatment-related adverse events, psoriasis | primary | 5 | 13 |" in md
+    assert "n/a (one study)" in md and "| 0% |" in md
+    mrss = rows["ssc-mrss"]
+    assert mrss["method"] == "single study (no pooling)" and mrss["scale"] == "mean change, post minus pre"
+    assert mrss["sensitivity"].startswith("n = 7: -6.30 [-13.01, 0.41]")
+
+
+def test_spec_keys_role_caveat_headline_descriptive(tmp_path):
+    (tmp_path / "d.csv").write_text("study,events,total,design\nA,2,10,trial\nB,3,3,case\nC,1,1,case\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\nsubgroup = "design"\noverall = false\n'
+                    'headline = "trial"\ndescriptive = ["case"]\nrole = "primary"\ncaveat = "c."\nstudy_ci = "CP"\n')
+    d = analysis_dict(run_spec(spec))
+    assert d["role"] == "primary" and d["caveat"] == "c." and d["subgroup"]["test"] is None
+    assert d["spec"]["headline"] == "trial" and d["spec"]["descriptive"] == ["case"]
+    from metamsc.report import summary_row
+    row = summary_row("s", json.loads(json.dumps(d, default=float)))
+    assert row["estimate"] == pytest.approx(0.2) and row["k"] == 1 and row["patients"] == 10
+    assert row["descriptive"] == "case: 4/4 patients in 2 studies"
+    spec.write_text(spec.read_text().replace('headline = "trial"', 'headline = "rct"'))
+    with pytest.raises(Exception, match="key 'headline': no subgroup 'rct' among 'trial', 'case'"):
+        run_spec(spec)
+    for text, msg in (('role = "main"', "unknown role 'main'"),
+                      ('headline = "trial"', "key 'headline' needs a 'subgroup'")):
+        bad = tmp_path / "b.toml"
+        bad.write_text(f'title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n{text}\n')
+        with pytest.raises(Exception, match=msg):
+            load_spec(bad)
+
+
+def test_console_line_of_an_all_zero_glmm_names_the_bound(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("study,events,total\nA,0,10\nB,0,13\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\nmethod = "GLMM"\n')
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out and "exact one-sided bound [0.0000, 0.1221]" in out and "/GLMM" in out

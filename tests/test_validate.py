@@ -15,8 +15,9 @@ from metamsc.datasets import COLUMNS, DATA_DIR, NUMERIC_COLUMNS
 SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
 needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds not present")
 
-REGISTERED = {"nct02918123", "nct02975960", "nct03265613", "nct03392311", "nct03745417", "nct04275024",
+REGISTERED = {"nct02918123", "nct02975960", "nct03392311", "nct03745417", "nct04275024",
               "nct04356287", "vanrhijnbrouwer2018"}
+TRIPS = Path(__file__).resolve().parent / "data" / "validate"  # one data folder per check, each trips it
 S0, S3, S4 = "000_98e4569ad12d26c5.txt", "003_59aec6bee9bddc97.txt", "004_0c19ac2d9f6bbb92.txt"
 #: (key, field) of every flag the bundled data must raise, and nothing else.
 EXPECTED_FLAGS = {
@@ -27,10 +28,12 @@ EXPECTED_FLAGS = {
     ("cheng2022", "cell_source"),                      # hUCB (cord blood) vs umbilical cord
     ("cheng2022", "phase"),                            # Early Phase I vs phase 1/2a
     ("chen2016", "n_infusions"),                       # 1–3 vs 3 + 2
+    ("chen2016", "dose_as_written"),                   # the review's '1–3 infusions' vs seed 004
     ("chen2016", "cell_source"),
     ("nct04356287", "cell_source"),
     ("park2020", "n_analysed"),                        # 20 enrolled, 18 completed
-    ("park2020-ae-fingerpallor-all-eofu", "total"),
+    ("virzi2017", "age"),                              # printed age rejected as implausible
+    ("zhang2017-mrss-all-12mo", "n"),                  # n at 12 months not printed (14 rejected)
     (S0, "quote"), (S3, "quote"), (S4, "quote"),       # lost superscript 106 = 10^6
 } | {(sid, "status") for sid in REGISTERED}
 
@@ -58,7 +61,7 @@ def test_bundled_data_has_no_errors(bundled: v.ValidationReport) -> None:
 @needs_seeds
 def test_bundled_flags_are_exactly_the_expected_ones(bundled: v.ValidationReport) -> None:
     assert {(p.key, p.field) for p in bundled.flags} == EXPECTED_FLAGS
-    assert len(bundled.flags) == len(EXPECTED_FLAGS) == 22
+    assert len(bundled.flags) == len(EXPECTED_FLAGS) + 1 == 24  # zhang2017-mrss n: conflict and not printed
 
 
 def test_flag_messages_name_the_conflicting_values(bundled: v.ValidationReport) -> None:
@@ -77,15 +80,14 @@ def test_flag_messages_name_the_conflicting_values(bundled: v.ValidationReport) 
     assert "'5'" in infusions.message and "'1–3'" in infusions.message
     park = flag_for(bundled, "park2020", "n_analysed")
     assert park.message == "20 enrolled, 18 analysed: the denominator of any rate must be stated"
-    assert "denominator 18 is n_analysed" in flag_for(bundled, "park2020-ae-fingerpallor-all-eofu", "total").message
     assert flag_for(bundled, "nct03745417", "status").message.startswith("not yet recruiting")
 
 
 def test_derived_rows_are_counted_not_flagged(bundled: v.ValidationReport) -> None:
-    assert bundled.derived_rows == 27
+    assert bundled.derived_rows == 32
     assert not any(p.field == "derived" for p in bundled.problems)
-    assert bundled.summary().startswith("0 errors, 22 flags in ")
-    assert "27 outcome rows hold values derived by a rule" in bundled.summary()
+    assert bundled.summary().startswith("0 errors, 24 flags in ")
+    assert "32 outcome rows hold values derived by a rule" in bundled.summary()
 
 
 # ------------------------------------------------------------------------------------------
@@ -294,9 +296,9 @@ def test_single_file_recognised_by_header(tmp_path: Path) -> None:
     shutil.copy(DATA_DIR / "outcomes.csv", tmp_path / "my_outcomes.csv")
     report = v.validate(tmp_path / "my_outcomes.csv")
     assert report.errors == ()
-    assert report.derived_rows == 27
+    assert report.derived_rows == 32
     # without studies and provenance only the outcome rows' own checks run
-    assert report.flags == ()
+    assert [(p.key, p.field) for p in report.flags] == [("zhang2017-mrss-all-12mo", "n")]
 
 
 def test_subset_of_tables_in_a_directory(tmp_path: Path) -> None:
@@ -334,7 +336,7 @@ def test_main_exit_code_on_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert v.main(args) == 1
     lines = capsys.readouterr().out.splitlines()
     errors = [line for line in lines if line.startswith("ERROR ")]
-    assert "ERROR outcomes.csv:43 zhang2017-mrss-all-12mo sd_pre: SD must be > 0, got -1" in errors
+    assert "ERROR outcomes.csv:48 zhang2017-mrss-all-12mo sd_pre: SD must be > 0, got -1" in errors
     assert lines[-1].startswith(f"{len(errors)} errors, ")
     assert lines[-1].split(";")[0].endswith(f"in {tmp_path}")
 
@@ -347,3 +349,93 @@ def test_never_raises_on_garbage_cells(tmp_path: Path, table: str) -> None:
             assert isinstance(report, v.ValidationReport)
             if garbage and column in NUMERIC_COLUMNS[table]:
                 assert any(p.field == column and p.message == "not a number: 'x?'" for p in report.errors)
+
+
+# ------------------------------------------------------------------------------------------
+# second-reviewer checks: each has a data folder under tests/data/validate that trips it
+# ------------------------------------------------------------------------------------------
+def trip(name: str) -> v.ValidationReport:
+    return v.validate(TRIPS / name, seeds_dir=None)
+
+
+def test_fields_of_one_row_that_contradict_each_other() -> None:
+    # the curated Chen 2016 row before the second-reviewer audit
+    report = trip("contradiction")
+    assert errors_for(report, "chen2016", "n_infusions") == [
+        "n_infusions 5 contradicts dose_as_written: '1–3 infusions' (maximum 3)"]
+    assert errors_for(report, "chen2016", "cell_source") == [
+        "cell_source 'umbilical cord' contradicts dose_as_written ('hUCB' = cord blood)"]
+
+
+def test_within_row_dose_route_and_phase(tmp_path: Path) -> None:
+    def edit(rows: Rows) -> Rows:
+        for r in rows:
+            if r["study_id"] == "wang2020":
+                r["dose_cells_per_kg"] = "2e6"  # text says 3 × 10^6/kg
+            if r["study_id"] == "nct03392311":
+                r["route"] = "subcutaneous"  # text says intravenous
+            if r["study_id"] == "song2017":
+                r["phase"] = "Phase I"  # a case report
+        return rows
+    report = check(tmp_path, "studies", edit)
+    assert "dose_cells_per_kg 2e+06 contradicts dose_as_written (3e+06/kg)" in \
+        errors_for(report, "wang2020", "dose_cells_per_kg")
+    assert "route 'subcutaneous' contradicts dose_as_written (intravenous)" in errors_for(report, "nct03392311", "route")
+    assert errors_for(report, "song2017", "phase") == ["a case report has no trial phase, got 'Phase I'"]
+
+
+def test_implausible_age() -> None:
+    report = trip("implausible")
+    assert errors_for(report, "virzi2017", "age") == [
+        "age '9.3 ± 7.1 (3.0–20.0)' is implausible for an adult cohort (perhaps disease duration): check the source"]
+
+
+def test_implausible_dose_and_age_outside_its_range(tmp_path: Path) -> None:
+    def edit(rows: Rows) -> Rows:
+        for r in rows:
+            if r["study_id"] == "wang2020":
+                r["dose_cells_per_kg"], r["dose_as_written"] = "3e10", "3 × 10^10/kg"
+            if r["study_id"] == "granel2015":
+                r["age"] = "74.5 ± 10.3 (34.0–68.0)"
+        return rows
+    report = check(tmp_path, "studies", edit)
+    assert any("implausible dose 3e10" in m for m in errors_for(report, "wang2020", "dose_cells_per_kg"))
+    assert "age '74.5 ± 10.3 (34.0–68.0)': the centre lies outside its range" in errors_for(report, "granel2015", "age")
+
+
+def test_a_registration_and_its_publication_as_two_records() -> None:
+    # NCT03265613 and Yao 2021 as the data had them; a bare record of Cheng 2022's registration
+    report = trip("two_records")
+    assert errors_for(report, "nct03265613", "registry_id") == [
+        "registration NCT03265613 has the design of 'yao2021' (same indication, cells, dose per kg and size): "
+        "probably one trial; merge the two records"]
+    assert errors_for(report, "nct03765957", "registry_id") == [
+        "NCT03765957 is also the registry id of 'cheng2022': one record per trial"]
+
+
+def test_follow_up_range_against_the_n_at_a_timepoint() -> None:
+    # Zhang 2017: mRSS with n = 14 at 12 months, follow-up 15.6 ± 4.3 months (7–21)
+    report = trip("followup_n")
+    assert errors_for(report, "zhang2017-mrss-all-12mo", "n") == [
+        "n = 14 (all enrolled) at 12 months, but follow-up ranged 7–21 months: not all can have been assessed"]
+
+
+def test_safety_denominators_are_stated_and_all_treated() -> None:
+    report = trip("safety_denominator")
+    assert errors_for(report, "park2020-ae-fingerpallor-all-eofu", "total") == [
+        "safety denominator 18 is not all 20 treated: use group 'completers' for the completers"]
+    assert errors_for(report, "song2017-trae-all-eofu", "notes") == [
+        "a safety row must state its denominator ('Denominator = all N treated' or the completers)"]
+
+
+def test_a_statement_without_a_count_has_zero_events(tmp_path: Path) -> None:
+    report = check(tmp_path, "outcomes", set_cell("outcome_id", "cheng2022-noobvious-all-6mo", "events", "1"))
+    assert "'no obvious side effects (not counted)' is a statement without a count: events must be 0" in \
+        errors_for(report, "cheng2022-noobvious-all-6mo", "events")
+
+
+def test_bundled_data_passes_every_second_reviewer_check(bundled: v.ValidationReport) -> None:
+    fields = {("studies", "n_infusions"), ("studies", "registry_id"), ("studies", "age")}
+    assert not [p for p in bundled.errors if (p.table, p.field) in fields]
+    # one record per trial: Yao 2021 carries NCT03265613, and no bare record of it is left
+    assert "nct03265613" not in {p.key for p in bundled.problems}
