@@ -1,16 +1,28 @@
 """Figures. Every function draws on an ``ax`` it is given (or a new one) and returns it.
 
-matplotlib is imported here lazily, only when a figure is drawn.
+matplotlib is imported lazily, only when a figure is drawn; the plotting modules themselves are
+light and imported here, so that ``from metamsc.plots import forest`` is always the function
+(importing a submodule would otherwise rebind the package attribute to the module).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["forest", "funnel", "save_figure", "figure_context"]
+from .evidence import evidence_map_plot
+from .forest import forest
+from .funnel import funnel
+from .sensitivity import sensitivity_forest
+
+__all__ = ["forest", "funnel", "sensitivity_forest", "evidence_map_plot", "save_figure",
+           "figure_context", "FORMATS"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
 _PINNED = {"svg.hashsalt": "metamsc", "svg.fonttype": "path", "pdf.fonttype": 42}
+#: file formats a figure is saved in, and the metadata keys blanked in each (no dates, no versions)
+FORMATS = {"svg": {"Date": None, "Creator": None},
+           "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+           "png": {"Software": None}}
 
 
 def figure_context():
@@ -22,28 +34,18 @@ def figure_context():
     return matplotlib.rc_context(params)
 
 
-def forest(*args, **kwargs):
-    from .forest import forest as _forest
-
-    return _forest(*args, **kwargs)
-
-
-def funnel(*args, **kwargs):
-    from .funnel import funnel as _funnel
-
-    return _funnel(*args, **kwargs)
-
-
-def save_figure(fig, path: str | Path) -> Path:
-    """Save deterministically: fixed SVG hash salt, no dates or software stamps in metadata."""
+def save_figure(fig, path: str | Path, *, dpi: int = 200) -> Path:
+    """Save deterministically: fixed SVG hash salt, no dates or software stamps in metadata;
+    ``dpi`` applies to PNG (vector formats keep the figure's own)."""
     import matplotlib
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lower().lstrip(".")
-    meta = {"svg": {"Date": None, "Creator": None},
-            "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
-            "png": {"Software": None}}[fmt]
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: unknown figure format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 1200:
+        raise ValueError(f"dpi must be an integer between 10 and 1200, got {dpi!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(_PINNED):
-        fig.savefig(path, format=fmt, metadata=meta, dpi=200 if fmt == "png" else "figure")
+        fig.savefig(path, format=fmt, metadata=FORMATS[fmt], dpi=dpi if fmt == "png" else "figure")
     return path
