@@ -15,7 +15,7 @@ from .funnel import funnel
 from .sensitivity import sensitivity_forest
 
 __all__ = ["forest", "funnel", "sensitivity_forest", "evidence_map_plot", "save_figure",
-           "figure_context", "FORMATS"]
+           "figure_context", "spec_figures", "FORMATS"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
 _PINNED = {"svg.hashsalt": "metamsc", "svg.fonttype": "path", "pdf.fonttype": 42}
@@ -32,6 +32,44 @@ def figure_context():
     params = {k: v for k, v in matplotlib.rcParamsDefault.items() if k != "backend"}
     params.update(_PINNED)
     return matplotlib.rc_context(params)
+
+
+def spec_figures(an) -> list[tuple[object, tuple[Path, ...]]]:
+    """The figures of a spec's analysis, each with the files it goes to: the forest (or the
+    evidence map) to ``figure``, and the ``plots`` (leave-one-out, cumulative, funnel)."""
+    from ..spec import EvidenceMap, SpecError
+
+    try:
+        return _spec_figures(an)
+    except ValueError as e:
+        raise SpecError(f"{an.spec.path}: figure: {e}") from None
+
+
+def _spec_figures(an):
+    from ..spec import EvidenceMap
+
+    spec = an.spec
+    base = spec.path.parent
+    out = []
+    if spec.figures:
+        ax = evidence_map_plot(an) if isinstance(an, EvidenceMap) else forest(an)
+        out.append((ax, tuple((base / f).resolve() for f in spec.figures)))
+    for kind, files in getattr(spec, "plots", {}).items():
+        paths = tuple((base / f).resolve() for f in files)
+        res = an.result
+        if kind == "funnel":
+            ax = funnel(res, contours=(0.90, 0.95, 0.99), egger=res.k >= 3,
+                        trimfill=res.k >= 3, title=spec.title)
+            ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            ax.figure.set_size_inches(7.5, 4.2)
+            ax.figure.subplots_adjust(left=0.1, right=0.68, bottom=0.13, top=0.9)
+        else:
+            from .. import sensitivity as sens
+
+            table = (sens.leave_one_out if kind == "leave_one_out" else sens.cumulative)(res)
+            ax = sensitivity_forest(table, result=res, title=spec.title)
+        out.append((ax, paths))
+    return out
 
 
 def save_figure(fig, path: str | Path, *, dpi: int = 200) -> Path:

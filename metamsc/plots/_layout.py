@@ -46,23 +46,26 @@ class Measurer:
 
     def wrap(self, text: str, width_pt: float, size: float, bold: bool = False,
              italic: bool = False) -> list[str]:
-        """Greedy word wrap to ``width_pt``; a single word longer than the width is broken."""
+        """Greedy word wrap to ``width_pt`` (a line's width: its words' plus the spaces', so each
+        word is measured once); a single word longer than the width is broken."""
+        space = self.width("a a", size, bold, italic) - self.width("aa", size, bold, italic)
         lines: list[str] = []
         for para in text.split("\n"):
-            cur = ""
+            cur, cur_w = "", 0.0
             for word in para.split():
-                trial = f"{cur} {word}" if cur else word
-                if self.width(trial, size, bold, italic) <= width_pt:
-                    cur = trial
+                w = self.width(word, size, bold, italic)
+                if cur and cur_w + space + w <= width_pt:
+                    cur, cur_w = f"{cur} {word}", cur_w + space + w
                     continue
                 if cur:
                     lines.append(cur)
-                while self.width(word, size, bold, italic) > width_pt and len(word) > 1:
-                    cut = max(1, int(len(word) * width_pt / self.width(word, size, bold, italic)) - 1)
+                while w > width_pt and len(word) > 1:
+                    cut = max(1, int(len(word) * width_pt / w) - 1)
                     while cut > 1 and self.width(word[:cut], size, bold, italic) > width_pt:
                         cut -= 1
                     lines.append(word[:cut])
                     word = word[cut:]
-                cur = word
+                    w = self.width(word, size, bold, italic)
+                cur, cur_w = word, w
             lines.append(cur)
         return lines

@@ -8,8 +8,9 @@ tick labels, everything else on the analysis scale.
 Every column is as wide as its widest text, measured with the renderer, and the figure is as tall
 as its rows (a fixed height per row), so text never overlaps or leaves the canvas. Artists carry a
 ``gid`` for programmatic checks: "square" (a study's estimate), "ci" (a study's CI line),
-"diamond" (a summary), "pi" (a prediction interval), "bound" (an exact bound), "value" (a printed
-estimate [CI]), "label" (a row label) and "pooled-line" / "ref-line".
+"diamond" (a summary), "pi" (a prediction interval), "bound" (an exact bound), "value-study" and
+"value" (a study's and a summary's printed estimate [CI]), "weight", "cell" (a data column),
+"label" (a row label), "header", "title", "footnote" and "pooled-line" / "ref-line".
 
 Options come in small groups (a dataclass or a dict with the same keys):
 
@@ -150,7 +151,7 @@ def _fmt_value(x: float, scale: str) -> str:
         return "NA"
     if scale == "percent":
         return f"{100 * x:.1f}"
-    if abs(x) >= 1e5 or (0 < abs(x) < 1e-3):
+    if abs(x) >= 1e5 or (0 < abs(x) < 1e-3) or (scale == "log" and 0 < x < 0.01):
         return f"{x:.2g}"
     return f"{x:.2f}"
 
@@ -535,6 +536,11 @@ def spec_forest_options(an) -> dict[str, Any]:
     raw = getattr(an.spec, "forest", None) or {}
     out: dict[str, Any] = {}
     rows = an.selection.rows
+    known = an.selection.columns
+    for c in [c for side in ("left", "right") for c in raw.get(side, {}).values()] + (
+            [raw["sort"]] if raw.get("sort", "data") not in ORDERS else []):
+        if c not in known:
+            raise ValueError(f"{an.spec.path}: key 'forest': no column {c!r} in the data")
     cols = {}
     for side in ("left", "right"):
         if side in raw:
@@ -772,7 +778,8 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
             text_at(1, x_value, y, r.value, ha="right", size=_FONT - 0.5, gid="value")
         else:
             text_at(0, x_label, y, r.label, bold=r.bold, gid="label")
-            text_at(1, x_value, y, r.value, ha="right", bold=r.bold, gid="value")
+            text_at(1, x_value, y, r.value, ha="right", bold=r.bold,
+                    gid="value-study" if r.kind == "study" else "value")
         if r.kind in ("study", "summary") and np.isfinite(r.weight):
             text_at(1, x_weight, y, f"{r.weight:.1f}%", ha="right", bold=r.bold, gid="weight")
         if r.kind == "study":
