@@ -195,6 +195,30 @@ def test_figure_grid(measure):
                 plt.close(ax.figure)
 
 
+@pytest.mark.parametrize("measure", ["PLO", "PFT", "IRLN", "MD", "GEN"])
+def test_sensitivity_forest_grid(measure):
+    """Leave-one-out and cumulative forests: the printed values and squares are each refit's."""
+    from metamsc.plots import sensitivity_forest
+    from metamsc.plots.forest import ci_text
+
+    rng = np.random.default_rng(7)
+    res, _ = _fit(measure, 6, rng, [f"Study {i + 1}" for i in range(6)])
+    with figure_context():
+        for table in (mm.leave_one_out(res), mm.cumulative(res)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ax = sensitivity_forest(table, result=res, axis={"direction": ("lower", "higher")})
+            texts = check_figure(ax.figure)
+            vals = [t.get_text() for t in texts if t.get_gid() == "value-study"]
+            want = []
+            for fit in table.fits:
+                n = fit.natural
+                e, a, b = (n.estimate, n.ci_lb, n.ci_ub) if n else (fit.estimate, fit.ci_lb, fit.ci_ub)
+                want.append(ci_text(e, a, b, _scale(fit), fit.measure)[0])
+            assert vals == want
+            plt.close(ax.figure)
+
+
 def test_figure_grid_exact_bounds_and_glmm_subgroups():
     """A GLMM with a subgroup of one study and a subgroup with only an exact bound."""
     from metamsc.glmm import fit_glmm
