@@ -455,6 +455,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     proportions, a method of :func:`metamsc.proportions.proportion_ci` ("CP", "WS", ...) to
     show each study's observed x/n with that interval (as meta). ``columns``, ``order``,
     ``summary`` and ``axis`` are the option groups described in the module docstring.
+    With ``ax=None`` the figure is sized to its text and rows; a given ``ax`` keeps its figure's
+    size, and the columns are placed beside it in points (leave room for them).
     """
     overall, sensitivity, sens_role, extra_note = True, (), "", ""
     if not isinstance(result, MetaResult):  # an Analysis from a spec
