@@ -542,7 +542,7 @@ def spec_forest_options(an) -> dict[str, Any]:
     for c in [c for side in ("left", "right") for c in raw.get(side, {}).values()] + (
             [raw["sort"]] if raw.get("sort", "data") not in ORDERS else []):
         if c not in known:
-            raise ValueError(f"{an.spec.path}: key 'forest': no column {c!r} in the data")
+            raise ValueError(f"key 'forest': no column {c!r} in the data")
     cols = {}
     for side in ("left", "right"):
         if side in raw:
