@@ -32,28 +32,21 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
     an = run_spec(spec)
     out = out or _default_out(spec.path)
     written = [report.write_json(analysis_dict(an), out / f"{spec.name}.json")]
-    if spec.figures:
+    if spec.figure_paths():
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .plots import figure_context, save_figure
+        from .plots import figure_context, save_figure, spec_figures
 
         with figure_context():
-            if spec.kind == "evidence-map":
-                from .plots.evidence import evidence_map_plot
-
-                ax = evidence_map_plot(an)
-            else:
-                from .plots.forest import forest
-
-                ax = forest(an)
-            for fig_path in spec.figure_paths():
-                if redirect is not None:
-                    fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
-                written.append(save_figure(ax.figure, fig_path))
-        plt.close(ax.figure)
+            for ax, paths in spec_figures(an):
+                for fig_path in paths:
+                    if redirect is not None:
+                        fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
+                    written.append(save_figure(ax.figure, fig_path, dpi=spec.dpi))
+                plt.close(ax.figure)
     if not quiet and spec.kind == "evidence-map":
         print(f"{spec.name}: evidence map of {len(an.rows)} studies; wrote "
               f"{', '.join(str(p) for p in written)}")

@@ -66,6 +66,12 @@ class _Table:
         cols.update({c: getattr(self, c) for c in _COLUMNS})
         return pd.DataFrame(cols)
 
+    def plot_forest(self, ax=None, **options):
+        """Forest plot of the refits (``result=`` adds the model of every study); returns ax."""
+        from .plots.sensitivity import sensitivity_forest
+
+        return sensitivity_forest(self, ax=ax, **options)
+
 
 @dataclass(frozen=True)
 class LeaveOneOut(_Table):

@@ -56,9 +56,12 @@ _KEYS = {
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
     "tau2_common": bool,
     "role": str, "caveat": str, "headline": str, "descriptive": list,
+    "forest": dict, "plots": dict, "dpi": int,
 }
 #: what an analysis is for, carried into the JSON and the manuscript table
 ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")
+#: extra figures of an analysis (spec key ``plots``): leave-one-out, cumulative, funnel
+PLOT_KINDS = ("leave_one_out", "cumulative", "funnel")
 _REQUIRED = ("title", "data", "measure")
 KINDS = ("meta-analysis", "evidence-map")
 GLMM_METHODS = ("GLMM", "GLMM-EE")
@@ -119,6 +122,9 @@ class Spec:
     headline: str | None = None
     #: subgroup levels shown for description only: not in the test for subgroup differences
     descriptive: tuple[str, ...] = ()
+    forest: dict[str, Any] = field(default_factory=dict)
+    plots: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dpi: int = 200
 
     @property
     def name(self) -> str:
@@ -141,7 +147,9 @@ class Spec:
         return (self.path.parent / self.data).resolve()
 
     def figure_paths(self) -> tuple[Path, ...]:
-        return tuple((self.path.parent / f).resolve() for f in self.figures)
+        """Every figure file the spec writes (the forest's and the extra plots')."""
+        extra = [f for kind in PLOT_KINDS for f in self.plots.get(kind, ())]
+        return tuple((self.path.parent / f).resolve() for f in list(self.figures) + extra)
 
     def resolved(self) -> dict[str, Any]:
         """Every key with its value after defaults (``metamsc run --explain``)."""
@@ -155,6 +163,9 @@ class Spec:
                   "add": self.add, "to": self.to, "pi": self.pi, "i2": self.i2,
                   "study_ci": self.study_ci, "nagq": self.nagq, "role": self.role,
                   "caveat": self.caveat, "headline": self.headline, "descriptive": list(self.descriptive),
+                  **({"forest": dict(self.forest)} if self.forest else {}),
+                  **({"plots": {k: list(v) for k, v in self.plots.items()}} if self.plots else {}),
+                  **({"dpi": self.dpi} if self.dpi != 200 else {}),
                   "assume": dict(self.assume),
                   "sensitivity": None if self.sensitivity is None else
                   {self.sensitivity[0]: list(self.sensitivity[1])},
@@ -313,7 +324,27 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where_}: key 'descriptive' must be a list of subgroup levels (strings)")
     if raw.get("headline") in descriptive:
         raise SpecError(f"{where_}: key 'headline': {raw['headline']!r} is also listed as descriptive")
-    return Spec(role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
+    forest_opts = raw.get("forest", {})
+    from .plots.forest import check_spec_options
+
+    try:
+        check_spec_options(forest_opts)
+    except ValueError as e:
+        raise SpecError(f"{where_}: key {e}") from None
+    plots = {}
+    for kind, files in raw.get("plots", {}).items():
+        files = [files] if isinstance(files, str) else files
+        if kind not in PLOT_KINDS:
+            raise SpecError(f"{where_}: key 'plots.{kind}': unknown plot{_suggest(kind, PLOT_KINDS)}; "
+                            f"expected one of {', '.join(PLOT_KINDS)}")
+        if not isinstance(files, list) or not all(
+                isinstance(f, str) and Path(f).suffix.lower() in (".svg", ".pdf", ".png") for f in files):
+            raise SpecError(f"{where_}: key 'plots.{kind}' must be paths ending in .svg, .pdf or .png")
+        plots[kind] = tuple(files)
+    dpi = raw.get("dpi", 200)
+    if isinstance(dpi, bool) or not 10 <= dpi <= 1200:
+        raise SpecError(f"{where_}: key 'dpi' must be an integer between 10 and 1200, got {dpi!r}")
+    return Spec(forest=dict(forest_opts), plots=plots, dpi=dpi, role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
                 descriptive=tuple(descriptive), pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,

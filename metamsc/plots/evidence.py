@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ._layout import MAX_TITLE, Measurer, check_length
+
 __all__ = ["evidence_map_plot"]
 
 _FONT = 8.5
@@ -32,6 +34,14 @@ def _size(row: dict[str, str]) -> float:
     return float("nan")
 
 
+def _label(r: dict[str, str], col: str | None, i: int) -> str:
+    """A study's label: the spec's study column, else citation, study_id, study, name, row."""
+    for key in ((col,) if col else ()) + ("citation", "study_id", "study", "name", "label"):
+        if (r.get(key) or "").strip():
+            return r[key].strip()
+    return f"study {i + 1}"
+
+
 def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     """Draw the evidence map of ``rows`` (study dicts, or an EvidenceMap) on ``ax``; returns ax.
 
@@ -42,9 +52,14 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     from matplotlib import transforms as mtransforms
     from matplotlib.lines import Line2D
 
+    label_col = None
     if hasattr(rows, "rows"):
         title = title if title is not None else rows.spec.title
+        label_col = rows.spec.columns.get("study")
         rows = rows.rows
+    check_length(title, "title", MAX_TITLE)
+    if not rows:
+        raise ValueError("evidence_map_plot: no studies to draw")
     rows = sorted(rows, key=lambda r: (r.get("indication", ""), r.get("setting", "") == "preclinical",
                                        _num(r.get("year", "")), r.get("citation", "")))
     groups: list[tuple[str, list[dict[str, str]]]] = []
@@ -55,12 +70,20 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
         groups[-1][1].append(r)
     n_lines = sum(len(g) + 1 for _, g in groups)
 
-    left_pt = 150.0
-    right_pt = 150.0
+    m = Measurer()
+    labels = [_label(r, label_col, i) for i, r in enumerate(rows)]
+    regs = [r.get("registry_id", "") for r in rows]
+    shown = [f"{lab} ({reg})" if reg and reg not in lab else lab for lab, reg in zip(labels, regs)]
+    left_pt = max([m.width(t, _FONT) + 8 for t in shown]
+                  + [m.width(f"{g.capitalize()} (k = {len(x)})", _FONT, bold=True) for g, x in groups]
+                  + [60.0]) + 10
+    right_pt = 60 + max([m.width(r.get("design", ""), _FONT - 0.5) for r in rows] + [40.0]) + 10
+    shown_of = {id(r): t for r, t in zip(rows, shown)}
     plot_w = 230.0
+    title_lines = m.wrap(title, left_pt + plot_w + right_pt, _FONT + 2.5, bold=True) if title else []
     own = ax is None
     if own:
-        bottom, top = 120.0, 40.0
+        bottom, top = 120.0, 22.0 + 16.0 * len(title_lines)
         h = n_lines * _ROW_PT + bottom + top
         w = left_pt + plot_w + right_pt + 20
         fig = plt.figure(figsize=(w / 72, h / 72))
@@ -76,9 +99,9 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     years = [_num(r.get("year", "")) for r in rows]
     years = [y for y in years if np.isfinite(y)]
     x0, x1 = (min(years) - 1, max(years) + 1) if years else (2014, 2024)
-    x_nd = x1 + 1.0  # column for studies whose year is not in the sources
+    x_nd = x1 + 2.0  # column for studies whose year is not in the sources
     ax.set_xlim(x0, x_nd + 1.0)
-    ax.axvline(x1 + 0.2, color="0.75", lw=0.6, ls=(0, (2, 2)))
+    ax.axvline(x1 + 1.0, color="0.75", lw=0.6, ls=(0, (2, 2)))
     ax.set_ylim(0.5, n_lines + 0.5)
     sizes = [_size(r) for r in rows]
     smax = max([s for s in sizes if np.isfinite(s)] or [1])
@@ -95,10 +118,7 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
             yr = _num(r.get("year", ""))
             if not np.isfinite(yr):
                 yr = x_nd
-            label = r.get("citation", "") or r.get("study_id", "")
-            reg = r.get("registry_id", "")
-            if reg and reg not in label:
-                label = f"{label} ({reg})"
+            label = shown_of[id(r)]
             text(0, -left_pt + 8, y, label)
             text(1, 10, y, f"n = {n:g}" if np.isfinite(n) else "n = ?")
             text(1, 60, y, r.get("design", ""), size=_FONT - 0.5, color="0.25")
@@ -109,7 +129,7 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_yticks([])
-    ticks = list(range(int(np.ceil(x0)), int(x1) + 1, 2))
+    ticks = list(range(int(np.ceil(x0)), int(x1) + 1, 2)) if years else []
     ax.set_xticks(ticks + [x_nd])
     ax.set_xticklabels([str(t) for t in ticks] + ["n.d."])
     ax.tick_params(axis="x", labelsize=_FONT)
@@ -122,12 +142,13 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
                        markeredgecolor="0.4", label="results reported"),
                 Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="white",
                        markeredgecolor="0.4", label="registered, no results")]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4,
-              fontsize=_FONT - 1, frameon=False, handletextpad=0.3, columnspacing=1.0)
-    if title:
+    below = mtransforms.offset_copy(ax.transAxes, fig=fig, x=0, y=-36, units="points")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below,
+              ncol=4, fontsize=_FONT - 1, frameon=False, handletextpad=0.3, columnspacing=1.0)
+    if title_lines:
         tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
-        ax.text(0, 1, title, transform=tr, fontsize=_FONT + 2.5, fontweight="bold", va="bottom",
-                parse_math=False)
+        ax.text(0, 1, "\n".join(title_lines), transform=tr, fontsize=_FONT + 2.5, fontweight="bold",
+                va="bottom", parse_math=False, gid="title")
         ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
                 transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
                                                   units="points"),

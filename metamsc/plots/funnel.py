@@ -5,6 +5,11 @@ error axis inverted (precise studies at the top). The vertical line is the poole
 dashed lines the pseudo-confidence region estimate -/+ z * se (Sterne & Egger 2001, J Clin
 Epidemiol 54:1046). Studies imputed by trim and fill are drawn hollow, and the region is then
 centred on the estimate after filling (as metafor's funnel of a ``trimfill`` object).
+
+The contour-enhanced funnel (Peters et al. 2008, J Clin Epidemiol 61:991) shades where a study
+would be significant against the null (``contours``: the two-sided levels, e.g. 0.90, 0.95,
+0.99), and ``egger`` draws the regression line of Egger's test, yi = b0 + b1 * se (Egger et al.
+1997, BMJ 315:629), whose intercept b0 is the limit estimate.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ _XLABEL = {"RR": "Log risk ratio", "OR": "Log odds ratio", "PETO": "Log odds rat
 
 def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
            xlabel: str | None = None, title: str | None = None, color: str = "black",
-           region_color: str = "0.92", markersize: float = 28.0):
+           region_color: str = "0.92", markersize: float = 28.0,
+           contours: tuple[float, ...] | None = None, null: float = 0.0, egger: Any = None):
     """Draw a funnel plot on ``ax`` (a new figure if None) and return ``ax``.
 
     ``result`` is a :class:`~metamsc.results.MetaResult` or a
@@ -42,6 +48,11 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
     "studies" (offsets = (yi, sqrt(vi))), the filled studies the PathCollection "filled", the two
     limits of the region the Line2D objects "pseudo-ci" and the estimate the Line2D "estimate".
     Only one figure is created (when ``ax`` is None); no other pyplot state is touched.
+
+    ``contours`` (two-sided levels such as (0.90, 0.95, 0.99)) shades, around ``null`` on the
+    analysis scale, where a study's two-sided p-value is below 1 - level (PolyCollections
+    "contour-<level>"). ``egger`` is an :class:`~metamsc.bias.EggerTest` or ``True`` (run on
+    ``result``): its regression line is the Line2D "egger".
     """
     import matplotlib.pyplot as plt
 
@@ -74,9 +85,31 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
     if ax is None:
         fig = plt.figure(figsize=(5.0, 4.2))
         ax = fig.add_subplot(1, 1, 1)
+    top = se_max * 1.04
+    span = np.r_[yi, fy, center - z * top, center + z * top]
+    if contours:
+        levels = sorted(float(c) for c in contours)
+        if not all(0 < c < 1 for c in levels):
+            raise ValueError(f"contours must be levels between 0 and 1, got {contours!r}")
+        zs = [float(norm_isf((1 - c) / 2)) for c in levels]
+        span = np.r_[span, null - zs[-1] * top * 1.15, null + zs[-1] * top * 1.15]
+        lo_x, hi_x = span.min(), span.max()
+        pad = 0.04 * (hi_x - lo_x or 1.0)
+        far = max(abs(lo_x - pad - null), abs(hi_x + pad - null)) * 2
+        shades = np.linspace(0.82, 0.55, len(zs))
+        for i, (c, zc) in enumerate(zip(levels, zs)):
+            z_out = zs[i + 1] if i + 1 < len(zs) else None
+            for sgn in (-1, 1):
+                inner = [(null, 0.0), (null + sgn * zc * top, top)]
+                outer = ([(null + sgn * z_out * top, top), (null, 0.0)] if z_out is not None
+                         else [(null + sgn * far, top), (null + sgn * far, 0.0)])
+                ax.fill(*zip(*(inner + outer)), color=str(shades[i]), zorder=0, linewidth=0,
+                        gid=f"contour-{c:g}",
+                        label=("_nolegend_" if sgn > 0 else f"p < {1 - c:.2g}" if z_out is None
+                               else f"{1 - levels[i + 1]:.2g} < p < {1 - c:.2g}"))
+        region_color = "none"
 
     # the pseudo-confidence region: a shaded triangle with dashed edges
-    top = se_max * 1.04
     ax.fill([center - z * top, center, center + z * top], [top, 0.0, top], color=region_color,
             zorder=0, linewidth=0, gid="pseudo-ci-region")
     for sgn in (-1, 1):
@@ -91,8 +124,13 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
         ax.scatter(fy, fse, s=markersize, facecolors="white", edgecolors=color, zorder=3,
                    gid="filled", label="Filled studies")
 
+    if egger is not None and egger is not False:
+        from ..bias import EggerTest, egger_test
+
+        eg = egger if isinstance(egger, EggerTest) else egger_test(res)
+        ax.plot([eg.limit_estimate, eg.limit_estimate + eg.slope * top], [0.0, top], color="#b2182b",
+                lw=1.0, zorder=2, gid="egger", label=f"Egger's regression (p = {eg.pvalue:.3g})")
     ax.set_ylim(top, 0.0)  # inverted: precise studies at the top
-    span = np.r_[yi, fy, center - z * top, center + z * top]
     pad = 0.04 * (span.max() - span.min() or 1.0)
     ax.set_xlim(span.min() - pad, span.max() + pad)
     ax.set_xlabel(xlabel if xlabel is not None else _XLABEL.get(res.measure, "Effect size"))

@@ -1,0 +1,79 @@
+"""Forest plots of the sensitivity analyses: leave-one-out and cumulative meta-analysis.
+
+One row per refit (its pooled estimate and CI, back-transformed as the forest plot does, with
+its k, I^2 and tau^2), and the model of every study as the diamond at the bottom (metafor's
+``forest(leave1out(...))`` and ``forest(cumul(...))``; Lau et al. 1992 N Engl J Med 327:248).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..results import MetaResult
+from ._layout import MAX_TITLE, check_length
+from .forest import (_XLABEL, Axis, _model_label, _option, _pooled, _Row, _scale, ci_text, draw,
+                     _valid_range)
+
+__all__ = ["sensitivity_forest"]
+
+
+def sensitivity_forest(table: Any, ax=None, *, result: MetaResult | None = None,
+                       title: str | None = None, axis: Axis | dict | None = None):
+    """Draw a leave-one-out or cumulative forest on ``ax`` (a new figure if None); returns ax.
+
+    ``table`` is a :class:`~metamsc.sensitivity.LeaveOneOut` or
+    :class:`~metamsc.sensitivity.Cumulative`. ``result`` is the model of every study, drawn
+    as the diamond and the dashed line (a cumulative table's last row is that model already).
+    """
+    from ..sensitivity import Cumulative, LeaveOneOut
+
+    if not isinstance(table, (LeaveOneOut, Cumulative)):
+        raise TypeError(f"sensitivity_forest() needs a LeaveOneOut or Cumulative table, got "
+                        f"{type(table).__name__}")
+    if result is not None and not isinstance(result, MetaResult):
+        raise TypeError("result must be a MetaResult (the model of every study)")
+    check_length(title, "title", MAX_TITLE)
+    axis = _option(Axis, axis, "axis")
+    cumul = isinstance(table, Cumulative)
+    if cumul and result is None:
+        result = table.fits[-1]
+    scale = _scale(table.measure)
+    a, b = _valid_range(table.measure)
+    rows = []
+    for lab, fit in zip(table.labels, table.fits):
+        est, lo, hi, _, _ = _pooled(fit)
+        tau2 = f"{fit.tau2:.3g}" if fit.method != "EE" else "\u2013"
+        i2 = f"{fit.i2:.0f}%" if fit.k > 1 else "\u2013"
+        rows.append(_Row("study", ("+ " if cumul else "") + lab, est, max(lo, a), min(hi, b),
+                         right=(f"{fit.k}", i2, tau2), value=ci_text(est, lo, hi, scale, table.measure)[0]))
+    pooled = np.nan
+    if result is not None:
+        est, lo, hi, _, _ = _pooled(result)
+        pooled = est
+        rows.append(_Row("gap", ""))
+        rows.append(_Row("summary", f"All studies: {_model_label(result)}", est, lo, hi, bold=True,
+                         value=ci_text(est, lo, hi, scale, result.measure)[0]))
+    head = "Estimate without the study" if not cumul else "Cumulative estimate"
+    value_header = f"{head} [{100 * table.level:g}% CI]"
+    if scale == "percent":
+        value_header = f"{head}, % [{100 * table.level:g}% CI]"
+    if title is None:
+        title = ("Cumulative meta-analysis" if cumul else "Leave-one-out analysis")
+    footnote = ("Each row: the model of the studies up to and including that one, in the order shown."
+                if cumul else "Each row: the model refitted without that study.")
+    footnote += f" Model: {table.method}, test {table.test}."
+    ref = axis.ref
+    if ref is None:
+        ref = 1.0 if table.measure in ("RR", "OR", "ROM", "PETO") else (
+            0.0 if table.measure in ("RD", "MD", "SMD", "MC", "SMCC", "SMCR") else None)
+    elif isinstance(ref, bool):
+        ref = None if not ref else (1.0 if scale == "log" else 0.0)
+    xlabel = axis.label or _XLABEL.get(table.measure) or {
+        "percent": "Proportion (%)", "log": "Ratio (log scale)", "linear": "Estimate"}[scale]
+    return draw(rows, ax=ax, scale=scale, title=title, footnote=footnote, xlabel=xlabel,
+                left_headers=[], right_headers=["k", "I\u00b2", "\u03c4\u00b2"],
+                value_header=value_header, pooled=pooled, ref=ref, xlim=axis.xlim,
+                direction=axis.direction,
+                label_header="Study added" if cumul else "Study omitted")

@@ -1,0 +1,512 @@
+"""The automatic figure check: every figure the package draws, over a grid of measures, sizes and
+layouts, is looked at through the renderer: no text outside the canvas, no two texts
+overlapping, no warning, the printed numbers are the result's, diamonds span the CIs, squares
+sit at the estimates, and the height follows the rows. Plus one test per known defect."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+
+import metamsc as mm  # noqa: E402
+from metamsc.plots import figure_context, funnel, save_figure  # noqa: E402
+from metamsc.plots.forest import forest  # noqa: E402
+from metamsc.spec import run_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# the checker
+# ---------------------------------------------------------------------------------------------
+
+def _texts(fig):
+    """Every drawn, non-empty text of the figure (tick labels only for ticks in view)."""
+    out = []
+    for ax in fig.axes:
+        x0, x1 = sorted(ax.get_xlim())
+        for t in ax.get_xticklabels():
+            if t.get_text() and x0 - 1e-9 <= t.get_position()[0] <= x1 + 1e-9:
+                out.append(t)
+        for t in [ax.xaxis.label, ax.yaxis.label, ax.title] + list(ax.texts):
+            if t.get_visible() and t.get_text().strip():
+                out.append(t)
+        leg = ax.get_legend()
+        if leg is not None:
+            out.extend(t for t in leg.get_texts() if t.get_text())
+    return out
+
+
+def check_figure(fig, *, overlap_ok=()):
+    """No text outside the canvas, no two texts overlapping; returns the texts. Checked at
+    72 dpi, where a raster's hinted text is widest (SVG and PDF lay text out at 72 dpi)."""
+    fig.set_dpi(72)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig.draw_without_rendering()
+    r = fig.canvas.get_renderer()
+    texts = _texts(fig)
+    boxes = np.array([t.get_window_extent(r).extents for t in texts])  # x0 y0 x1 y1
+    w, h = fig.bbox.width, fig.bbox.height
+    tol = 0.5
+    outside = [t.get_text()[:60] for t, b in zip(texts, boxes)
+               if b[0] < -tol or b[1] < -tol or b[2] > w + tol or b[3] > h + tol]
+    assert not outside, f"text outside the canvas: {outside}"
+    ox = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    oy = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    hit = (ox > tol) & (oy > tol)
+    np.fill_diagonal(hit, False)
+    pairs = [(texts[i].get_text()[:40], texts[j].get_text()[:40]) for i, j in zip(*np.nonzero(hit))
+             if i < j and not {texts[i].get_gid(), texts[j].get_gid()} & set(overlap_ok)]
+    assert not pairs, f"overlapping texts: {pairs[:5]}"
+    return texts
+
+
+def _mult(res):
+    return 100.0 if res.measure in ("PR", "PLN", "PLO", "PAS", "PFT") else 1.0
+
+
+def _scale(res):
+    return "percent" if _mult(res) == 100 else "log" if res.measure in (
+        "RR", "OR", "IRLN", "MNLN") else "linear"
+
+
+def check_forest(ax, res, *, studies=True):
+    """The general checks plus a forest's own: numbers, diamond, squares, row height."""
+    from metamsc.plots.forest import ROW_PT, ci_text
+
+    fig = ax.figure
+    texts = check_figure(fig)
+    # height follows the rows: a fixed height per row, whatever k
+    h_pt = ax.get_position().height * fig.get_figheight() * 72
+    assert h_pt == pytest.approx((ax.get_ylim()[1] - ax.get_ylim()[0]) * ROW_PT, rel=1e-9)
+    x0, x1 = ax.get_xlim()
+    values = [t.get_text() for t in texts if (t.get_gid() or "").startswith("value")]
+    study_values = [t.get_text() for t in texts if t.get_gid() == "value-study"]
+    if studies:
+        nat = res.study_natural()
+        est, lo, hi = nat if nat is not None else (res.yi, *res.study_intervals())
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        want = [ci_text(e, a, b, _scale(res), res.measure)[0] for e, a, b in zip(est, lo, hi)]
+        assert study_values == want
+        squares = sorted(x for ln in ax.lines if ln.get_gid() == "square" for x in ln.get_xdata())
+        shown = sorted(e * _mult(res) for e in est if x0 <= e * _mult(res) <= x1)
+        np.testing.assert_allclose(squares, shown, rtol=1e-12)
+    n = res.natural
+    pe, pl, ph = (n.estimate, n.ci_lb, n.ci_ub) if n is not None else (res.estimate, res.ci_lb, res.ci_ub)
+    if np.isfinite(pe):
+        assert ci_text(pe, pl, ph, _scale(res), res.measure)[0] in values
+        diamonds = [p for p in ax.patches if isinstance(p, Polygon) and p.get_gid() == "diamond"]
+        spans = [(p.get_xy()[:, 0].min(), p.get_xy()[:, 0].max()) for p in diamonds]
+        assert any(np.allclose(s, (pl * _mult(res), ph * _mult(res)), rtol=1e-12) for s in spans)
+    return texts
+
+
+# ---------------------------------------------------------------------------------------------
+# the grid
+# ---------------------------------------------------------------------------------------------
+
+def _data(measure: str, k: int, rng) -> dict:
+    n = rng.integers(5, 200, k).astype(float)
+    if measure in ("PR", "PLO", "PFT"):
+        x = np.minimum(n, rng.binomial(n.astype(int), 0.3)).astype(float)
+        x[0] = 0.0
+        if k > 1:
+            x[1] = n[1]  # zero and full counts
+        return {"events": x, "total": n}
+    if measure in ("IR", "IRLN"):
+        return {"events": rng.poisson(5, k).astype(float) + (np.arange(k) > 0), "time": n * 10}
+    if measure in ("RR", "OR", "RD"):
+        n2 = rng.integers(5, 200, k).astype(float)
+        e1 = rng.binomial(n.astype(int), 0.2).astype(float)
+        e2 = rng.binomial(n2.astype(int), 0.3).astype(float)
+        e1[0] = 0.0
+        return {"events1": e1, "total1": n, "events2": e2, "total2": n2}
+    if measure in ("MD", "SMD"):
+        return {"mean1": rng.normal(10, 2, k), "sd1": rng.uniform(1, 4, k), "n1": n,
+                "mean2": rng.normal(11, 2, k), "sd2": rng.uniform(1, 4, k), "n2": n + 3}
+    if measure == "MN":
+        return {"mean": rng.normal(50, 10, k), "sd": rng.uniform(5, 15, k), "n": n}
+    if measure in ("MC", "SMCR"):
+        d = {"n": n, "mean_pre": rng.normal(20, 3, k), "sd_pre": rng.uniform(2, 5, k),
+             "mean_post": rng.normal(14, 3, k), "sd_post": rng.uniform(2, 5, k), "r": np.full(k, 0.5)}
+        if measure == "SMCR":
+            del d["sd_post"]
+        return d
+    raise AssertionError(measure)
+
+
+MEASURES = ("PR", "PLO", "PFT", "IR", "IRLN", "RR", "OR", "RD", "MD", "SMD", "MN", "MC", "SMCR", "GEN")
+
+
+def _fit(measure, k, rng, labels):
+    if measure == "GEN":
+        yi, vi = rng.normal(0.3, 0.5, k), rng.uniform(0.01, 0.5, k)
+        if k > 2:
+            vi[2] = 25.0  # a CI running far off the axis
+        return mm.pool(yi, vi, labels=labels), None
+    d = _data(measure, k, rng)
+    es = mm.effect_size(measure, labels=labels, **d)
+    return mm.pool_effects(es), {kk: tuple(v) for kk, v in d.items() if kk != "r"}
+
+
+def _subgroups(res, k):
+    """Three subgroups: the first k - 3, then two of one study each (positions kept)."""
+    out = []
+    for name, idx in (("first", np.arange(k - 2)), ("one study", np.array([k - 2])),
+                      ("last", np.array([k - 1]))):
+        sub = mm.pool(res.yi[idx], res.vi[idx], measure=res.measure, labels=[res.labels[i] for i in idx],
+                      n=None if res.n is None else res.n[idx])
+        out.append((name, dataclasses.replace(sub, kept=idx)))
+    return out
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_figure_grid(measure):
+    """Every measure family at k = 1, 2, 5, 60, with and without subgroups, long labels."""
+    rng = np.random.default_rng(sum(map(ord, measure)))
+    with figure_context():
+        for k in (1, 2, 5, 60):
+            labels = [f"Study {i + 1}" for i in range(k)]
+            if k == 5:
+                labels[3] = "A study with a rather long label, as some reviews have, et al. 2021"
+            res, data = _fit(measure, k, rng, labels)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ax = forest(res, study_data=data, title=f"{measure}, k = {k}")
+            check_forest(ax, res)
+            plt.close(ax.figure)
+            if k == 5 or (k == 60 and MEASURES.index(measure) % 2 == 0):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    ax = forest(res, study_data=data, subgroups=_subgroups(res, k),
+                                title="Subgroups " * 30, summary={"test": True})
+                check_forest(ax, res)
+                plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("measure", ["PLO", "PFT", "IRLN", "MD", "GEN"])
+def test_sensitivity_forest_grid(measure):
+    """Leave-one-out and cumulative forests: the printed values and squares are each refit's."""
+    from metamsc.plots import sensitivity_forest
+    from metamsc.plots.forest import ci_text
+
+    rng = np.random.default_rng(7)
+    res, _ = _fit(measure, 6, rng, [f"Study {i + 1}" for i in range(6)])
+    with figure_context():
+        for table in (mm.leave_one_out(res), mm.cumulative(res)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ax = sensitivity_forest(table, result=res, axis={"direction": ("lower", "higher")})
+            texts = check_figure(ax.figure)
+            vals = [t.get_text() for t in texts if t.get_gid() == "value-study"]
+            want = []
+            for fit in table.fits:
+                n = fit.natural
+                e, a, b = (n.estimate, n.ci_lb, n.ci_ub) if n else (fit.estimate, fit.ci_lb, fit.ci_ub)
+                want.append(ci_text(e, a, b, _scale(fit), fit.measure)[0])
+            assert vals == want
+            plt.close(ax.figure)
+
+
+def test_figure_grid_exact_bounds_and_glmm_subgroups():
+    """A GLMM with a subgroup of one study and a subgroup with only an exact bound."""
+    from metamsc.glmm import fit_glmm
+
+    x, n = [3, 5, 2, 4, 0, 0, 0], [10, 12, 9, 11, 8, 6, 7]
+    labels = [f"S{i}" for i in range(7)]
+    res = fit_glmm(x, n, measure="PLO", labels=labels)
+    subs = []
+    for name, idx in (("trials", [0, 1, 2]), ("single", [3]), ("zeros", [4, 5, 6])):
+        sub = fit_glmm([x[i] for i in idx], [n[i] for i in idx], measure="PLO",
+                       labels=[labels[i] for i in idx])
+        subs.append((name, dataclasses.replace(sub, kept=np.array(idx))))
+    with figure_context():
+        ax = forest(res, study_data={"events": x, "total": n}, subgroups=subs, study_ci="CP")
+        texts = check_figure(ax.figure)
+        labels_drawn = [t.get_text() for t in texts if t.get_gid() == "label"]
+        assert labels_drawn.count("Exact one-sided bound (no model identifiable)") == 1
+        assert [p for p in ax.patches if p.get_gid() == "bound"]
+        plt.close(ax.figure)
+
+
+def test_options_columns_sort_common_test_axis_direction():
+    from metamsc.plots import sensitivity_forest
+    from metamsc.plots.forest import ci_text
+
+    es = mm.effect_size("RR", events1=[4, 6, 3, 5], total1=[123, 306, 231, 2498],
+                        events2=[11, 29, 11, 3], total2=[139, 303, 220, 2341], labels=list("abcd"))
+    res = mm.pool_effects(es)
+    years = [1960, 1948, 1977, 1950]
+    with figure_context():
+        ax = forest(res, columns={"left": {"Year": years}, "right": {"Dose": ["1", "2", "3", "4"]}},
+                    order=years, summary={"common": True, "test": True},
+                    axis={"xlim": (0.05, 5), "ref": 1, "direction": ("Favours A", "Favours B")})
+        texts = check_figure(ax.figure)
+        s = [t.get_text() for t in texts]
+        labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+        assert labels[:4] == ["b", "d", "a", "c"]  # sorted by year
+        assert "Common-effect model" in labels and any(x.startswith("Test for overall effect: z = ")
+                                                       for x in labels)
+        common = mm.pool(res.yi, res.vi, method="EE", measure="RR")
+        assert ci_text(common.natural.estimate, common.natural.ci_lb, common.natural.ci_ub,
+                       "log", "RR")[0] in s
+        assert f"{res.statistic:.2f}" in " ".join(labels)
+        assert {"Favours A", "Favours B", "Year", "Dose", "1948"} <= set(s)
+        assert ax.get_xlim() == pytest.approx((0.05, 5))
+        assert [ln for ln in ax.lines if ln.get_gid() == "ref-line"][0].get_xdata()[0] == 1
+        plt.close(ax.figure)
+        with pytest.raises(ValueError, match="summary: unknown option 'comon'"):
+            forest(res, summary={"comon": True})
+        with pytest.raises(ValueError, match="order"):
+            forest(res, order="year")
+        with pytest.raises(ValueError, match="xlim"):
+            forest(res, axis={"xlim": (-1, 5)})
+        for order in ("estimate", "weight"):
+            ax = forest(res, order=order)
+            labels = [t.get_text() for t in ax.texts if t.get_gid() == "label"]
+            key = res.yi if order == "estimate" else -res.weights
+            assert labels[:4] == [res.labels[i] for i in np.argsort(key, kind="stable")]
+            plt.close(ax.figure)
+
+
+def test_sensitivity_forests_and_contour_funnel():
+    from metamsc.plots import sensitivity_forest
+    from metamsc.plots.forest import ci_text
+
+    es = mm.effect_size("RR", events1=[4, 6, 3, 5, 29], total1=[123, 306, 231, 2498, 7499],
+                        events2=[11, 29, 11, 3, 45], total2=[139, 303, 220, 2341, 7277],
+                        labels=list("abcde"))
+    res = mm.pool_effects(es)
+    with figure_context():
+        loo = mm.leave_one_out(res)
+        ax = loo.plot_forest(result=res)
+        texts = check_figure(ax.figure)
+        vals = [t.get_text() for t in texts if t.get_gid() == "value-study"]
+        for i, fit in enumerate(loo.fits):
+            assert vals[i] == ci_text(fit.natural.estimate, fit.natural.ci_lb, fit.natural.ci_ub,
+                                      "log", "RR")[0]
+        squares = [ln.get_xdata()[0] for ln in ax.lines if ln.get_gid() == "square"]
+        np.testing.assert_allclose(squares, np.exp(loo.estimate), rtol=1e-12)
+        plt.close(ax.figure)
+        cum = mm.cumulative(res, order=[5, 4, 3, 2, 1])
+        ax = sensitivity_forest(cum)
+        check_figure(ax.figure)
+        labels = [t.get_text() for t in ax.texts if t.get_gid() == "label"]
+        assert labels[:5] == ["+ e", "+ d", "+ c", "+ b", "+ a"]
+        plt.close(ax.figure)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        assert sensitivity_forest(loo, ax=axes[0]) is axes[0]
+        eg = mm.egger_test(res)
+        ax = funnel(res, ax=axes[1], contours=(0.9, 0.95, 0.99), egger=eg, trimfill=True)
+        assert ax is axes[1]
+        gids = {p.get_gid() for p in ax.patches}
+        assert {"contour-0.9", "contour-0.95", "contour-0.99"} <= gids
+        line = [ln for ln in ax.lines if ln.get_gid() == "egger"][0]
+        assert line.get_xdata()[0] == pytest.approx(eg.limit_estimate)
+        top = line.get_ydata()[1]
+        assert line.get_xdata()[1] == pytest.approx(eg.limit_estimate + eg.slope * top)
+        plt.close(fig)
+        with pytest.raises(ValueError, match="contours"):
+            funnel(res, contours=(95,))
+
+
+# ---------------------------------------------------------------------------------------------
+# the defects of issue 10, one test each
+# ---------------------------------------------------------------------------------------------
+
+def test_rr_with_wide_cis_has_a_positive_log_axis_squares_and_diamond():
+    res = mm.pool_effects(mm.effect_size("RR", events1=[4, 6, 3, 5], total1=[123, 306, 231, 2498],
+                                         events2=[11, 29, 11, 3], total2=[139, 303, 220, 2341],
+                                         labels=list("abcd")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = res.plot_forest()
+    assert ax.get_xlim()[0] > 0
+    check_forest(ax, res)
+    assert len([ln for ln in ax.lines if ln.get_gid() == "square"]) == 4
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("name", ["psoriasis-safety", "ssc-safety", "psoriasis-pasi40",
+                                  "psoriasis-pasi75", "ssc-mrss", "cheng2022-sex", "evidence-map"])
+def test_the_reviews_figures_pass_the_check(name):
+    an = run_spec(ROOT / "analyses" / f"{name}.toml")
+    from metamsc.plots.evidence import evidence_map_plot
+
+    with figure_context():
+        ax = evidence_map_plot(an) if name == "evidence-map" else forest(an)
+        check_figure(ax.figure)  # e.g. psoriasis-safety: the footnote was cut at the right edge
+        plt.close(ax.figure)
+
+
+def test_ssc_safety_shows_every_exact_bound_and_no_model_claim():
+    an = run_spec(ROOT / "analyses" / "ssc-safety.toml")
+    with figure_context():
+        ax = forest(an)
+        texts = check_figure(ax.figure)
+    labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+    # the serious adverse events (0/12, Granel 2015) have only an exact bound: it has its row
+    assert labels.count("Exact one-sided bound (no model identifiable)") == 1
+    values = [t.get_text() for t in texts if t.get_gid() == "value"]
+    assert "\u2264 22.1" in values
+    foot = [t.get_text() for t in texts if t.get_gid() == "footnote"][0].replace("\n", " ")
+    # a model is claimed only where one was fitted: here the treatment-related subgroup (k = 5)
+    fitted = [r for _, r in an.subgroups if np.isfinite(r.estimate)]
+    assert ("from the PLO model" in foot) == bool(fitted) and "Clopper-Pearson upper bound" in foot
+    plt.close(ax.figure)
+
+
+def test_pooled_line_stays_below_the_header():
+    x, n = [0, 1, 0, 2, 0], [20, 25, 18, 30, 22]
+    res = mm.pool_effects(mm.effect_size("PR", events=x, total=n, labels=list("abcde")))
+    with figure_context():
+        ax = forest(res, study_data={"events": x, "total": n})
+        texts = check_figure(ax.figure)
+        r = ax.figure.canvas.get_renderer()
+        header_bottom = min(t.get_window_extent(r).y0 for t in texts if t.get_gid() == "header")
+        line = [ln for ln in ax.lines if ln.get_gid() == "pooled-line"][0]
+        top = ax.transData.transform((line.get_xdata()[0], max(line.get_ydata())))[1]
+        assert top < header_bottom
+        # PR: Wald limits below 0 are truncated and the footnote says so
+        values = [t.get_text() for t in texts if (t.get_gid() or "").startswith("value")]
+        assert not any("-" in v for v in values)
+        assert any(v.endswith("\u2021") for v in values)
+        foot = [t.get_text() for t in texts if t.get_gid() == "footnote"][0]
+        assert "truncated" in foot.replace("\n", " ")
+        plt.close(ax.figure)
+
+
+def test_plots_forest_is_the_function_after_a_plot():
+    import importlib
+
+    import metamsc.plots.forest  # noqa: F401  (what a plot does internally)
+
+    plots = importlib.import_module("metamsc.plots")
+    from metamsc.plots import forest as f
+
+    assert callable(f) and not isinstance(f, types.ModuleType)
+    assert plots.funnel.__module__ == "metamsc.plots.funnel"
+
+
+def test_evidence_map_from_a_csv_without_year_or_design(tmp_path):
+    (tmp_path / "d.csv").write_text("name,indication,n_enrolled\nAlpha 2020,psoriasis,12\n"
+                                    "Beta,psoriasis,30\nGamma,scleroderma,\n")
+    (tmp_path / "m.toml").write_text('kind = "evidence-map"\ntitle = "Map"\ndata = "d.csv"\n')
+    an = run_spec(tmp_path / "m.toml")
+    from metamsc.plots import evidence_map_plot
+
+    with figure_context():
+        ax = evidence_map_plot(an)
+        texts = check_figure(ax.figure)
+        s = [t.get_text() for t in texts]
+        assert {"Alpha 2020", "Beta", "Gamma"} <= set(s)
+        r = ax.figure.canvas.get_renderer()
+        leg = ax.get_legend().get_window_extent(r)
+        lab = ax.xaxis.label.get_window_extent(r)
+        assert leg.y1 < lab.y0
+        plt.close(ax.figure)
+
+
+def test_absurd_title_is_refused_and_a_long_one_wrapped():
+    res = mm.pool([0.1, 0.3], [0.04, 0.05])
+    with pytest.raises(ValueError, match="title is 1000000 characters long"):
+        res.plot_forest(title="x" * 1_000_000)
+    from metamsc.plots import evidence_map_plot
+
+    with pytest.raises(ValueError, match="title is"):
+        evidence_map_plot([{"citation": "a"}], title="x" * 10_000)
+    with figure_context():
+        ax = res.plot_forest(title="word " * 50 + "x" * 140)
+        texts = check_figure(ax.figure)
+        title = [t for t in texts if t.get_gid() == "title"][0]
+        assert title.get_text().count("\n") >= 2
+        plt.close(ax.figure)
+
+
+def test_model_label_has_no_nested_parentheses():
+    res = mm.pool([0.1, 0.3, 0.2], [0.04, 0.05, 0.03], test="adhoc")
+    ax = res.plot_forest()
+    labels = [t.get_text() for t in ax.texts if t.get_gid() == "label"]
+    assert "Random-effects model (REML, ad hoc Hartung-Knapp)" in labels
+    plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+# ---------------------------------------------------------------------------------------------
+
+def test_svg_pdf_png_are_byte_reproducible(tmp_path):
+    res = mm.pool([0.1, 0.3, 0.2], [0.04, 0.05, 0.03])
+    out = {}
+    for run in (1, 2):
+        with figure_context():
+            ax = res.plot_forest(title="t")
+            for ext in ("svg", "pdf", "png"):
+                p = save_figure(ax.figure, tmp_path / f"{run}.{ext}", dpi=120)
+                out[(run, ext)] = p.read_bytes()
+            plt.close(ax.figure)
+    for ext in ("svg", "pdf", "png"):
+        assert out[(1, ext)] == out[(2, ext)]
+    assert out[(1, "png")][:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"Software" not in out[(1, "png")] and b"CreationDate" not in out[(1, "pdf")]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "1.png").info.get("dpi", (0,))[0] == pytest.approx(120, abs=1)
+    with pytest.raises(ValueError, match="dpi"):
+        save_figure(ax.figure, tmp_path / "x.png", dpi=0)
+    with pytest.raises(ValueError, match="format"):
+        save_figure(ax.figure, tmp_path / "x.jpg")
+
+
+def test_spec_forest_options_and_extra_plots(tmp_path):
+    from metamsc.cli import main
+    from metamsc.spec import SpecError, load_spec
+
+    (tmp_path / "d.csv").write_text(
+        "study,events1,total1,events2,total2,year,source\n"
+        "A,4,123,11,139,1948,adipose\nB,6,306,29,303,1949,cord\nC,3,231,11,220,1960,marrow\n"
+        "D,62,13598,248,12867,1977,cord\n")
+    (tmp_path / "s.toml").write_text(
+        'title = "t"\ndata = "d.csv"\nmeasure = "RR"\nfigure = ["f.png", "f.svg"]\ndpi = 72\n'
+        '[forest]\nleft = {Source = "source"}\nsort = "year"\ncommon = true\ntest = true\n'
+        'direction = ["Favours A", "Favours B"]\n'
+        '[plots]\nleave_one_out = "loo.svg"\ncumulative = ["cum.pdf"]\nfunnel = "funnel.png"\n')
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path)]) == 0
+    for f in ("f.png", "f.svg", "loo.svg", "cum.pdf", "funnel.png"):
+        assert (tmp_path / f).stat().st_size > 1000
+    an = run_spec(tmp_path / "s.toml")
+    from metamsc.plots import spec_figures
+
+    with figure_context():
+        figs = spec_figures(an)
+        assert len(figs) == 4
+        for ax, _ in figs:
+            check_figure(ax.figure)
+        labels = [t.get_text() for t in figs[0][0].texts if t.get_gid() == "label"]
+        assert labels[:4] == ["A", "B", "C", "D"] and "Common-effect model" in labels
+        cells = [t.get_text() for t in figs[0][0].texts if t.get_gid() == "cell"]
+        assert cells[:8] == ["4/123 vs 11/139", "adipose", "6/306 vs 29/303", "cord",
+                             "3/231 vs 11/220", "marrow", "62/13598 vs 248/12867", "cord"]
+        plt.close("all")
+    bad = tmp_path / "b.toml"
+    bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "RR"\n[forest]\nsrot = "year"\n')
+    with pytest.raises(SpecError, match="forest.srot: unknown option"):
+        load_spec(bad)
+    bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "RR"\n[plots]\nfunel = "x.svg"\n')
+    with pytest.raises(SpecError, match="did you mean 'funnel'"):
+        load_spec(bad)
+    bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "RR"\nfigure = "x.svg"\n'
+                   '[forest]\nleft = {S = "nosuch"}\n')
+    with pytest.raises(SpecError, match="no column 'nosuch'"):
+        spec_figures(run_spec(bad))
