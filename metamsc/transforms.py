@@ -185,19 +185,20 @@ def _logortorr(x, pc):
     return e / (pc * (e - 1) + 1)
 
 
-#: metafor's ``transf.*`` functions by name: name -> (function, the arguments it takes, what it does).
+#: metafor's ``transf.*`` functions by name: name -> (function, the arguments it takes, its
+#: description as results and reports print it).
 #: Every function is elementwise; see :func:`transf`.
 TRANSFORMS: dict[str, tuple] = {
-    "identity": (lambda x: np.array(x, dtype=float), (), "no transformation"),
-    "exp": (lambda x: np.exp(np.asarray(x, dtype=float)), (), "exp(x)"),
+    "identity": (lambda x: np.array(x, dtype=float), (), "identity"),
+    "exp": (lambda x: np.exp(np.asarray(x, dtype=float)), (), "exp"),
     "transf.exp.int": (lambda x, tau2, lower=None, upper=None: _normal_mean(np.exp, x, tau2, lower, upper),
                        ("tau2", "lower", "upper"), "E exp(Z), Z ~ N(x, tau2)"),
     "transf.logit": (logit, (), "log(x / (1 - x))"),
-    "transf.ilogit": (ilogit, (), "inverse logit 1 / (1 + exp(-x))"),
+    "transf.ilogit": (ilogit, (), "inverse logit"),
     "transf.ilogit.int": (lambda x, tau2, lower=None, upper=None: _normal_mean(ilogit, x, tau2, lower, upper),
                           ("tau2", "lower", "upper"), "E ilogit(Z), Z ~ N(x, tau2)"),
     "transf.arcsin": (arcsine, (), "asin(sqrt(x))"),
-    "transf.iarcsin": (iarcsine, (), "sin(x)^2, clamped to [0, 1]"),
+    "transf.iarcsin": (iarcsine, (), "inverse arcsine: sin(x)^2"),
     "transf.pft": (lambda x, ni: pft(x, ni), ("ni",), "Freeman-Tukey double arcsine of x = p"),
     "transf.ipft": (lambda x, ni: ipft(x, ni), ("ni",), "Miller's (1978) inverse, each study's ni"),
     "transf.ipft.hm": (lambda x, ni: ipft_hm(x, ni), ("ni",),
@@ -205,7 +206,7 @@ TRANSFORMS: dict[str, tuple] = {
     "transf.irft": (lambda x, ti: 0.5 * (np.sqrt(np.asarray(x, float)) + np.sqrt(np.asarray(x, float) + 1 / np.asarray(ti, float))),
                     ("ti",), "Freeman-Tukey transform of a rate"),
     "transf.iirft": (_iirft, ("ti",), "inverse Freeman-Tukey transform of a rate"),
-    "transf.isqrt": (_isqrt, (), "x^2, 0 below 0"),
+    "transf.isqrt": (_isqrt, (), "square"),
     "transf.rtoz": (lambda x: np.arctanh(np.asarray(x, dtype=float)), (), "Fisher's r-to-z, atanh(x)"),
     "transf.ztor": (lambda x: np.tanh(np.asarray(x, dtype=float)), (), "Fisher's z-to-r, tanh(x)"),
     "transf.ztor.int": (lambda x, tau2, lower=None, upper=None: _normal_mean(np.tanh, x, tau2, lower, upper),

@@ -122,3 +122,37 @@ def test_natural_scale_of_new_measures():
     es = mm.effect_size("ZCOR", r=[0.3, 0.5, 0.1], n=[20, 40, 35])
     np.testing.assert_allclose(es.natural(es.yi), [0.3, 0.5, 0.1], rtol=1e-14)
     assert mm.effect_size("IRR", events1=[3], time1=[10], events2=[5], time2=[12]).natural([0.0])[0] == 1.0
+
+
+def test_registry_reproduces_the_tables_it_replaces():
+    """The registry's look-ups give what the older per-module tables gave, so replacing them
+    changes no output: pooling's transform names, forest/funnel axis labels, GLMM measures."""
+    old_transform_names = {"PLO": "inverse logit", "PLN": "exp", "IRLN": "exp", "RR": "exp",
+                           "OR": "exp", "ROM": "exp", "MNLN": "exp",
+                           "PAS": "inverse arcsine: sin(x)^2", "IRS": "square", "PR": "identity",
+                           "IR": "identity"}
+    for code, name in old_transform_names.items():
+        assert transforms.TRANSFORMS[REGISTRY[code].back_transform][2] == name, code
+    old_forest = {"MC": "Mean change (post \u2212 pre)", "SMCC": "Standardised mean change",
+                  "SMCR": "Standardised mean change (by the pre-treatment SD)",
+                  "MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
+                  "RR": "Risk ratio (log scale)", "OR": "Odds ratio (log scale)",
+                  "ROM": "Ratio of means (log scale)", "IR": "Incidence rate",
+                  "IRLN": "Incidence rate (log scale)"}
+    for code, label in old_forest.items():
+        assert REGISTRY[code].axis_label == label, code
+    old_funnel = {"RR": "Log risk ratio", "OR": "Log odds ratio", "PETO": "Log odds ratio (Peto)",
+                  "ROM": "Log ratio of means", "PLO": "Log odds (logit proportion)",
+                  "PLN": "Log proportion", "PAS": "Arcsine square-root proportion",
+                  "PFT": "Freeman-Tukey double-arcsine proportion", "PR": "Proportion",
+                  "IR": "Incidence rate", "IRLN": "Log incidence rate", "MD": "Mean difference",
+                  "SMD": "Standardised mean difference", "MC": "Mean change",
+                  "SMCC": "Standardised mean change", "SMCR": "Standardised mean change",
+                  "RD": "Risk difference"}
+    for code, label in old_funnel.items():
+        assert REGISTRY[code].analysis_label == label, code
+    assert measure_codes("proportion") == ("PR", "PLN", "PLO", "PAS", "PFT")
+    assert tuple(c for c, m in REGISTRY.items() if m.plot_scale == "log" and m.family in
+                 ("binary2", "continuous2", "rate2") and c in ("RR", "OR", "ROM", "IRR")) == \
+        ("RR", "OR", "IRR", "ROM")
+    assert tuple(c for c, m in REGISTRY.items() if m.glmm) == ("PLO", "IRLN", "OR")
