@@ -180,6 +180,50 @@ def _meta_proportion(measure: str, *, add: float, to: str, labels, **roles) -> E
                        inputs={"events": readonly(x), "total": readonly(n)})
 
 
+def _prepost(measure: str, a: dict, *, vtype):
+    """One group measured before and after (change = post - pre, ratios post / pre)."""
+    ni, r = a["n"], a["r"]
+    _check_pos("n", ni)
+    bad = np.flatnonzero(np.abs(r) > 1)
+    if bad.size:
+        raise ValueError(f"role 'r' must lie in [-1, 1], study {bad[0] + 1} has {r[bad[0]]:g}")
+    sd2 = a["sd_pre"]
+    if measure == "SMCR":  # Becker (1988), standardised by the pre-treatment SD
+        _check_pos("sd_pre", sd2)
+        c = cmi(ni - 1)
+        d = (a["mean_post"] - a["mean_pre"]) / sd2
+        yi = c * d
+        vi = (c**2 * (2 * (1 - r) / ni + d**2 / (2 * ni)) if vtype == "LS2"
+              else 2 * (1 - r) / ni + yi**2 / (2 * ni))
+        return yi, vi, ni
+    sd1 = a["sd_post"]
+    _check_nonneg("sd_post", sd1)
+    _check_nonneg("sd_pre", sd2)
+    if measure == "VRC":  # Nakagawa et al. (2015): log(sd_post / sd_pre)
+        return np.log(sd1 / sd2), (1 - r**2) / (ni - 1), ni
+    m1, m2 = a["mean_post"], a["mean_pre"]
+    var_d = sd1**2 + sd2**2 - 2 * r * sd1 * sd2
+    if measure == "MC":
+        return m1 - m2, var_d / ni, ni
+    if measure == "SMCC":  # Gibbons et al. (1993)
+        c = cmi(ni - 1)
+        d = (m1 - m2) / np.sqrt(var_d)
+        yi = c * d
+        return yi, (c**2 * (1 / ni + d**2 / (2 * ni)) if vtype == "LS2" else 1 / ni + yi**2 / (2 * ni)), ni
+    if measure == "SMCRH":  # Bonett (2008), standardised by the pre-treatment SD
+        c = cmi(ni - 1)
+        yi = c * (m1 - m2) / sd2
+        return yi, c**2 * (var_d / (sd2**2 * (ni - 1)) + yi**2 / (2 * (ni - 1))), ni
+    if measure == "CVRC":  # Nakagawa et al. (2015): log(CV_post / CV_pre)
+        yi = np.log(sd1 / m1) - np.log(sd2 / m2)
+        vi = ((1 - r**2) / (ni - 1)
+              + (m1**2 * sd2**2 + m2**2 * sd1**2 - 2 * m1 * m2 * r * sd1 * sd2) / (m1**2 * m2**2 * ni))
+        return yi, vi, ni
+    # ROMC, Lajeunesse (2011): log(post / pre)
+    return (np.log(m1 / m2),
+            sd1**2 / (ni * m1**2) + sd2**2 / (ni * m2**2) - 2 * r * sd1 * sd2 / (m1 * m2 * ni), ni)
+
+
 def _binary_cells(a: dict, drop00: bool, to: str, add: float):
     """2x2 cells (a, b, c, d) after drop00 and the continuity correction, and the mask."""
     ai, n1, ci, n2 = a["events1"], a["total1"], a["events2"], a["total2"]
@@ -247,6 +291,11 @@ def _binary2(measure: str, a: dict, *, drop00, to, add, vtype, convention, incr_
         else:
             vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
         return yi, vi, ni, corrected
+    if measure == "PBIT":  # probit difference (Sanchez-Meca et al. 2003)
+        z1, z2 = special.ndtri(p1), special.ndtri(p2)
+        vi = (2 * np.pi * p1 * (1 - p1) * np.exp(z1**2) / n1
+              + 2 * np.pi * p2 * (1 - p2) * np.exp(z2**2) / n2)
+        return z1 - z2, vi, ni, corrected
     if measure == "PETO":  # Yusuf et al. (1985): (O - E) / V
         xt, yt = ai + ci, bi + di
         e = xt * n1 / ni
@@ -328,6 +377,11 @@ def _paired(measure: str, a: dict, *, drop00, to, add):
     ai, bi, ci, di, corrected = _table_cells(a["both"], a["only1"], a["only2"], a["neither"],
                                              drop00, to, add)
     ni = ai + bi + ci + di
+    if measure == "MPORC":  # conditional (McNemar) odds ratio only1 / only2
+        return np.log(bi) - np.log(ci), 1 / bi + 1 / ci, ni, corrected
+    if measure == "MPPETO":  # Peto's one-step estimate on the discordant pairs
+        e, v = (bi + ci) / 2, (bi + ci) / 4
+        return (bi - e) / v, 1 / v, ni, corrected
     p12, p21 = bi / ni, ci / ni
     p1, p2 = (ai + bi) / ni, (ai + ci) / ni
     if measure == "MPRD":
@@ -369,7 +423,8 @@ def _wmean(x, w):
 
 def _continuous2(measure: str, a: dict, *, vtype, convention):
     """Two-group continuous outcomes (escalc's m1i, sd1i, n1i, m2i, sd2i, n2i)."""
-    s1, n1, s2, n2 = a["sd1"], a["n1"], a["sd2"], a["n2"]
+    n1, s2, n2 = a["n1"], a["sd2"], a["n2"]
+    s1 = a.get("sd1", s2)  # SMD1 has no group-1 SD
     _check_nonneg("sd1", s1)
     _check_nonneg("sd2", s2)
     _check_pos("n1", n1)
@@ -379,13 +434,18 @@ def _continuous2(measure: str, a: dict, *, vtype, convention):
         return (np.log(s1 / s2) + 1 / (2 * (n1 - 1)) - 1 / (2 * (n2 - 1)),
                 1 / (2 * (n1 - 1)) + 1 / (2 * (n2 - 1)), n)
     m1, m2 = a["mean1"], a["mean2"]
-    mi = n - 2
-    sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / mi)
+    if measure in ("SMD1", "SMD1H"):  # standardised by group 2's SD (Glass 1976)
+        mi, sp, npi = n2 - 1, s2, n2
+    else:
+        mi, sp, npi = n - 2, np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n - 2)), n
     d = (m1 - m2) / sp
+    if measure == "SMD1H":  # Bonett (2008)
+        yi = cmi(mi) * d
+        return yi, (s1**2 / s2**2) / n1 + 1 / n2 + yi**2 / (2 * n2), n
     if measure == "MD":
         vi = sp**2 * (1 / n1 + 1 / n2) if vtype == "HO" else s1**2 / n1 + s2**2 / n2
         return m1 - m2, vi, n
-    if measure == "SMD":
+    if measure in ("SMD", "SMD1"):
         if convention == "meta":
             # meta's metacont default (exact.smd = FALSE): J = 1 - 3/(4N - 9) and
             # v = N/(n1 n2) + g^2 / (2 (N - 3.94)) (Deeks & Higgins 2010, RevMan 5)
@@ -396,14 +456,14 @@ def _continuous2(measure: str, a: dict, *, vtype, convention):
         if vtype == "UB":
             vi = 1 / n1 + 1 / n2 + (1 - (mi - 2) / (mi * c**2)) * yi**2
         elif vtype == "LS2":
-            vi = c**2 * (1 / n1 + 1 / n2 + d**2 / (2 * n))
+            vi = c**2 * (1 / n1 + 1 / n2 + d**2 / (2 * npi))
         elif vtype == "AV":
-            vi = 1 / n1 + 1 / n2 + _wmean(yi, n) ** 2 / (2 * n)
+            vi = 1 / n1 + 1 / n2 + _wmean(yi, n) ** 2 / (2 * npi)
         else:
-            vi = 1 / n1 + 1 / n2 + yi**2 / (2 * n)
+            vi = 1 / n1 + 1 / n2 + yi**2 / (2 * npi)
         return yi, vi, n
     if measure == "SMDH":  # Bonett (2008)
-        c = cmi(mi)
+        c = cmi(n - 2)
         ssum = s1**2 + s2**2
         yi = c * (m1 - m2) / np.sqrt(ssum / 2)
         if vtype == "LS2":
@@ -520,7 +580,8 @@ def _hyp2f1(a: float, b: float, c, x) -> np.ndarray:
 
 
 def _alpha(measure: str, a: dict):
-    """Cronbach's alpha: Hakstian & Whalen (1976) (AHW), Bonett (2002) (ABT)."""
+    """Cronbach's alpha: raw (ARAW, Feldt 1965), Hakstian & Whalen (1976) (AHW),
+    Bonett (2002) (ABT)."""
     al, mi, ni = a["alpha"], a["items"], a["n"]
     bad = np.flatnonzero(al > 1)
     if bad.size:
@@ -529,6 +590,8 @@ def _alpha(measure: str, a: dict):
     if bad.size:
         raise ValueError(f"role 'items' must be >= 2, study {bad[0] + 1} has {mi[bad[0]]:g}")
     _check_pos("n", ni)
+    if measure == "ARAW":  # Feldt (1965)
+        return al, 2 * mi * (1 - al) ** 2 / ((mi - 1) * (ni - 2)), ni
     if measure == "AHW":
         return (1 - (1 - al) ** (1 / 3),
                 18 * mi * (ni - 1) * (1 - al) ** (2 / 3) / ((mi - 1) * (9 * ni - 11) ** 2), ni)
@@ -667,6 +730,9 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
                 yi, vi = np.log(sd) + 1 / (2 * (ni - 1)), 1 / (2 * (ni - 1))
             elif code == "MN":
                 yi, vi = a["mean"], sd**2 / ni
+            elif code == "SMN":  # bias-corrected mean / sd (Hedges 1981)
+                yi = cmi(ni - 1) * a["mean"] / sd
+                vi = 1 / ni + yi**2 / (2 * ni)
             else:
                 mean = a["mean"]
                 _check_pos("mean", mean)
@@ -676,36 +742,7 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
                     yi = np.log(sd / mean) + 1 / (2 * (ni - 1))
                     vi = 1 / (2 * (ni - 1)) + sd**2 / (ni * mean**2)
         elif family == "prepost":
-            ni, r = a["n"], a["r"]
-            m1, m2, sd2 = a["mean_post"], a["mean_pre"], a["sd_pre"]
-            _check_pos("n", ni)
-            bad = np.flatnonzero(np.abs(r) > 1)
-            if bad.size:
-                raise ValueError(f"role 'r' must lie in [-1, 1], study {bad[0] + 1} has {r[bad[0]]:g}")
-            n = ni
-            if code == "SMCR":  # Becker (1988), standardised by the pre-treatment SD
-                _check_pos("sd_pre", sd2)
-                c = cmi(ni - 1)
-                d = (m1 - m2) / sd2
-                yi = c * d
-                vi = (c**2 * (2 * (1 - r) / ni + d**2 / (2 * ni)) if vtype == "LS2"
-                      else 2 * (1 - r) / ni + yi**2 / (2 * ni))
-            else:
-                sd1 = a["sd_post"]
-                _check_nonneg("sd_post", sd1)
-                _check_nonneg("sd_pre", sd2)
-                var_d = sd1**2 + sd2**2 - 2 * r * sd1 * sd2
-                if code == "MC":
-                    yi, vi = m1 - m2, var_d / ni
-                elif code == "SMCC":  # Gibbons et al. (1993)
-                    c = cmi(ni - 1)
-                    d = (m1 - m2) / np.sqrt(var_d)
-                    yi = c * d
-                    vi = c**2 * (1 / ni + d**2 / (2 * ni)) if vtype == "LS2" else 1 / ni + yi**2 / (2 * ni)
-                else:  # ROMC, Lajeunesse (2011): log(post / pre)
-                    yi = np.log(m1 / m2)
-                    vi = (sd1**2 / (ni * m1**2) + sd2**2 / (ni * m2**2)
-                          - 2 * r * sd1 * sd2 / (m1 * m2 * ni))
+            yi, vi, n = _prepost(code, a, vtype=vtype)
         elif family == "binary2":
             arms = None
             if incr == "TACC":

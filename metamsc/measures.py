@@ -20,10 +20,15 @@ PCOR ZPCOR         t, n, predictors                      ti, ni, mi
 SPCOR              t, n, predictors, r2                  ti, ni, mi, r2i
 IRR IRD IRSD       events1, time1, events2, time2        x1i, t1i, x2i, t2i
 VR                 sd1, n1, sd2, n2                      sd1i, n1i, sd2i, n2i
-CVLN               mean, sd, n                           mi, sdi, ni
+SMD1               mean1, n1, mean2, sd2, n2             m1i, n1i, m2i, sd2i, n2i
+VRC                n, sd_pre, sd_post, r                 ni, sd2i, sd1i, ri
+SMCR SMCRH         (pre/post roles) standardised by      sd1i = the pre-test SD
+                   sd_pre
+SMN CVLN           mean, sd, n                           mi, sdi, ni
 SDLN               sd, n                                 sdi, ni
-AHW ABT            alpha, items, n                       ai, mi, ni
+ARAW AHW ABT       alpha, items, n                       ai, mi, ni
 MPRD MPRR MPOR     both, only1, only2, neither           ai, bi, ci, di (paired)
+MPORC MPPETO
 =================  ====================================  ===========================
 
 ``predictors`` is the number of predictors in the regression model (so the t test
@@ -112,6 +117,8 @@ _ENTRIES = (
     _m("SDLN", ("sd", "n"), "mean", "log standard deviation",
        "Nakagawa et al. (2015) Methods Ecol Evol 6:143", "standard deviation", "exp",
        "Standard deviation (log scale)", "Log standard deviation", _R),
+    _m("SMN", ("mean", "sd", "n"), "mean", "single-group standardised mean, mean / sd",
+       "Hedges (1981) J Educ Stat 6:107", label="Standardised mean"),
     # pre/post (change = post - pre; ratio = post / pre)
     _m("MC", _PREPOST, "prepost", "raw mean change", _V, label="Mean change (post \u2212 pre)",
        analysis="Mean change"),
@@ -122,6 +129,16 @@ _ENTRIES = (
        "standardised mean change, pre-test SD", "Becker (1988) Br J Math Stat Psychol 41:257",
        label="Standardised mean change (by the pre-treatment SD)",
        analysis="Standardised mean change", vtypes=("LS", "LS2")),
+    _m("SMCRH", _PREPOST, "prepost",
+       "standardised mean change, pre-test SD, heteroscedastic variance",
+       "Bonett (2008) Psychol Methods 13:99", label="Standardised mean change (by the pre-treatment SD)",
+       analysis="Standardised mean change"),
+    _m("CVRC", _PREPOST, "prepost", "log ratio of CVs, post over pre",
+       "Nakagawa et al. (2015) Methods Ecol Evol 6:143", "ratio of CVs", "exp",
+       "Ratio of coefficients of variation, post / pre (log scale)", "Log CV ratio (post / pre)", _R),
+    _m("VRC", ("n", "sd_pre", "sd_post", "r"), "prepost", "log ratio of SDs, post over pre",
+       "Nakagawa et al. (2015) Methods Ecol Evol 6:143", "ratio of SDs", "exp",
+       "Ratio of standard deviations, post / pre (log scale)", "Log SD ratio (post / pre)", _R),
     _m("ROMC", _PREPOST, "prepost", "log ratio of means, post over pre",
        "Lajeunesse (2011) Ecology 92:2049", "ratio of means", "exp",
        "Ratio of means, post / pre (log scale)", "Log ratio of means (post / pre)", _R),
@@ -144,6 +161,9 @@ _ENTRIES = (
        label="Yule's Q", corrects=True),
     _m("YUY", _BIN2, "binary2", "Yule's Y", "Yule (1912) J R Stat Soc 75:579",
        label="Yule's Y", corrects=True),
+    _m("PBIT", _BIN2, "binary2", "probit difference, as an SMD",
+       "Sanchez-Meca et al. (2003) Psychol Methods 8:448", label="Standardised mean difference",
+       corrects=True),
     _m("OR2DN", _BIN2, "binary2", "log odds ratio to SMD, normal (Cox) factor 1.65",
        "Cox (1970); Sanchez-Meca et al. (2003) Psychol Methods 8:448",
        label="Standardised mean difference", corrects=True),
@@ -159,6 +179,12 @@ _ENTRIES = (
     _m("MPOR", _PAIRED, "paired", "log odds ratio, paired data (marginal)",
        "Elbourne et al. (2002) Int J Epidemiol 31:140", "odds ratio", "exp",
        "Odds ratio (log scale)", "Log odds ratio", _R, corrects=True),
+    _m("MPORC", _PAIRED, "paired", "log odds ratio, paired data (conditional, McNemar)",
+       "Curtin et al. (2002) Stat Med 21:2131", "odds ratio", "exp", "Odds ratio (log scale)",
+       "Log odds ratio", _R, corrects=True),
+    _m("MPPETO", _PAIRED, "paired", "log odds ratio, paired data (Peto)",
+       "Yusuf et al. (1985) Prog Cardiovasc Dis 27:335", "odds ratio", "exp",
+       "Odds ratio (log scale)", "Log odds ratio", _R, corrects=True),
     # two groups, incidence rates
     _m("IRR", _RATE2, "rate2", "log incidence-rate ratio", _V, "rate ratio", "exp",
        "Rate ratio (log scale)", "Log rate ratio", _R, corrects=True),
@@ -172,6 +198,13 @@ _ENTRIES = (
     _m("SMD", _CONT2, "continuous2", "standardised mean difference (Hedges' g)",
        "Hedges (1981) J Educ Stat 6:107", label="Standardised mean difference (Hedges' g)",
        analysis="Standardised mean difference", vtypes=("LS", "UB", "LS2", "AV")),
+    _m("SMD1", ("mean1", "n1", "mean2", "sd2", "n2"), "continuous2",
+       "SMD standardised by group 2's SD (Glass's delta, bias-corrected)",
+       "Glass (1976) Educ Res 5:3; Hedges (1981)", label="Standardised mean difference (by group 2's SD)",
+       analysis="Standardised mean difference", vtypes=("LS", "UB", "LS2", "AV")),
+    _m("SMD1H", _CONT2, "continuous2", "SMD1 with heteroscedastic variances",
+       "Bonett (2008) Psychol Methods 13:99", label="Standardised mean difference (by group 2's SD)",
+       analysis="Standardised mean difference"),
     _m("SMDH", _CONT2, "continuous2", "SMD with heteroscedastic variances",
        "Bonett (2008) Psychol Methods 13:99", label="Standardised mean difference",
        vtypes=("LS", "LS2")),
@@ -214,6 +247,8 @@ _ENTRIES = (
        "Aloe & Becker (2012) J Educ Behav Stat 37:278", label="Semi-partial correlation",
        vtypes=("LS", "AV")),
     # reliability
+    _m("ARAW", ("alpha", "items", "n"), "alpha", "raw Cronbach's alpha",
+       "Feldt (1965) Psychometrika 30:357", label="Cronbach's alpha"),
     _m("AHW", ("alpha", "items", "n"), "alpha",
        "transformed Cronbach's alpha, 1 - (1 - alpha)^(1/3)",
        "Hakstian & Whalen (1976) Psychometrika 41:219", "Cronbach's alpha", "transf.iahw",

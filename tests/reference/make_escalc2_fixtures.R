@@ -61,7 +61,11 @@ R <- list(
   bin2 = c(ai = "events1", bi = NA, ci = "events2", di = NA),
   prepost = c(m1i = "mean_post", m2i = "mean_pre", sd1i = "sd_post", sd2i = "sd_pre", ni = "n", ri = "r"),
   alpha = c(ai = "alpha", mi = "items", ni = "n"),
-  paired = c(ai = "both", bi = "only1", ci = "only2", di = "neither")
+  paired = c(ai = "both", bi = "only1", ci = "only2", di = "neither"),
+  smd1 = c(m1i = "mean1", n1i = "n1", m2i = "mean2", sd2i = "sd2", n2i = "n2"),
+  ## SMCRH standardises by escalc's sd1i: we pass the pre-test SD there (as for SMCR)
+  smcrh = c(m1i = "mean_post", m2i = "mean_pre", sd1i = "sd_pre", sd2i = "sd_post", ni = "n", ri = "r"),
+  vrc = c(sd1i = "sd_post", sd2i = "sd_pre", ni = "n", ri = "r")
 )
 
 cases <- list()
@@ -130,6 +134,22 @@ for (m in c("MPRD", "MPRR", "MPOR")) {
   add_case(m, "paired", "paired")
   add_case(m, "paired", "paired", list(to = "all"))
   add_case(m, "paired", "paired", list(drop00 = TRUE))
+}
+
+## more escalc measures
+add_case("SMN", "normand_g1", "mean")
+for (ds in c("normand", "curtis")) add_case("SMD1", ds, "smd1")
+for (v in c("UB", "LS2", "AV")) add_case("SMD1", "normand", "smd1", list(vtype = v))
+for (ds in c("normand", "curtis")) add_case("SMD1H", ds, "cont2")
+D$prepost_h <- transform(D$prepost, sd1i = D$prepost$sd2i, sd2i = D$prepost$sd1i)
+add_case("SMCRH", "prepost_h", "smcrh")
+add_case("CVRC", "prepost", "prepost")
+add_case("VRC", "prepost", "vrc")
+add_case("ARAW", "bonett", "alpha")
+for (ds in c("bcg", "nielweise")) add_case("PBIT", ds, "bin2")
+for (m in c("MPORC", "MPPETO")) {
+  add_case(m, "paired", "paired")
+  add_case(m, "paired", "paired", list(to = "all"))
 }
 
 ## single-group vtypes of the older measures
