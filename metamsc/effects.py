@@ -22,6 +22,10 @@ AHW ABT       alpha, items, n
 MPRD ...      both, only1, only2, neither  (a paired 2x2 table)
 GEN           yi, vi
 ============  ===============================================================
+
+Why this module is over 700 lines: it holds the formula of every measure (about 60 escalc
+codes, one helper per family of roles, plus R meta's variants); the table of measures
+itself is in ``measures.py``.
 """
 
 from __future__ import annotations
@@ -178,6 +182,74 @@ def _meta_proportion(measure: str, *, add: float, to: str, labels, **roles) -> E
     return EffectSizes(measure=measure, yi=readonly(yi), vi=readonly(vi), n=readonly(n), labels=lab, add=float(add),
                        to=f"{to} (meta)", corrected=c > 0,
                        inputs={"events": readonly(x), "total": readonly(n)})
+
+
+def _proportion(measure: str, a: dict, *, to, add, vtype):
+    """Single proportions (escalc's xi, ni); PFT: Freeman & Tukey (1950)."""
+    x, ni = a["events"], a["total"]
+    _check_nonneg("events", x)
+    _check_pos("total", ni)
+    _check_le("events", x, "total", ni)
+    m = ni - x
+    corrected = _correction_mask(to, (x == 0) | (m == 0)) & (add != 0)
+    x = x + add * corrected
+    m = m + add * corrected
+    n = x + m
+    p = x / n
+    if measure == "PR":
+        if vtype == "AV":
+            pa = _wmean(p, n)
+            return p, pa * (1 - pa) / n, n, corrected
+        return p, p * (1 - p) / (n - 1 if vtype == "UB" else n), n, corrected
+    if measure == "PLN":
+        return (np.log(p), 1 / (_wmean(p, n) * n) - 1 / n if vtype == "AV" else 1 / x - 1 / n,
+                n, corrected)
+    if measure == "PLO":
+        if vtype == "AV":
+            pa = _wmean(p, n)
+            return np.log(x / m), 1 / (pa * n) + 1 / ((1 - pa) * n), n, corrected
+        return np.log(x / m), 1 / x + 1 / m, n, corrected
+    if measure == "PAS":
+        return np.arcsin(np.sqrt(p)), 1 / (4 * n), n, corrected
+    yi = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
+    return yi, 1 / (4 * n + 2), n, corrected
+
+
+def _rate(measure: str, a: dict, *, to, add):
+    """Single incidence rates (escalc's xi, ti)."""
+    x, t = a["events"], a["time"]
+    _check_nonneg("events", x)
+    _check_pos("time", t)
+    corrected = _correction_mask(to, x == 0) & (add != 0)
+    x = x + add * corrected
+    ir = x / t
+    if measure == "IR":
+        return ir, ir / t, t, corrected
+    if measure == "IRLN":
+        return np.log(ir), 1 / x, t, corrected
+    if measure == "IRS":
+        return np.sqrt(ir), 1 / (4 * t), t, corrected
+    return 0.5 * (np.sqrt(ir) + np.sqrt(ir + 1 / t)), 1 / (4 * t), t, corrected  # IRFT
+
+
+def _mean(measure: str, a: dict):
+    """Single means, SDs and CVs (escalc's mi, sdi, ni); CVLN, SDLN: Nakagawa et al. (2015)."""
+    sd, ni = a["sd"], a["n"]
+    _check_nonneg("sd", sd)
+    _check_pos("n", ni)
+    if measure == "SDLN":
+        return np.log(sd) + 1 / (2 * (ni - 1)), 1 / (2 * (ni - 1)), ni
+    if measure == "MN":
+        return a["mean"], sd**2 / ni, ni
+    if measure == "SMN":  # bias-corrected mean / sd (Hedges 1981)
+        yi = cmi(ni - 1) * a["mean"] / sd
+        return yi, 1 / ni + yi**2 / (2 * ni), ni
+    mean = a["mean"]
+    _check_pos("mean", mean)
+    if measure == "MNLN":
+        return np.log(mean), sd**2 / (ni * mean**2), ni
+    return (np.log(sd / mean) + 1 / (2 * (ni - 1)),
+            1 / (2 * (ni - 1)) + sd**2 / (ni * mean**2), ni)  # CVLN
 
 
 def _prepost(measure: str, a: dict, *, vtype):
@@ -672,75 +744,11 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
     family = spec.family
     with np.errstate(divide="ignore", invalid="ignore"):
         if family == "proportion":
-            x, ni = a["events"], a["total"]
-            _check_nonneg("events", x)
-            _check_pos("total", ni)
-            _check_le("events", x, "total", ni)
-            m = ni - x
-            corrected = _correction_mask(to, (x == 0) | (m == 0)) & (add != 0)
-            x = x + add * corrected
-            m = m + add * corrected
-            n = x + m
-            p = x / n
-            if code == "PR":
-                if vtype == "AV":
-                    pa = _wmean(p, n)
-                    vi = pa * (1 - pa) / n
-                else:
-                    vi = p * (1 - p) / (n - 1 if vtype == "UB" else n)
-                yi = p
-            elif code == "PLN":
-                yi = np.log(p)
-                vi = 1 / (_wmean(p, n) * n) - 1 / n if vtype == "AV" else 1 / x - 1 / n
-            elif code == "PLO":
-                yi = np.log(x / m)
-                if vtype == "AV":
-                    pa = _wmean(p, n)
-                    vi = 1 / (pa * n) + 1 / ((1 - pa) * n)
-                else:
-                    vi = 1 / x + 1 / m
-            elif code == "PAS":
-                yi = np.arcsin(np.sqrt(p))
-                vi = 1 / (4 * n)
-            else:  # PFT, Freeman & Tukey (1950)
-                yi = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
-                vi = 1 / (4 * n + 2)
+            yi, vi, n, corrected = _proportion(code, a, to=to, add=add, vtype=vtype)
         elif family == "rate":
-            x, t = a["events"], a["time"]
-            _check_nonneg("events", x)
-            _check_pos("time", t)
-            corrected = _correction_mask(to, x == 0) & (add != 0)
-            x = x + add * corrected
-            ir = x / t
-            n = t
-            if code == "IR":
-                yi, vi = ir, ir / t
-            elif code == "IRLN":
-                yi, vi = np.log(ir), 1 / x
-            elif code == "IRS":
-                yi, vi = np.sqrt(ir), 1 / (4 * t)
-            else:  # IRFT
-                yi, vi = 0.5 * (np.sqrt(ir) + np.sqrt(ir + 1 / t)), 1 / (4 * t)
+            yi, vi, n, corrected = _rate(code, a, to=to, add=add)
         elif family == "mean":
-            sd, ni = a["sd"], a["n"]
-            _check_nonneg("sd", sd)
-            _check_pos("n", ni)
-            n = ni
-            if code == "SDLN":  # Nakagawa et al. (2015)
-                yi, vi = np.log(sd) + 1 / (2 * (ni - 1)), 1 / (2 * (ni - 1))
-            elif code == "MN":
-                yi, vi = a["mean"], sd**2 / ni
-            elif code == "SMN":  # bias-corrected mean / sd (Hedges 1981)
-                yi = cmi(ni - 1) * a["mean"] / sd
-                vi = 1 / ni + yi**2 / (2 * ni)
-            else:
-                mean = a["mean"]
-                _check_pos("mean", mean)
-                if code == "MNLN":
-                    yi, vi = np.log(mean), sd**2 / (ni * mean**2)
-                else:  # CVLN, Nakagawa et al. (2015)
-                    yi = np.log(sd / mean) + 1 / (2 * (ni - 1))
-                    vi = 1 / (2 * (ni - 1)) + sd**2 / (ni * mean**2)
+            yi, vi, n = _mean(code, a)
         elif family == "prepost":
             yi, vi, n = _prepost(code, a, vtype=vtype)
         elif family == "binary2":

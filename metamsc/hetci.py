@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_isf, chi2_ppf, chi2_sf, norm_isf, norm_sf
-from .tau2 import q_profile_ci
+from .tau2 import q_profile_ci, q_statistic
 
 __all__ = ["Tau2Interval", "TAU2_CI_METHODS", "tau2_ci", "log_likelihood", "typical_variance",
            "HInterval", "h_i2_ci", "RbResult", "rb", "StudyTests", "study_tests",
@@ -93,11 +93,6 @@ def log_likelihood(yi: ArrayLike, vi: ArrayLike, tau2: float, method: str = "REM
     ll = (-0.5 * (y.size - reml) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2))
           - 0.5 * np.sum(w * (y - mu) ** 2))
     return float(ll - 0.5 * np.log(sw) if reml else ll)
-
-
-def _q(y, v, t):
-    w = 1 / (v + t)
-    return float(np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2))
 
 
 def _brentq(f, a, b):
@@ -263,7 +258,7 @@ def tau2_ci(yi: ArrayLike, vi: ArrayLike, tau2: float, *, method: str = "QP",
         lb, ub = q_profile_ci(y, v, level, tau2_max=tmax, tau2_hat=tau2)
         crit_l = chi2_ppf((1 - level) / 2, y.size - 1)
         crit_u = chi2_isf((1 - level) / 2, y.size - 1)
-        q_min, q_max = _q(y, v, tmin), _q(y, v, tmax)
+        q_min, q_max = q_statistic(y, v, tmin), q_statistic(y, v, tmax)
         if q_min < crit_l:  # metafor's signs for bounds at the ends of the search range
             lb_sign = ub_sign = "<"
             ci_null = True
