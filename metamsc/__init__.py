@@ -14,12 +14,15 @@ Heavy modules (matplotlib, pandas) are imported only where they are used.
 from .batch import BatchResult, pool_batch
 from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
+from .hetci import h_i2_ci, rb, study_tests, tau2_ci
+from .measures import REGISTRY as MEASURE_REGISTRY, get_measure
 from .pooling import pool, pool_effects, pool_proportions
 from .results import (Conventions, Diagnostics, Excluded, GLMMResult, Interval, IVResult, MetaResult,
                       MHResult, NaturalScale, PetoResult, SubgroupTest, Subgroups)
 from .sensitivity import cumulative, leave_one_out
 from .subgroups import subgroup_analysis
 from .tau2 import estimate_tau2
+from .transforms import transf
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,13 @@ __all__ = [
     "pool_batch",
     "BatchResult",
     "estimate_tau2",
+    "tau2_ci",
+    "h_i2_ci",
+    "rb",
+    "study_tests",
+    "get_measure",
+    "MEASURE_REGISTRY",
+    "transf",
     "leave_one_out",
     "cumulative",
     "egger_test",

@@ -27,6 +27,8 @@ __all__ = [
     "harmonic_mean",
     "irft",
     "back_transform",
+    "transf",
+    "TRANSFORMS",
 ]
 
 
@@ -107,28 +109,165 @@ def irft(t: ArrayLike, time: ArrayLike) -> np.ndarray:
     return np.where(t < 1 / (2 * np.sqrt(time)), 0.0, r)
 
 
+def _normal_mean(f, x: np.ndarray, tau2: float, lower=None, upper=None) -> np.ndarray:
+    """E f(Z) for Z ~ N(x, tau2), integrated over x -/+ 10 tau (metafor's ``transf.*.int``)."""
+    x = np.asarray(x, dtype=float)
+    if tau2 < 0:
+        raise ValueError(f"targs 'tau2' must be >= 0, got {tau2:g}")
+    if tau2 == 0:
+        return f(x)
+    from scipy.integrate import quad
+
+    sd = np.sqrt(tau2)
+    out = np.full(x.shape, np.nan)
+    for i, xi in np.ndenumerate(x):
+        if np.isnan(xi):
+            continue
+        lo = xi - 10 * sd if lower is None else lower
+        hi = xi + 10 * sd if upper is None else upper
+        dens = lambda z, m=xi: f(np.asarray(z)) * np.exp(-0.5 * ((z - m) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))  # noqa: E731
+        out[i] = quad(dens, lo, hi)[0]
+    return out
+
+
+def _iahw(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x > 1, 1.0, np.where(x < 0, 0.0, 1 - (1 - x) ** 3))
+
+
+def _iabt(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 0, 0.0, -np.expm1(-x))
+
+
+def _isqrt(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 0, 0.0, x * x)
+
+
+def _iirft(x, ti):
+    x, ti = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(ti, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (1 / ti - 8 * x**2 + 16 * ti * x**4) / (16 * x**2 * ti)
+    z = np.where(x < 1 / (2 * np.sqrt(ti)), 0.0, z)
+    return np.where(z <= np.finfo(float).eps, 0.0, z)
+
+
+def _dtorpb(x, n1i=None, n2i=None):
+    x = np.asarray(x, dtype=float)
+    if n1i is None or n2i is None:
+        h = 4.0
+    else:
+        n1, n2 = np.asarray(n1i, dtype=float), np.asarray(n2i, dtype=float)
+        m = n1 + n2 - 2
+        h = m / n1 + m / n2
+    return x / np.sqrt(x**2 + h)
+
+
+def _dtou1(x):
+    u2 = _norm_cdf(np.abs(np.asarray(x, dtype=float)) / 2)
+    return (2 * u2 - 1) / u2
+
+
+def _norm_cdf(x):
+    from scipy.special import ndtr
+
+    return ndtr(np.asarray(x, dtype=float))
+
+
+def _logortord(x, pc):
+    e = np.exp(np.asarray(x, dtype=float))
+    return e * pc / (1 - pc + pc * e) - pc
+
+
+def _logortorr(x, pc):
+    e = np.exp(np.asarray(x, dtype=float))
+    return e / (pc * (e - 1) + 1)
+
+
+#: metafor's ``transf.*`` functions by name: name -> (function, the arguments it takes, its
+#: description as results and reports print it).
+#: Every function is elementwise; see :func:`transf`.
+TRANSFORMS: dict[str, tuple] = {
+    "identity": (lambda x: np.array(x, dtype=float), (), "identity"),
+    "exp": (lambda x: np.exp(np.asarray(x, dtype=float)), (), "exp"),
+    "transf.exp.int": (lambda x, tau2, lower=None, upper=None: _normal_mean(np.exp, x, tau2, lower, upper),
+                       ("tau2", "lower", "upper"), "E exp(Z), Z ~ N(x, tau2)"),
+    "transf.logit": (logit, (), "log(x / (1 - x))"),
+    "transf.ilogit": (ilogit, (), "inverse logit"),
+    "transf.ilogit.int": (lambda x, tau2, lower=None, upper=None: _normal_mean(ilogit, x, tau2, lower, upper),
+                          ("tau2", "lower", "upper"), "E ilogit(Z), Z ~ N(x, tau2)"),
+    "transf.arcsin": (arcsine, (), "asin(sqrt(x))"),
+    "transf.iarcsin": (iarcsine, (), "inverse arcsine: sin(x)^2"),
+    "transf.pft": (lambda x, ni: pft(x, ni), ("ni",), "Freeman-Tukey double arcsine of x = p"),
+    "transf.ipft": (lambda x, ni: ipft(x, ni), ("ni",), "Miller's (1978) inverse, each study's ni"),
+    "transf.ipft.hm": (lambda x, ni: ipft_hm(x, ni), ("ni",),
+                       "Miller's (1978) inverse with the harmonic mean of ni"),
+    "transf.irft": (lambda x, ti: 0.5 * (np.sqrt(np.asarray(x, float)) + np.sqrt(np.asarray(x, float) + 1 / np.asarray(ti, float))),
+                    ("ti",), "Freeman-Tukey transform of a rate"),
+    "transf.iirft": (_iirft, ("ti",), "inverse Freeman-Tukey transform of a rate"),
+    "transf.isqrt": (_isqrt, (), "square"),
+    "transf.rtoz": (lambda x: np.arctanh(np.asarray(x, dtype=float)), (), "Fisher's r-to-z, atanh(x)"),
+    "transf.ztor": (lambda x: np.tanh(np.asarray(x, dtype=float)), (), "Fisher's z-to-r, tanh(x)"),
+    "transf.ztor.int": (lambda x, tau2, lower=None, upper=None: _normal_mean(np.tanh, x, tau2, lower, upper),
+                        ("tau2", "lower", "upper"), "E tanh(Z), Z ~ N(x, tau2)"),
+    "transf.ahw": (lambda x: 1 - (1 - np.asarray(x, dtype=float)) ** (1 / 3), (),
+                   "Hakstian-Whalen transform of alpha"),
+    "transf.iahw": (_iahw, (), "inverse Hakstian-Whalen transform, clamped to [0, 1]"),
+    "transf.abt": (lambda x: -np.log1p(-np.asarray(x, dtype=float)), (), "Bonett transform of alpha"),
+    "transf.iabt": (_iabt, (), "inverse Bonett transform, 0 below 0"),
+    "transf.dtorpb": (_dtorpb, ("n1i", "n2i"), "SMD to point-biserial correlation"),
+    "transf.dtobesd": (lambda x: 0.5 + _dtorpb(x) / 2, (), "SMD to binomial effect-size display"),
+    "transf.dtocles": (lambda x: _norm_cdf(np.asarray(x, dtype=float) / np.sqrt(2)), (),
+                       "SMD to common-language effect size"),
+    "transf.dtomd": (lambda x, sd: np.asarray(x, dtype=float) * sd, ("sd",), "SMD times an SD"),
+    "transf.dtou1": (_dtou1, (), "SMD to Cohen's U1"),
+    "transf.dtou2": (lambda x: _norm_cdf(np.asarray(x, dtype=float) / 2), (), "SMD to Cohen's U2"),
+    "transf.dtou3": (_norm_cdf, (), "SMD to Cohen's U3"),
+    "transf.logortord": (_logortord, ("pc",), "log OR to risk difference at control risk pc"),
+    "transf.logortorr": (_logortorr, ("pc",), "log OR to risk ratio at control risk pc"),
+}
+
+
+def transf(name: str, x: ArrayLike, **targs) -> np.ndarray:
+    """Apply metafor's ``transf.<name>`` (or ``"exp"``/``"identity"``) to ``x``.
+
+    ``name`` may omit the ``transf.`` prefix and is case-insensitive; ``targs``
+    are its extra arguments (``ni`` for the Freeman-Tukey inverses, ``ti`` for
+    rates, ``tau2`` for the ``.int`` integrals over N(x, tau2), ``pc``, ...).
+    Definitions: Viechtbauer (2010) J Stat Softw 36(3) and the measures' papers.
+    """
+    key = name.lower()
+    if key not in TRANSFORMS and f"transf.{key}" in TRANSFORMS:
+        key = f"transf.{key}"
+    if key not in TRANSFORMS:
+        raise ValueError(f"unknown transformation {name!r}; expected one of {', '.join(TRANSFORMS)}")
+    fn, args, _ = TRANSFORMS[key]
+    unknown = set(targs) - set(args)
+    if unknown:
+        raise ValueError(f"transformation {key!r} takes {', '.join(args) or 'no arguments'}; "
+                         f"got {', '.join(sorted(unknown))}")
+    return np.asarray(fn(np.asarray(x, dtype=float), **targs), dtype=float)
+
+
 def back_transform(measure: str, x: ArrayLike, n: ArrayLike | None = None, *,
                    harmonic: bool = True) -> np.ndarray | None:
     """Map values on the analysis scale of ``measure`` to the natural scale.
 
-    Returns None for measures with no natural scale other than their own
-    (PR, MD, SMD, ...). For PFT, ``n`` (the study sizes) is required:
-    with ``harmonic=True`` Miller's harmonic-mean inverse is used (pooled
-    values, metafor's ``transf.ipft.hm``); otherwise ``n`` is elementwise.
+    Uses the measure registry's back-transformation. Returns None for measures
+    with no natural scale other than their own (MD, SMD, RD, ...). For PFT,
+    ``n`` (the study sizes) is required: with ``harmonic=True`` Miller's
+    harmonic-mean inverse is used (pooled values, metafor's
+    ``transf.ipft.hm``); otherwise ``n`` is elementwise (``transf.ipft``).
     """
+    from .measures import get_measure
+
+    name = get_measure(measure).back_transform
     x = np.asarray(x, dtype=float)
-    if measure in ("PLO",):
-        return ilogit(x)
-    if measure in ("PLN", "IRLN", "RR", "OR", "ROM", "MNLN", "IRR", "PETO"):
-        return np.exp(x)
-    if measure == "PAS":
-        return iarcsine(x)
-    if measure == "PFT":
+    if name is None:
+        return None
+    if name == "transf.ipft.hm":
         if n is None:
             raise ValueError("the Freeman-Tukey back-transform needs the study sizes n")
         return ipft_hm(x, n) if harmonic else ipft(x, n)
-    if measure == "IRS":
-        return np.where(x < 0, 0.0, x**2)
-    if measure in ("PR", "IR"):
-        return x.copy()
-    return None
+    return transf(name, x)
