@@ -34,8 +34,8 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
 
     Outputs go through ``stage`` (a :class:`~metamsc.report.Staging`; a new one, committed at
     the end, when None), so nothing is written unless every output of the run was made, and
-    never over one of the run's inputs. Figures must lie under one of the ``allowed`` folders
-    (default: the spec's project). ``redirect=(root, elsewhere)`` writes figures under
+    never over one of the run's inputs. Figures must lie in the spec's project or under one of
+    the ``allowed`` folders (an explicit ``--out``). ``redirect=(root, elsewhere)`` writes figures under
     ``elsewhere`` at their path relative to ``root`` (used by ``metamsc check``). With an
     outer ``stage`` the console lines go to ``say``, to be printed once the stage is committed.
     """
@@ -49,7 +49,7 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
         stage = report.Staging(inputs)
     else:
         stage.protected |= {p.resolve() for p in inputs}
-    allowed = allowed or (_project_root(spec.path),)
+    allowed = (_project_root(spec.path),) + tuple(allowed or ())
     if redirect is None:
         for f in spec.figure_paths():
             if not any(_inside(f, a) for a in allowed):
@@ -150,8 +150,7 @@ def _cmd_run(args) -> int:
     lines: list[str] = []
     with report.Staging() as stage:  # every spec of the command, or nothing
         for p in args.spec:
-            allowed = (_project_root(Path(p)),) + ((out,) if out is not None else ())
-            run_one(Path(p), out, stage=stage, allowed=allowed, say=lines)
+            run_one(Path(p), out, stage=stage, allowed=(out,) if out is not None else (), say=lines)
     print("\n".join(lines))
     return 0
 

@@ -93,6 +93,7 @@ class Staging:
     def __init__(self, protected: set[Path] = frozenset()):
         self.protected = {Path(p).resolve() for p in protected}
         self.pending: list[tuple[Path, Path]] = []
+        self.made: list[Path] = []
 
     def path(self, final: str | Path) -> Path:
         """A temporary path to write ``final`` to; checked against the inputs."""
@@ -105,6 +106,8 @@ class Staging:
             from .spec import MetamscError
 
             raise MetamscError(f"{final}: an output path is a folder")
+        missing = [d for d in (final.parent, *final.parent.parents) if not d.exists()]
+        self.made.extend(missing)  # folders to remove again if the run fails
         tmp = temp_path(final)
         self.pending.append((tmp, final))
         return tmp
@@ -123,11 +126,18 @@ class Staging:
         for tmp, final in self.pending:
             os.replace(tmp, final)
         self.pending = []
+        self.made = []
 
     def discard(self) -> None:
         for tmp, _ in self.pending:
             tmp.unlink(missing_ok=True)
         self.pending = []
+        for d in sorted(set(self.made), key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:  # not empty, or gone
+                pass
+        self.made = []
 
     def __enter__(self) -> "Staging":
         return self

@@ -75,7 +75,7 @@ def _typename(t) -> str:
     if isinstance(t, tuple):
         return " or ".join(_typename(x) for x in t)
     return {str: "a string", dict: "a table", int: "an integer", float: "a number",
-            list: "a list"}[t]
+            list: "a list", bool: "true or false"}[t]
 
 
 @dataclass(frozen=True)
