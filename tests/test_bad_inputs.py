@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import metamsc
-from metamsc import cli, report
+from metamsc import report
 from metamsc.cli import main
 from metamsc.effects import effect_size
 from metamsc.glmm import fit_glmm
@@ -660,7 +660,3 @@ def test_counts_up_to_2_53_are_accepted():
     es = effect_size("PR", events=[2.0**52], total=[2.0**53])
     assert es.yi[0] == 0.5
 
-
-def test_cli_is_quick_to_import():
-    """The corpus calls main() in-process: it must be importable without matplotlib."""
-    assert cli.main is main
