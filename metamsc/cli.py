@@ -12,69 +12,135 @@ from .spec import MetamscError
 __all__ = ["main"]
 
 
+def _project_root(spec_path: Path) -> Path:
+    """The project of a spec: the folder holding ``analyses/`` (or the spec's own folder)."""
+    parent = spec_path.resolve().parent
+    return parent.parent if parent.name == "analyses" else parent
+
+
 def _default_out(spec_path: Path) -> Path:
     """``results/`` beside ``analyses/`` (or beside the spec file elsewhere)."""
-    parent = spec_path.resolve().parent
-    return (parent.parent if parent.name == "analyses" else parent) / "results"
+    return _project_root(spec_path) / "results"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
-            redirect: tuple[Path, Path] | None = None) -> list[Path]:
-    """Run one spec; write its JSON and figures; return the written paths.
+            redirect: tuple[Path, Path] | None = None, stage=None,
+            allowed: tuple[Path, ...] | None = None, say: list[str] | None = None) -> list[Path]:
+    """Run one spec; stage its JSON and figures; return the output paths.
 
-    ``redirect=(root, elsewhere)`` writes figures under ``elsewhere`` at their
-    path relative to ``root`` (used by ``metamsc check``).
+    Outputs go through ``stage`` (a :class:`~metamsc.report.Staging`; a new one, committed at
+    the end, when None), so nothing is written unless every output of the run was made, and
+    never over one of the run's inputs. Figures must lie in the spec's project or under one of
+    the ``allowed`` folders (an explicit ``--out``). ``redirect=(root, elsewhere)`` writes figures under
+    ``elsewhere`` at their path relative to ``root`` (used by ``metamsc check``). With an
+    outer ``stage`` the console lines go to ``say``, to be printed once the stage is committed.
     """
     from . import report
     from .spec import analysis_dict, load_spec, run_spec
 
     spec = load_spec(spec_path)
+    inputs = {Path(p) for p in _inputs(spec)}
+    own = stage is None
+    if own:
+        stage = report.Staging(inputs)
+    else:
+        stage.protected |= {p.resolve() for p in inputs}
+    allowed = (_project_root(spec.path),) + tuple(allowed or ())
+    if redirect is None:
+        for f in spec.figure_paths():
+            if not any(_inside(f, a) for a in allowed):
+                raise MetamscError(
+                    f"{spec.path}: key 'figure': {f} is outside the project folder "
+                    f"{allowed[0]}; metamsc writes outside the project only into an explicit --out")
     an = run_spec(spec)
     out = out or _default_out(spec.path)
-    written = [report.write_json(analysis_dict(an), out / f"{spec.name}.json")]
-    if spec.figure_paths():
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from .plots import figure_context, save_figure, spec_figures
-
-        with figure_context():
-            for ax, paths in spec_figures(an):
-                for fig_path in paths:
-                    if redirect is not None:
-                        fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
-                    written.append(save_figure(ax.figure, fig_path, dpi=spec.dpi))
-                plt.close(ax.figure)
-    if not quiet and spec.kind == "evidence-map":
-        print(f"{spec.name}: evidence map of {len(an.rows)} studies; wrote "
-              f"{', '.join(str(p) for p in written)}")
-    elif not quiet and not spec.overall:
-        print(f"{spec.name}: {len(an.subgroups)} subgroups by {spec.subgroup} (no overall estimate); "
-              f"excluded {len(an.excluded)}; wrote {', '.join(str(p) for p in written)}")
-    elif not quiet:
-        import numpy as np
-
-        r = an.result
-        nat = r.natural
-        model = r.conventions.tau2_estimator if r.conventions.tau2_estimator.startswith("GLMM") else r.method
-        if nat and not np.isfinite(nat.estimate if nat.estimate is not None else np.nan) \
-                and np.isfinite(nat.ci_ub if nat.ci_ub is not None else np.nan):
-            val = f"no model identifiable; exact one-sided bound [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]"
-        else:
-            val = (f"{nat.estimate:.4f} [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]" if nat else
-                   f"{r.estimate:.4f} [{r.ci_lb:.4f}, {r.ci_ub:.4f}]")
-        print(f"{spec.name}: k = {r.k}, {r.measure}/{model}/{r.test}: {val}; "
-              f"excluded {len(an.excluded)}; wrote {', '.join(str(p) for p in written)}")
+    try:
+        written = [report.write_json(analysis_dict(an), out / f"{spec.name}.json", stage)]
+        if spec.figures:
+            written += _figures(spec, an, stage, redirect)
+    except BaseException:
+        if own:
+            stage.discard()
+        raise
+    lines = [_run_line(spec, an, written)] + [f"{spec.name}: warning: {note}"
+                                              for note in getattr(an, "notes", ())]
+    if own:
+        stage.commit()
+        if not quiet:
+            print("\n".join(lines))
+    elif say is not None:
+        say.extend(lines)
     return written
 
 
-def _cmd_run(args) -> int:
-    if args.explain:
-        from .spec import load_spec, select
-        from . import report
+def _figures(spec, an, stage, redirect) -> list[Path]:
+    """Draw the spec's figures (forest or evidence map, and its extra ``plots``) and stage one
+    file per path."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import figure_context, save_figure
+
+    from .plots import spec_figures
+
+    written = []
+    with figure_context():
+        for ax, paths in spec_figures(an):
+            try:
+                for fig_path in paths:
+                    if redirect is not None:
+                        fig_path = redirect[1] / fig_path.relative_to(redirect[0].resolve())
+                    save_figure(ax.figure, stage.path(fig_path), dpi=spec.dpi)
+                    written.append(fig_path)
+            finally:
+                plt.close(ax.figure)
+    return written
+
+
+def _run_line(spec, an, written) -> str:
+    """The console line of one run."""
+    import numpy as np
+
+    files = ", ".join(str(p) for p in written)
+    if spec.kind == "evidence-map":
+        return f"{spec.name}: evidence map of {len(an.rows)} studies; wrote {files}"
+    if not spec.overall:
+        return (f"{spec.name}: {len(an.subgroups)} subgroups by {spec.subgroup} (no overall "
+                f"estimate); excluded {len(an.excluded)}; wrote {files}")
+    r = an.result
+    nat = r.natural
+    model = r.conventions.tau2_estimator if r.model == "GLMM" else r.method
+    if nat and not np.isfinite(nat.estimate if nat.estimate is not None else np.nan) \
+            and np.isfinite(nat.ci_ub if nat.ci_ub is not None else np.nan):
+        val = f"no model identifiable; exact one-sided bound [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]"
+    else:
+        val = (f"{nat.estimate:.4f} [{nat.ci_lb:.4f}, {nat.ci_ub:.4f}]" if nat else
+               f"{r.estimate:.4f} [{r.ci_lb:.4f}, {r.ci_ub:.4f}]")
+    return (f"{spec.name}: k = {r.k}, {r.measure}/{model}/{r.test}: {val}; "
+            f"excluded {len(an.excluded)}; wrote {files}")
+
+
+def _check_out(out: str | None) -> Path | None:
+    """``--out``: a folder (made if missing), never an existing file."""
+    if out is None:
+        return None
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise MetamscError(f"--out {out}: is a file, not a folder; give a folder for the results")
+    return p
+
+
+def _cmd_run(args) -> int:
+    from . import report
+    from .spec import load_spec, select
+
+    if args.explain:
         for p in args.spec:
             spec = load_spec(p)
             sel = select(spec)
@@ -83,8 +149,12 @@ def _cmd_run(args) -> int:
                                 "rows_selected": [dict(row=n, **r) for n, r in zip(sel.row_numbers, sel.rows)],
                                 "excluded": [vars(e) for e in sel.excluded]}), end="")
         return 0
-    for p in args.spec:
-        run_one(Path(p), Path(args.out) if args.out else None)
+    out = _check_out(args.out)
+    lines: list[str] = []
+    with report.Staging() as stage:  # every spec of the command, or nothing
+        for p in args.spec:
+            run_one(Path(p), out, stage=stage, allowed=(out,) if out is not None else (), say=lines)
+    print("\n".join(lines))
     return 0
 
 
@@ -100,9 +170,27 @@ def _inputs(spec) -> list[str]:
     return [str(spec.path)] + data
 
 
+def _validate_bundled(specs) -> None:
+    """The curated data must pass ``metamsc validate`` before any analysis of it is run."""
+    from . import datasets
+    from .spec import load_spec
+    from .validate import validate
+
+    if not any(load_spec(p).data in datasets.BUNDLED for p in specs):
+        return
+    rep = validate(datasets.DATA_DIR)
+    if not rep.ok:
+        for line in [p.line() for p in rep.errors]:
+            print(line, file=sys.stderr)
+        raise MetamscError(f"{rep.path}: the curated data fail validation ({len(rep.errors)} "
+                           f"error(s) above, as `metamsc validate` reports); nothing was written")
+
+
 def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
-    """Run every spec of ``root/analyses`` writing into ``target`` (results/, figures/), then
-    the manuscript table (results/summary.csv, summary.md) and results/manifest.json.
+    """Validate the curated data, run every spec of ``root/analyses`` writing into ``target``
+    (results/, figures/), then the manuscript table (results/summary.csv, summary.md) and
+    results/manifest.json. Every output is staged and renamed into place only when all were
+    made: a failure leaves the earlier outputs as they were.
 
     Returns the outputs' paths relative to ``target``.
     """
@@ -116,25 +204,33 @@ def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
         for f in load_spec(p).figure_paths():
             if not f.is_relative_to(root.resolve()):
                 raise MetamscError(f"{p}: key 'figure': {f} is outside the project folder {root}")
+    _validate_bundled(specs)
     outputs: dict[str, list[str]] = {}
     rows = []
     tgt = target.resolve()
-    for i, p in enumerate(specs, 1):
-        if not quiet:
-            print(f"[{i}/{len(specs)}] ", end="", flush=True)
-        written = run_one(p, target / "results", quiet=quiet,
-                          redirect=None if tgt == root.resolve() else (root, target))
-        spec = load_spec(p)
-        for w in written:
-            outputs[str(Path(w).resolve().relative_to(tgt))] = _inputs(spec)
-        rows.append(report.summary_row(spec.name, json.loads(Path(written[0]).read_text())))
-    all_inputs = sorted({i for ins in outputs.values() for i in ins})
-    res = target / "results"
-    (res / "summary.csv").write_text(report.summary_csv(rows), encoding="utf-8")
-    (res / "summary.md").write_text(report.summary_markdown(rows), encoding="utf-8")
-    outputs["results/summary.csv"] = all_inputs
-    outputs["results/summary.md"] = all_inputs
-    report.write_json(report.manifest(outputs, root, target, __version__), res / "manifest.json")
+    with report.Staging() as stage:
+        for i, p in enumerate(specs, 1):
+            lines: list[str] = []
+            written = run_one(p, target / "results", stage=stage, allowed=(root,), say=lines,
+                              redirect=None if tgt == root.resolve() else (root, target))
+            if not quiet:
+                print(f"[{i}/{len(specs)}] " + "\n".join(lines), flush=True)
+            spec = load_spec(p)
+            for w in written:
+                outputs[str(Path(w).resolve().relative_to(tgt))] = _inputs(spec)
+            staged_json = next(tmp for tmp, final in stage.pending if final == written[0])
+            rows.append(report.summary_row(spec.name, json.loads(staged_json.read_text())))
+        all_inputs = sorted({i for ins in outputs.values() for i in ins})
+        res = target / "results"
+        stage.write(res / "summary.csv", report.summary_csv(rows))
+        stage.write(res / "summary.md", report.summary_markdown(rows))
+        outputs["results/summary.csv"] = all_inputs
+        outputs["results/summary.md"] = all_inputs
+        # the manifest hashes the staged files, which the commit renames unchanged
+        staged = {final.resolve(): tmp for tmp, final in stage.pending}
+        man = report.manifest(outputs, root, target, __version__,
+                              staged=lambda out: staged[(target / out).resolve()])
+        report.write_json(man, res / "manifest.json", stage)
     return sorted(outputs) + ["results/manifest.json"]
 
 
@@ -227,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:
         print(f"metamsc: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("metamsc: error: out of memory (the data are too large for this machine)",
+              file=sys.stderr)
         return 2
 
 

@@ -77,16 +77,40 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _shape_error(columns: list[str], text_start: str) -> str | None:
+    """Why a header cannot be a comma-separated table's, or None: an empty or blank file, or a
+    file delimited by ';' or tabs (read as one column)."""
+    if not columns:
+        return ("the file is empty (no header row)" if not text_start
+                else "the file has no header row (only blank lines)")
+    if all(not c.strip() for c in columns):
+        return "the header row is blank"
+    if len(columns) == 1:
+        for delim, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if delim in columns[0]:
+                return (f"the header is one column {columns[0][:60]!r}: the file looks "
+                        f"{name}-delimited; metamsc reads comma-separated files")
+    return None
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Read a UTF-8 CSV file into (columns, rows of strings); missing cells become ''.
 
-    A duplicated column name, a row with more cells than the header, or malformed CSV
-    raise ``ValueError`` naming the row (line numbers count the header as line 1).
+    An empty or blank file, a ';'- or tab-delimited file, a duplicated column name, a row with
+    more cells than the header, or malformed CSV raise ``ValueError`` naming the row. Rows are
+    numbered as everywhere in metamsc: the header is row 1, the first record row 2 (a record
+    spanning several lines by a quoted line break counts once).
     """
     with open(path, encoding="utf-8-sig", newline="") as fh:
+        start = fh.read(1)
+        fh.seek(0)
         reader = csv.DictReader(fh)
+        record = 1  # the header; records that follow are rows 2, 3, ...
         try:
             columns = list(reader.fieldnames or [])
+            why = _shape_error(columns, start)
+            if why:
+                raise ValueError(why)
             seen: set[str] = set()
             for c in columns:
                 if c in seen:
@@ -94,12 +118,16 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
                 seen.add(c)
             rows = []
             for row in reader:
+                record += 1
                 if row.get(None):
-                    raise ValueError(f"row {reader.line_num}: {len(row[None])} more cell(s) "
+                    raise ValueError(f"row {record}: {len(row[None])} more cell(s) "
                                      f"than the header has columns")
                 rows.append({c: (row.get(c) or "") for c in columns})
         except csv.Error as e:
-            raise ValueError(f"row {reader.line_num}: malformed CSV: {e}") from None
+            if "field limit" in str(e):
+                raise ValueError(f"row {record + 1}: a cell is longer than "
+                                 f"{csv.field_size_limit()} characters") from None
+            raise ValueError(f"row {record + 1}: malformed CSV: {e}") from None
     return columns, rows
 
 

@@ -125,10 +125,23 @@ def _arr(name: str, x: Any) -> np.ndarray:
     return a
 
 
+#: roles holding counts of patients or events: whole numbers, exact in floating point
+_COUNT_ROLES = ("events", "total", "events1", "total1", "events2", "total2")
+
+
+def _check_count(name: str, a: np.ndarray) -> None:
+    if name in _COUNT_ROLES:
+        bad = np.flatnonzero(np.isfinite(a) & ((a != np.round(a)) | (a > 2.0**53)))
+        if bad.size:
+            raise ValueError(f"role {name!r} must be a whole number (a count), study {bad[0] + 1} "
+                             f"has {a[bad[0]]:g}")
+
+
 def _check_nonneg(name: str, a: np.ndarray) -> None:
     bad = np.flatnonzero(a < 0)
     if bad.size:
         raise ValueError(f"role {name!r} is negative in study {bad[0] + 1}")
+    _check_count(name, a)
 
 
 def _check_le(x_name: str, x: np.ndarray, n_name: str, n: np.ndarray) -> None:
@@ -141,6 +154,7 @@ def _check_pos(name: str, a: np.ndarray) -> None:
     bad = np.flatnonzero(a <= 0)
     if bad.size:
         raise ValueError(f"role {name!r} must be > 0, study {bad[0] + 1} has {a[bad[0]]:g}")
+    _check_count(name, a)
 
 
 def _correction_mask(to: str, zero: np.ndarray) -> np.ndarray:
@@ -256,6 +270,11 @@ def _prepost(measure: str, a: dict, *, vtype):
     """One group measured before and after (change = post - pre, ratios post / pre)."""
     ni, r = a["n"], a["r"]
     _check_pos("n", ni)
+    if measure in ("SMCC", "SMCR", "SMCRH"):  # the correction c(n - 1) needs n - 1 > 1
+        bad = np.flatnonzero(ni < 3)
+        if bad.size:
+            raise ValueError(f"role 'n' must be at least 3 for {measure} (the small-sample "
+                             f"correction needs n - 1 > 1), study {bad[0] + 1} has {ni[bad[0]]:g}")
     bad = np.flatnonzero(np.abs(r) > 1)
     if bad.size:
         raise ValueError(f"role 'r' must lie in [-1, 1], study {bad[0] + 1} has {r[bad[0]]:g}")
@@ -697,6 +716,8 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; expected 'metafor' or 'meta'")
+    if add is not None and not (np.isscalar(add) and np.isfinite(add) and add >= 0):
+        raise ValueError(f"add must be a finite number >= 0, got {add!r}")
     code = measure.upper() if isinstance(measure, str) else measure
     if convention == "meta" and code == "RR.COCHRANE":
         spec = get_measure("RR")

@@ -1169,13 +1169,24 @@ def _vt(vi) -> float:
     return float((vi.size - 1) / (sw - float(w @ w) / sw))
 
 
+#: the most quadrature nodes accepted: estimates stop changing near 41 ("high"), and beyond a
+#: few hundred nodes the smallest Gauss-Hermite weights underflow to zero
+MAX_NAGQ = 100
+
+
 def _resolve_nagq(nagq) -> int:
     if isinstance(nagq, str):
         if nagq.lower() in ("high", "accurate"):
             return HIGH_ACCURACY_NAGQ
         raise ValueError(f"nagq must be a positive integer or 'high', got {nagq!r}")
-    if isinstance(nagq, bool) or not float(nagq).is_integer() or int(nagq) < 1:
-        raise ValueError(f"nagq must be a positive integer or 'high', got {nagq!r}")
+    try:
+        ok = not isinstance(nagq, bool) and float(nagq).is_integer() and 1 <= int(nagq) <= MAX_NAGQ
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"nagq must be an integer from 1 to {MAX_NAGQ} or 'high' "
+                         f"({HIGH_ACCURACY_NAGQ} nodes, beyond which estimates no longer change), "
+                         f"got {nagq!r}")
     return int(nagq)
 
 

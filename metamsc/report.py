@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["result_dict", "clean", "dumps", "write_json"]
+__all__ = ["result_dict", "clean", "dumps", "write_json", "write_atomic", "Staging"]
 
 #: significant digits kept in written files. Iterative fits (GLMM quadrature, optimisers) agree
 #: across machines only to about 1e-11 relative, so 12 digits changed bytes between two machines
@@ -50,11 +50,110 @@ def dumps(obj: Any) -> str:
     return json.dumps(clean(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_json(obj: Any, path: str | Path) -> Path:
+def temp_path(path: str | Path) -> Path:
+    """A fresh temporary file beside ``path``, with the same suffix (figure writers choose the
+    format by suffix), to be renamed over ``path`` once complete."""
+    import os
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(obj), encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the mode of a file written the ordinary way
+    return Path(tmp)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename: a reader never sees a
+    half-written file, and a failure leaves the earlier file as it was."""
+    import os
+
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8", newline="")
+        else:
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+class Staging:
+    """Outputs written to temporary files and renamed into place together on :meth:`commit`,
+    so that a run that fails half-way leaves every earlier output intact. ``protected`` paths
+    (the inputs) are never written."""
+
+    def __init__(self, protected: set[Path] = frozenset()):
+        self.protected = {Path(p).resolve() for p in protected}
+        self.pending: list[tuple[Path, Path]] = []
+        self.made: list[Path] = []
+
+    def path(self, final: str | Path) -> Path:
+        """A temporary path to write ``final`` to; checked against the inputs."""
+        final = Path(final)
+        if final.resolve() in self.protected:
+            from .spec import MetamscError
+
+            raise MetamscError(f"{final}: refusing to write an output over an input of the run")
+        if final.is_dir():
+            from .spec import MetamscError
+
+            raise MetamscError(f"{final}: an output path is a folder")
+        missing = [d for d in (final.parent, *final.parent.parents) if not d.exists()]
+        self.made.extend(missing)  # folders to remove again if the run fails
+        tmp = temp_path(final)
+        self.pending.append((tmp, final))
+        return tmp
+
+    def write(self, final: str | Path, data: str | bytes) -> Path:
+        tmp = self.path(final)
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8", newline="")
+        else:
+            tmp.write_bytes(data)
+        return Path(final)
+
+    def commit(self) -> None:
+        import os
+
+        for tmp, final in self.pending:
+            os.replace(tmp, final)
+        self.pending = []
+        self.made = []
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending = []
+        for d in sorted(set(self.made), key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:  # not empty, or gone
+                pass
+        self.made = []
+
+    def __enter__(self) -> "Staging":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_json(obj: Any, path: str | Path, stage: Staging | None = None) -> Path:
+    """Deterministic JSON (:func:`dumps`) written atomically, or into ``stage``."""
+    if stage is not None:
+        return stage.write(path, dumps(obj))
+    return write_atomic(path, dumps(obj))
 
 
 _SCALARS = ("measure", "method", "test", "level", "k", "estimate", "se", "statistic", "df",
@@ -390,21 +489,26 @@ def sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def manifest(outputs: dict[str, list[str]], root: Path, target: Path, version: str) -> dict[str, Any]:
+def manifest(outputs: dict[str, list[str]], root: Path, target: Path, version: str,
+             staged=None) -> dict[str, Any]:
     """For every output (path relative to ``target``) its SHA-256 and those of the inputs it
-    came from: paths relative to ``root``, bundled data as ``metamsc/data/<file>``."""
+    came from: paths relative to ``root``, bundled data as ``metamsc/data/<file>``.
+    ``staged(out)`` gives the file holding an output not yet renamed into place."""
     from . import datasets
+
+    import os
 
     def rel(p: str) -> str:
         q = Path(p).resolve()
         for base, prefix in ((datasets.DATA_DIR.resolve(), "metamsc/data/"), (root.resolve(), "")):
             try:
-                return prefix + str(q.relative_to(base))
+                return prefix + q.relative_to(base).as_posix()
             except ValueError:
                 continue
-        return str(q)
+        # outside the project: relative to it all the same (no machine-specific absolute path)
+        return Path(os.path.relpath(q, root.resolve())).as_posix()
 
-    files = {out: {"sha256": sha256(target / out),
+    files = {out: {"sha256": sha256(staged(out) if staged else target / out),
                    "inputs": {rel(i): sha256(i) for i in sorted(set(inputs))}}
              for out, inputs in sorted(outputs.items())}
     return {"package": "metamsc", "version": version, "outputs": files}

@@ -188,6 +188,11 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where_}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{where_}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{where_}: not a usable spec: tables or arrays nested too deeply") from None
+    except (OSError, RuntimeError) as e:  # a directory, a symlink loop, no permission
+        raise SpecError(f"{where_}: cannot read the spec file: "
+                        f"{getattr(e, 'strerror', None) or e}") from None
     for key, val in raw.items():
         if key not in _KEYS:
             raise SpecError(f"{where_}: unknown key {key!r}{_suggest(key, _KEYS)}")
@@ -221,8 +226,12 @@ def load_spec(path: str | Path) -> Spec:
     nagq = raw.get("nagq", 7)
     if "nagq" in raw and method not in GLMM_METHODS:
         raise SpecError(f"{where_}: key 'nagq' applies to method GLMM only")
-    if not (nagq == "high" or (isinstance(nagq, int) and not isinstance(nagq, bool) and nagq >= 1)):
-        raise SpecError(f"{where_}: key 'nagq' must be a positive integer or \"high\", got {nagq!r}")
+    from .glmm import MAX_NAGQ
+
+    if not (nagq == "high" or (isinstance(nagq, int) and not isinstance(nagq, bool)
+                               and 1 <= nagq <= MAX_NAGQ)):
+        raise SpecError(f"{where_}: key 'nagq' must be an integer from 1 to {MAX_NAGQ} or \"high\", "
+                        f"got {nagq!r}")
     test = raw.get("test", "z")
     if test not in TESTS:
         raise SpecError(f"{where_}: key 'test': unknown test {test!r}{_suggest(test, TESTS)}; "
@@ -271,6 +280,7 @@ def load_spec(path: str | Path) -> Spec:
                             f"{_suggest(role, roles)}")
         if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
             raise SpecError(f"{where_}: key 'assume.{role}' must be a finite number, got {val!r}")
+        _check_role_value(f"{where_}: key 'assume.{role}'", role, val)
         assume[role] = float(val)
     sensitivity = None
     if "sensitivity" in raw:
@@ -285,6 +295,8 @@ def load_spec(path: str | Path) -> Spec:
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                 for v in vals):
             raise SpecError(f"{where_}: key 'sensitivity.{role}' must be a non-empty list of finite numbers")
+        for v in vals:
+            _check_role_value(f"{where_}: key 'sensitivity.{role}'", role, v)
         sensitivity = (role, tuple(float(v) for v in vals))
     compare = None
     if "compare" in raw:
@@ -344,6 +356,7 @@ def load_spec(path: str | Path) -> Spec:
     dpi = raw.get("dpi", 200)
     if isinstance(dpi, bool) or not 10 <= dpi <= 1200:
         raise SpecError(f"{where_}: key 'dpi' must be an integer between 10 and 1200, got {dpi!r}")
+    _check_figures_not_inputs(path, raw["data"], figs)
     return Spec(forest=dict(forest_opts), plots=plots, dpi=dpi, role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
                 descriptive=tuple(descriptive), pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
@@ -351,6 +364,44 @@ def load_spec(path: str | Path) -> Spec:
                 tau2_common=bool(tau2_common), columns=columns, figures=tuple(figs),
                 add=None if "add" not in raw else float(raw["add"]), to=to,
                 description=raw.get("description", ""))
+
+
+#: allowed values of a role given in the spec (assume, sensitivity): (test, wording)
+_ROLE_RANGES = {
+    "r": (lambda v: -1 <= v <= 1, "lie in [-1, 1] (a correlation)"),
+    "vi": (lambda v: v >= 0, "be >= 0 (a variance)"),
+    **{c: (lambda v: v >= 0 and float(v).is_integer(), "be a whole number >= 0 (a count)")
+       for c in ("events", "events1", "events2")},
+    **{c: (lambda v: v > 0 and float(v).is_integer(), "be a whole number > 0 (a count)")
+       for c in ("total", "total1", "total2")},
+    **{c: (lambda v: v > 0, "be > 0 (a sample size)") for c in ("n", "n1", "n2")},
+    "time": (lambda v: v > 0, "be > 0 (person-time)"),
+    **{c: (lambda v: v >= 0, "be >= 0 (a standard deviation)")
+       for c in ("sd", "sd1", "sd2", "sd_pre", "sd_post")},
+}
+
+
+def _check_role_value(where: str, role: str, val: float) -> None:
+    """A value the spec gives for a data role must be one the role can take."""
+    ok, wording = _ROLE_RANGES.get(role, (lambda v: True, ""))
+    if not ok(val):
+        raise SpecError(f"{where} must {wording}, got {val!r}")
+
+
+def _check_figures_not_inputs(path: Path, data: str, figs) -> None:
+    """No figure may be written over the spec or its data file."""
+    def res(p: Path, key: str) -> Path:
+        try:
+            return p.resolve()
+        except (RuntimeError, OSError):  # a symlink loop
+            raise SpecError(f"{path}: key {key!r}: cannot resolve {p} (a symlink loop?)") from None
+
+    inputs = {res(path, "data")} | ({res(path.parent / data, "data")}
+                                    if data not in datasets.BUNDLED else set())
+    for f in figs:
+        if res(path.parent / f, "figure") in inputs:
+            raise SpecError(f"{path}: key 'figure': {f!r} is an input of this analysis "
+                            f"(its data or spec file); a figure must not be written over it")
 
 
 def _load_evidence_map(path: Path, raw: dict[str, Any]) -> Spec:
@@ -371,6 +422,7 @@ def _load_evidence_map(path: Path, raw: dict[str, Any]) -> Spec:
             raise SpecError(f"{where_}: key 'figure': {f!r} must be a path ending in .svg, .pdf or .png")
     where = {col: tuple(_norm_value(v) for v in (val if isinstance(val, list) else [val]))
              for col, val in raw.get("where", {}).items()}
+    _check_figures_not_inputs(path, raw["data"], figs)
     return Spec(path=path.resolve(), title=raw["title"], data=raw["data"], measure="GEN",
                 kind="evidence-map", where=where, figures=tuple(figs),
                 columns=dict(raw.get("columns", {})), description=raw.get("description", ""))
@@ -400,8 +452,13 @@ def _read(spec: Spec) -> tuple[str, list[str], list[dict[str, str]]]:
         except ValueError as e:
             raise DataError(f"{spec.path}: key 'data': {e}") from None
         return str(datasets.DATA_DIR / (spec.data + ".csv")), cols, rows
-    p = spec.data_path()
-    if p is None or not p.is_file():
+    try:
+        p = spec.data_path()
+        is_file = p is not None and p.is_file()
+    except (RuntimeError, OSError) as e:  # Path.resolve() of a symlink loop (Python < 3.13)
+        raise SpecError(f"{spec.path}: key 'data': cannot read {spec.data!r}: "
+                        f"{getattr(e, 'strerror', None) or e}") from None
+    if not is_file:
         raise SpecError(f"{spec.path}: key 'data': no such file {spec.data!r} "
                         f"(looked for {p}; bundled data sets: {', '.join(datasets.BUNDLED)})")
     try:
