@@ -18,6 +18,8 @@ from .pooling import pool, pool_effects, pool_proportions
 from .results import Conventions, Diagnostics, Excluded, Interval, MetaResult, NaturalScale
 from .sensitivity import cumulative, leave_one_out
 from .tau2 import estimate_tau2
+from .metareg import AnovaResult, MetaRegression, Prediction, anova, meta_regression
+from .influence import Influence, influence
 
 __version__ = "0.1.0"
 
@@ -30,6 +32,13 @@ __all__ = [
     "pool_batch",
     "BatchResult",
     "estimate_tau2",
+    "meta_regression",
+    "MetaRegression",
+    "Prediction",
+    "anova",
+    "AnovaResult",
+    "influence",
+    "Influence",
     "leave_one_out",
     "cumulative",
     "egger_test",
