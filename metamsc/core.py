@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import Projection, Tau2Fit, _sym, estimate_tau2
+from .tau2 import Projection, Tau2Fit, _design, _sym, estimate_tau2
 
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test"]
 
@@ -115,8 +115,9 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     covariance, as metafor); ``tau2`` fixes tau^2; ``i2`` is "tau2" (metafor) or "Q" (meta).
     """
     k, p = X.shape
+    Xp = _design(X, k)  # None for the intercept-only model: Projection's fast path
     if tau2_fit is None:
-        tau2_fit = estimate_tau2(y, v, method, X=X, weights=weights, tau2=tau2,
+        tau2_fit = estimate_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2,
                                  threshold=threshold, maxiter=maxiter)
     t2 = tau2_fit.tau2
     if method == "EE":
@@ -126,12 +127,12 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well)")
     w = 1.0 / s
-    prw = Projection(w, X)
+    prw = Projection(w, Xp)
     beta_w = prw.coef(y)
-    resid_w = y - X @ beta_w
+    resid_w = y - (beta_w[0] if Xp is None else X @ beta_w)
     rss = float(np.sum(w * resid_w**2))
     if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
-        pra = Projection(weights, X)
+        pra = Projection(weights, Xp)
         beta = pra.coef(y)
         vb = pra.M @ _sym(X, weights**2 * s) @ pra.M
     else:
@@ -162,7 +163,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     nan = float("nan")
     if np.all(v > 0):
         if df_res > 0:
-            pr0 = Projection(1.0 / v, X)
+            pr0 = Projection(1.0 / v, Xp)
             qe = max(0.0, pr0.quad(y - y.mean()))
             qe_p = float(chi2_sf(qe, df_res))
             vt = df_res / pr0.tr()
@@ -177,7 +178,8 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     else:
         qe = qe_p = vt = i2v = h2 = nan
     ll_ml = -0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(s)) - 0.5 * rss
-    ll_reml = (-0.5 * df_res * np.log(2 * np.pi) + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+    ll_reml = (-0.5 * df_res * np.log(2 * np.pi)
+               + 0.5 * (np.log(k) if Xp is None else np.linalg.slogdet(X.T @ X)[1])
                - 0.5 * np.sum(np.log(s)) - 0.5 * prw.logdet() - 0.5 * rss)
     return ModelFit(
         k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,

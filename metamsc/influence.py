@@ -4,7 +4,9 @@ metafor's ``influence()`` (Viechtbauer & Cheung 2010, Res Synth Methods 1:112).
 For each study i the same model is refitted without it (k refits of O(k p^2) each; no k x k
 matrix): externally standardised residual (rstudent), DFFITS, Cook's distance, covariance ratio,
 DFBETAS, tau^2 and QE with the study deleted; hat values and weights (percent) of the full
-model. A study is flagged as influential, as metafor, when |DFFITS| > 3 sqrt(p / (k - p)), the
+model; and the coordinates of the Baujat plot (Baujat et al. 2002, Stat Med 21:2641), as
+metafor's ``baujat()``: x = (y_i - x_i'b)^2 / (tau^2 + v_i), the study's contribution to the
+heterogeneity, and y = (x_i'b_(-i) - x_i'b)^2 / Var(x_i'b_(-i)), its influence on the fit. A study is flagged as influential, as metafor, when |DFFITS| > 3 sqrt(p / (k - p)), the
 chi^2_p probability of its Cook's distance exceeds 0.5, its hat value exceeds 3 p / k, or any
 |DFBETAS| > 1.
 """
@@ -41,6 +43,8 @@ class Influence:
     yi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     vi: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     qe: float = float("nan")
+    baujat_x: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    baujat_y: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     def to_frame(self):
         """Columns study rstudent dffits cooks_distance cov_ratio tau2_deleted qe_deleted hat
@@ -120,6 +124,8 @@ def influence(result) -> Influence:
     resid[np.abs(resid) < 100 * np.finfo(float).eps] = 0.0
     seresid = np.sqrt(v * s2w_del + vdelpred + tau2_del * s2w_del)
     rstudent = resid / seresid
+    bx = (y - pred_full) ** 2 / (fit.tau2 + v)
+    by = (delpred - pred_full) ** 2 / vdelpred
     with np.errstate(invalid="ignore"):
         infl = ((np.abs(dffits) > 3 * np.sqrt(p / (k - p))) | (1 - chi2_sf(cook, p) > 0.5)
                 | (hat > 3 * p / k) | np.any(np.abs(dfbs) > 1, axis=1))
@@ -130,4 +136,4 @@ def influence(result) -> Influence:
                      readonly(rstudent), readonly(dffits), readonly(cook), readonly(covr),
                      readonly(tau2_del), readonly(qe_del), readonly(hat), readonly(weight),
                      readonly(dfbs), tuple(fit.names), flags, readonly(y), readonly(v),
-                     float(fit.qe))
+                     float(fit.qe), readonly(bx), readonly(by))

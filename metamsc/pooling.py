@@ -203,7 +203,7 @@ def _check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.nd
 def _check_range(y: np.ndarray, v: np.ndarray) -> None:
     """Refuse data whose inverse-variance weights cannot be computed in double precision."""
     pos = v[v > 0]
-    if pos.size and np.max(pos) / np.min(pos) > 1 / np.finfo(float).eps:
+    if pos.size and np.log(np.max(pos)) - np.log(np.min(pos)) > -np.log(np.finfo(float).eps):
         raise ValueError(f"vi: the sampling variances range from {np.min(pos):g} to "
                          f"{np.max(pos):g}, more than 1/machine epsilon apart; the "
                          "inverse-variance weights cannot be computed accurately (rescale or "

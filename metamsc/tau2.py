@@ -62,6 +62,25 @@ def _brentq(*args, **kwargs) -> float:
     return brentq(*args, **kwargs)
 
 
+_ONES: dict[int, np.ndarray] = {}
+
+
+def _sum(x: np.ndarray):
+    """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
+    if x.ndim == 1:
+        one = _ONES.get(x.size)
+        if one is None:
+            one = np.ones(x.size)
+            if x.size <= 4096 and len(_ONES) < 64:
+                _ONES[x.size] = one
+        return float(x @ one)
+    return np.sum(x, axis=-1)
+
+
+def _dot(x: np.ndarray, z: np.ndarray):
+    return float(x @ z) if x.ndim == 1 else np.sum(x * z, axis=-1)
+
+
 def _sym(X: np.ndarray, c: np.ndarray) -> np.ndarray:
     """X' diag(c) X (p x p) in O(k p^2)."""
     return (X.T * c) @ X
@@ -96,26 +115,30 @@ class Projection:
     def __init__(self, a: np.ndarray, X: np.ndarray | None):
         self.a = a
         self.X = X
-        self._one = X is None or (X.shape[1] == 1 and bool(np.all(X == 1.0)))
+        self._one = X is None
         if self._one:
-            self._sa = np.sum(a, axis=-1)
-            self.M = (1.0 / self._sa)[..., None, None]
+            self._sa = _sum(a)
+            self.M = (1.0 / self._sa)[..., None, None] if a.ndim > 1 else np.array([[1.0 / self._sa]])
         else:
             self._sa = None
             self.M = _inv(_sym(X, a))
 
     @staticmethod
     def _out(x):
-        return float(x) if np.ndim(x) == 0 else x
+        return x if isinstance(x, (float, np.ndarray)) and not isinstance(x, np.float64) else float(x)
 
     def coef(self, y: np.ndarray) -> np.ndarray:
         if self._one:
+            if self.a.ndim == 1:
+                return np.array([(self.a @ y) / self._sa])
             return (np.sum(self.a * y, axis=-1) / self._sa)[..., None]
         return self.M @ (self.X.T @ (self.a * y))
 
     def fitted(self, y: np.ndarray) -> np.ndarray:
         """X b (for X = 1: the weighted mean, shaped to broadcast against y)."""
-        return self.coef(y) if self._one else self.X @ self.coef(y)
+        if self._one:
+            return (self.a @ y) / self._sa if self.a.ndim == 1 else self.coef(y)
+        return self.X @ self.coef(y)
 
     def py(self, y: np.ndarray) -> np.ndarray:
         """P y = a (y - X b)."""
@@ -124,14 +147,16 @@ class Projection:
     def quad(self, y: np.ndarray):
         """y'Py, the weighted residual sum of squares."""
         r = y - self.fitted(y)
-        return self._out(np.sum(self.a * r * r, axis=-1))
+        if self.a.ndim == 1:
+            return float((self.a * r) @ r)
+        return np.sum(self.a * r * r, axis=-1)
 
     def tr(self, c: np.ndarray | None = None):
         """tr(P C)."""
         a = self.a
         ac = a if c is None else a * c
         if self._one:
-            return self._out(np.sum(ac, axis=-1) - np.sum(a * ac, axis=-1) / self._sa)
+            return self._out(_sum(ac) - _dot(a, ac) / self._sa)
         return float(np.sum(ac) - np.sum(self.M * _sym(self.X, a * ac)))
 
     def tr2(self, c: np.ndarray | None = None, e: np.ndarray | None = None):
@@ -143,8 +168,7 @@ class Projection:
         a2ce = a2c if e is None else a2c * e
         if self._one:
             sa = self._sa
-            return self._out(np.sum(a2ce, axis=-1) - 2 * np.sum(a * a2ce, axis=-1) / sa
-                             + np.sum(a2c, axis=-1) * np.sum(a2e, axis=-1) / sa**2)
+            return self._out(_sum(a2ce) - 2 * _dot(a, a2ce) / sa + _sum(a2c) * _sum(a2e) / sa**2)
         mc = self.M @ _sym(self.X, a2c)
         me = mc if c is e else self.M @ _sym(self.X, a2e)
         return float(np.sum(a2ce) - 2 * np.sum(self.M * _sym(self.X, a * a2ce)) + np.sum(mc * me.T))
@@ -156,13 +180,21 @@ class Projection:
         return float(-np.linalg.slogdet(self.M)[1])
 
 
-def _design(X, k: int) -> np.ndarray:
-    return np.ones((k, 1)) if X is None else np.asarray(X, dtype=float).reshape(k, -1)
+def _design(X, k: int) -> np.ndarray | None:
+    """The design matrix, or None for the intercept-only model (the fast path of Projection)."""
+    if X is None:
+        return None
+    X = np.asarray(X, dtype=float).reshape(k, -1)
+    return None if X.shape[1] == 1 and bool(np.all(X == 1.0)) else X
+
+
+def _p(X) -> int:
+    return 1 if X is None else X.shape[1]
 
 
 def _weights(v: np.ndarray, tau2: float) -> np.ndarray:
     s = v + tau2
-    if np.any(s <= 0):
+    if tau2 <= 0 and np.any(s <= 0):
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well); use a method that "
                          "estimates tau^2 > 0 or fix tau2=")
@@ -176,11 +208,11 @@ def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
 
 
 def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
-    """(Restricted) log-likelihood of the model at ``tau2`` (without metafor's log|X'X|/2 term,
+    """(Restricted) log-likelihood of the model at ``tau2`` (X None: intercept only; without metafor's log|X'X|/2 term,
     which does not depend on tau^2)."""
     w = _weights(v, tau2)
     pr = Projection(w, X)
-    k, p = X.shape
+    k, p = y.size, _p(X)
     ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) \
         - 0.5 * pr.quad(y)
     if reml:
@@ -192,7 +224,7 @@ def _score(y, v, X, tau2, kind) -> float:
     """Estimating function of ML, REML or EB whose root on [0, inf) is the estimate."""
     w = _weights(v, tau2)
     pr = Projection(w, X)
-    k, p = X.shape
+    k, p = y.size, _p(X)
     if kind == "EB":
         return pr.quad(y) * k / (k - p) - k
     py = pr.py(y)
@@ -212,7 +244,7 @@ def _root_on_halfline(f, start: float) -> float | None:
 
 def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
     """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0."""
-    k, p = X.shape
+    k, p = y.size, _p(X)
     change, it = threshold + 1, 0
     while change > threshold:
         it += 1
@@ -240,7 +272,7 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
 
 def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
     """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
-    k, p = X.shape
+    k, p = v.size, _p(X)
     t = max(tau2, 0.0)
     if method in ("DL", "HS", "HSk"):
         pr = pr_dl
@@ -288,7 +320,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     v = np.asarray(vi, dtype=float).ravel()
     k = y.size
     X = _design(X, k)
-    p = X.shape[1]
+    p = _p(X)
     if method == "EE":
         return Tau2Fit("EE", 0.0, float("nan"), True, 0, False, "fixed at 0 (common effect)")
     if tau2 is not None:
@@ -394,7 +426,7 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
     v = np.asarray(vi, dtype=float).ravel()
     k = y.size
     X = _design(X, k)
-    df = k - X.shape[1]
+    df = k - _p(X)
     if df < 1 or np.any(v <= 0):
         return float("nan"), float("nan")
     alpha = 1 - level

@@ -218,6 +218,8 @@ def test_influence_matches_metafor(case):
         _close(getattr(inf, ours), e[theirs], tol, ours, atol=1e-9)
     _close(inf.dfbetas, np.column_stack(list(e["dfbs"].values())), tol, "dfbetas", atol=1e-9)
     assert list(inf.influential) == e["inf"]
+    _close(inf.baujat_x, e["baujat_x"], tol, "baujat x", atol=1e-10)
+    _close(inf.baujat_y, e["baujat_y"], tol, "baujat y", atol=1e-10)
     frame = inf.to_frame()
     assert list(frame.columns) == ["study", "rstudent", "dffits", "cooks_distance", "cov_ratio",
                                    "tau2_deleted", "qe_deleted", "hat", "weight", "influential"]
@@ -359,3 +361,95 @@ def test_fit_model_intercept_only_is_pool():
     m = fit_model(y, v, np.ones((y.size, 1)), method="PM", test="knha")
     res = mm.pool(y, v, method="PM", test="knha")
     assert m.beta[0] == res.estimate and m.se[0] == res.se and m.tau2 == res.tau2
+
+
+# --- bad numbers in pool (issue 11): a clear error or a correct result, never a traceback ------
+
+@pytest.mark.parametrize("yi, vi, match", [
+    ([0.1, 0.2, 0.3], [1e-300, 1e300, 0.03], "vi: the sampling variances range from 1e-300"),
+    ([1e200, -1e200, 3], [1e-300, 1e-300, 1], "vi: the sampling variances range"),
+    ([1e308, 1e308], [1.0, 1.0], "yi/vi: the model cannot be computed in double precision"),
+    ([1e308, 1e308], [0.1, 0.2], "yi/vi: the model cannot be computed in double precision"),
+])
+def test_extreme_numbers_give_a_clear_error(yi, vi, match):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning either
+        with pytest.raises(ValueError, match=match):
+            mm.pool(yi, vi)
+
+
+@pytest.mark.parametrize("weights, what", [([1, -1, 1], "-1"), ([1, 0, 1], "0"),
+                                           ([1, np.nan, 1], "nan")])
+def test_bad_weights_are_refused(weights, what):
+    with pytest.raises(ValueError, match=f"weights: study '2' has weight {what}; weights must be positive"):
+        mm.pool([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], method="GENQ", weights=weights)
+
+
+# --- figures: geometry and text ----------------------------------------------------------------
+
+def _by_gid(ax, gid, kind):
+    return [a for a in getattr(ax, kind) if a.get_gid() == gid]
+
+
+def test_bubble_plot_geometry():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ds = DATA["dat.bcg"]
+    r = mm.meta_regression(ds["yi"], ds["vi"], {"ablat": ds["ablat"]})
+    fig, ax = plt.subplots()
+    try:
+        n = len(plt.get_fignums())
+        out = r.plot_bubble(ax=ax, pi=True)
+        assert out is ax and len(plt.get_fignums()) == n
+        (pts,) = _by_gid(ax, "studies", "collections")
+        _close(pts.get_offsets(), np.column_stack([ds["ablat"], ds["yi"]]), 1e-15, "points")
+        w = 1 / (np.array(ds["vi"]) + r.tau2)
+        _close(pts.get_sizes(), 300 * w / w.max(), 1e-12, "sizes")
+        (line,) = _by_gid(ax, "fit", "lines")
+        xs, ys = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        assert xs[0] == min(ds["ablat"]) and xs[-1] == max(ds["ablat"])
+        _close(ys, r.beta[0] + r.beta[1] * xs, 1e-12, "fitted line")
+        ci = _by_gid(ax, "ci", "lines")
+        pis = _by_gid(ax, "pi", "lines")
+        assert len(ci) == 2 and len(pis) == 2
+        pr = r.predict(xs[[0]])
+        assert ci[0].get_ydata()[0] == pytest.approx(pr.ci_lb[0], rel=1e-12)
+        assert pis[1].get_ydata()[0] == pytest.approx(pr.pi_ub[0], rel=1e-12)
+        assert ci[0].get_linestyle() == "--" and pis[0].get_linestyle() == ":"
+        assert ax.get_xlabel() == "ablat" and ax.get_ylabel() == "Observed Outcome"
+        with pytest.raises(ValueError, match="intercept"):
+            r.plot_bubble(mod=0, ax=ax)
+    finally:
+        plt.close(fig)
+
+
+def test_baujat_plot_geometry():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    case = CASES["influence:dat.bcg:~1:REML:z"]
+    ds = DATA["dat.bcg"]
+    inf = mm.influence(mm.pool(ds["yi"], ds["vi"], labels=[f"S{i}" for i in range(13)]))
+    fig, ax = plt.subplots()
+    try:
+        out = inf.plot_baujat(ax=ax)
+        assert out is ax
+        (pts,) = _by_gid(ax, "studies", "collections")
+        _close(pts.get_offsets(), np.column_stack([case["expected"]["baujat_x"],
+                                                   case["expected"]["baujat_y"]]), ITER, "xy")
+        texts = _by_gid(ax, "label", "texts")
+        assert [t.get_text() for t in texts] == [f"S{i}" for i in range(13)]
+        assert texts[3].get_position() == pytest.approx((inf.baujat_x[3], inf.baujat_y[3]))
+        assert ax.get_xlabel() == "Squared Pearson Residual"
+        assert ax.get_ylabel() == "Influence on Overall Result"
+        lo, hi = ax.get_xlim()
+        assert lo == 0 and hi >= max(inf.baujat_x)
+    finally:
+        plt.close(fig)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["forest", "funnel", "save_figure", "figure_context"]
+__all__ = ["forest", "funnel", "bubble", "baujat", "save_figure", "figure_context"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
 _PINNED = {"svg.hashsalt": "metamsc", "svg.fonttype": "path", "pdf.fonttype": 42}
@@ -32,6 +32,18 @@ def funnel(*args, **kwargs):
     from .funnel import funnel as _funnel
 
     return _funnel(*args, **kwargs)
+
+
+def bubble(*args, **kwargs):
+    from .bubble import bubble as _bubble
+
+    return _bubble(*args, **kwargs)
+
+
+def baujat(*args, **kwargs):
+    from .baujat import baujat as _baujat
+
+    return _baujat(*args, **kwargs)
 
 
 def save_figure(fig, path: str | Path) -> Path:

@@ -136,11 +136,17 @@ for (ic in infl_cases) {
                   ic[[2]], ic[[3]], ic[[4]])
   inf <- eval(parse(text = call), envir = envs[[ic[[1]]]])
   x <- inf$inf
+  ## the Baujat plot's coordinates: baujat() of the same model (drawn to a null device)
+  bcall <- sub("^influence\\(", "baujat(", call)
+  pdf(NULL)
+  bj <- eval(parse(text = bcall), envir = envs[[ic[[1]]]])
+  invisible(dev.off())
   add(sprintf("influence:%s:%s:%s:%s", ic[[1]], gsub(" ", "", ic[[2]]), ic[[3]], ic[[4]]), ic[[1]], call,
       list(rstudent = arr(x$rstudent), dffits = arr(x$dffits), cook_d = arr(x$cook.d),
            cov_r = arr(x$cov.r), tau2_del = arr(x$tau2.del), QE_del = arr(x$QE.del),
            hat = arr(x$hat), weight = arr(x$weight), inf = lgcarr(inf$is.infl),
-           dfbs = lapply(unclass(inf$dfbs)[seq_len(inf$p)], arr)))
+           dfbs = lapply(unclass(inf$dfbs)[seq_len(inf$p)], arr),
+           baujat_R = bcall, baujat_x = arr(bj$x), baujat_y = arr(bj$y)))
 }
 
 ## --- fixed tau^2 and zero sampling variances ----------------------------------------------------
