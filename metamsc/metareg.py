@@ -618,3 +618,60 @@ def anova(full, reduced=None, *, btt: Sequence[int | str] | None = None) -> Anov
     return AnovaResult("LRT", float(lrt), int(df), float(chi2_sf(lrt, df)), None, (), (),
                        llf, llr, f.fit_stats[key]["aic"], r.fit_stats[key]["aic"], f.tau2, r.tau2,
                        float(r2))
+
+
+# ---------------------------------------------------------------------------------------------
+# the spec keys ``moderators`` and ``categorical``
+# ---------------------------------------------------------------------------------------------
+
+def spec_moderators(raw: Mapping[str, Any], method: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Validate the spec keys ``moderators = [...]`` and ``categorical = [...]``; returns both as
+    tuples (a one-line ValueError naming the key otherwise)."""
+    mods = raw.get("moderators", [])
+    cats = raw.get("categorical", [])
+    for key, val in (("moderators", mods), ("categorical", cats)):
+        if not isinstance(val, list) or not all(isinstance(x, str) and x.strip() for x in val):
+            raise ValueError(f"key {key!r}: expected a list of column names, got {val!r}")
+        if len(set(val)) != len(val):
+            raise ValueError(f"key {key!r}: a column is listed twice: {val}")
+    if cats and not mods:
+        raise ValueError("key 'categorical' needs 'moderators'")
+    stray = [c for c in cats if c not in mods]
+    if stray:
+        raise ValueError(f"key 'categorical': {stray} not in 'moderators' {mods}")
+    if mods and str(method).upper().startswith("GLMM"):
+        raise ValueError("key 'moderators': the meta-regression is an inverse-variance model; "
+                         "it cannot use method GLMM")
+    return tuple(mods), tuple(cats)
+
+
+def spec_meta_regression(rows: Sequence[Mapping[str, str]], result, moderators: Sequence[str],
+                         categorical: Sequence[str] = (), where: str = "") -> dict[str, Any]:
+    """The spec's ``meta_regression`` JSON block: ``result`` (a pooled MetaResult) refitted with
+    the moderators read from ``rows`` (the selection's CSV rows; ``result.kept`` indexes them).
+
+    A column whose every non-missing value is a number is continuous unless it is listed in
+    ``categorical``; other columns are categorical (treatment coding, first sorted level as the
+    reference). Studies with a missing moderator are left out and listed in ``excluded``.
+    """
+    kept = np.arange(len(rows)) if result.kept is None else np.asarray(result.kept, dtype=int)
+    cols: dict[str, np.ndarray] = {}
+    for m in moderators:
+        vals = [(rows[i].get(m) or "").strip() for i in kept]
+        missing = [v.lower() in ("", "na", "nan", "null", "none", "-") for v in vals]
+        if m not in categorical:
+            try:
+                cols[m] = np.array([np.nan if miss else float(v) for v, miss in zip(vals, missing)])
+                continue
+            except ValueError:
+                pass
+        cols[m] = np.array([None if miss else v for v, miss in zip(vals, missing)], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the left-out studies are listed in the JSON
+        try:
+            reg = meta_regression(result.yi, result.vi, cols, method=result.method,
+                                  test=result.test, level=result.level, labels=result.labels,
+                                  categorical=tuple(categorical))
+        except ValueError as e:
+            raise ValueError(f"{where}meta-regression on {list(moderators)}: {e}") from None
+    return reg.to_dict()

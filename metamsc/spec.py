@@ -23,6 +23,7 @@ from ._dist import chi2_sf
 from . import datasets
 from .effects import MEASURES, effect_size
 from .pooling import METHODS, TESTS, pool_effects
+from .metareg import spec_meta_regression, spec_moderators
 from .results import I2_DEFINITIONS, PI_RULES, Excluded, MetaResult
 
 __all__ = ["MetamscError", "SpecError", "DataError", "Spec", "Analysis", "load_spec",
@@ -55,6 +56,7 @@ _KEYS = {
     "add": (int, float), "to": str, "description": str, "pi": str, "i2": str, "study_ci": str,
     "note": str, "nagq": (int, str),
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
+    "moderators": list, "categorical": list,
 }
 _REQUIRED = ("title", "data", "measure")
 KINDS = ("meta-analysis", "evidence-map")
@@ -106,6 +108,8 @@ class Spec:
     study_ci: str = "model"
     note: str = ""
     nagq: int | str = 7
+    moderators: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -146,6 +150,8 @@ class Spec:
                   {self.sensitivity[0]: list(self.sensitivity[1])},
                   "compare": None if self.compare is None else
                   dict(zip(("column", "group1", "group2"), self.compare))})
+        if self.moderators:
+            d.update(moderators=list(self.moderators), categorical=list(self.categorical))
         return d
 
 
@@ -276,6 +282,10 @@ def load_spec(path: str | Path) -> Spec:
                         f"expected one of {' '.join(ci_methods)}")
     if study_ci != "model" and measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):
         raise SpecError(f"{where_}: key 'study_ci' = {study_ci!r} needs a proportion measure")
+    try:
+        moderators, categorical = spec_moderators(raw, method)
+    except ValueError as e:
+        raise SpecError(f"{where_}: {e}") from None
     subgroup = raw.get("subgroup")
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
@@ -284,7 +294,8 @@ def load_spec(path: str | Path) -> Spec:
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 columns=columns, figures=tuple(figs),
                 add=None if "add" not in raw else float(raw["add"]), to=to,
-                description=raw.get("description", ""))
+                description=raw.get("description", ""), moderators=moderators,
+                categorical=categorical)
 
 
 def _load_evidence_map(path: Path, raw: dict[str, Any]) -> Spec:
@@ -364,7 +375,7 @@ def select(spec: Spec) -> Selection:
                                     else r for r in roles))
     needed = [(r, spec.columns.get(r, r)) for r in ("study",) + src_roles if not _fillable(spec, r)]
     extra = list(spec.where) + ([spec.subgroup] if spec.subgroup else []) + \
-        ([spec.compare[0]] if spec.compare else [])
+        ([spec.compare[0]] if spec.compare else []) + list(spec.moderators)
     for role, c in needed + [(None, c) for c in extra]:
         if c not in cols:
             what = f"column {c!r} (role {role!r})" if role else f"column {c!r}"
@@ -676,6 +687,12 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
         role = an.spec.sensitivity[0]
         d["sensitivity"] = {"role": role, "results": [dict(value=v, **_summary_fields(r))
                                                       for v, r in an.sensitivity]}
+    if an.spec.moderators:
+        try:
+            d["meta_regression"] = spec_meta_regression(an.selection.rows, an.result,
+                                                        an.spec.moderators, an.spec.categorical)
+        except ValueError as e:
+            raise DataError(f"{an.spec.path}: {e}") from None
     exact = _exact_two_group(an)
     if exact is not None:
         d["exact"] = exact

@@ -453,3 +453,66 @@ def test_baujat_plot_geometry():
         assert lo == 0 and hi >= max(inf.baujat_x)
     finally:
         plt.close(fig)
+
+
+# --- the spec keys moderators / categorical ------------------------------------------------------
+
+def _bcg_csv(path, drop_ablat_row=None):
+    ds = DATA["dat.bcg"]
+    code = {"random": 1, "alternate": 2, "systematic": 3}
+    lines = ["study,yi,vi,ablat,year,alloc,code"]
+    for i in range(13):
+        ab = "" if i == drop_ablat_row else str(ds["ablat"][i])
+        lines.append(f"S{i + 1},{ds['yi'][i]!r},{ds['vi'][i]!r},{ab},{ds['year'][i]},{ds['alloc'][i]},"
+                     f"{code[ds['alloc'][i]]}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_spec_moderators_match_metafor(tmp_path):
+    from metamsc.spec import analysis_dict, run_spec
+
+    _bcg_csv(tmp_path / "bcg.csv")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "BCG"\ndata = "bcg.csv"\nmeasure = "GEN"\nmethod = "REML"\n'
+                    'test = "knha"\nmoderators = ["ablat", "year", "alloc"]\n')
+    d = json.loads(json.dumps(analysis_dict(run_spec(spec))))
+    mr = d["meta_regression"]
+    e = CASES["bcg:REML:knha"]["expected"]
+    assert [c["name"] for c in mr["coefficients"]] == e["names"]
+    _close([c["estimate"] for c in mr["coefficients"]], e["beta"], ITER, "beta", atol=1e-9)
+    _close([c["se"] for c in mr["coefficients"]], e["se"], ITER, "se")
+    for ours, theirs in (("qm", "QM"), ("qm_pvalue", "QMp"), ("qe", "QE"), ("qe_pvalue", "QEp"),
+                         ("tau2", "tau2"), ("i2", "I2"), ("r2", "R2")):
+        _close(mr[ours], e[theirs], ITER, ours)
+    assert mr["qm_df"] == 4 and mr["qe_df"] == 8 and mr["excluded"] == []
+    assert d["spec"]["moderators"] == ["ablat", "year", "alloc"]
+
+
+def test_spec_categorical_forces_dummies_and_missing_moderator_is_listed(tmp_path):
+    from metamsc.spec import analysis_dict, run_spec
+
+    _bcg_csv(tmp_path / "bcg.csv", drop_ablat_row=4)
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "BCG"\ndata = "bcg.csv"\nmeasure = "GEN"\n'
+                    'moderators = ["ablat", "code"]\ncategorical = ["code"]\n')
+    mr = analysis_dict(run_spec(spec))["meta_regression"]
+    names = [c["name"] for c in mr["coefficients"]]
+    assert names == ["intrcpt", "ablat", "code2", "code3"]
+    assert mr["excluded"] == [{"study": "S5", "reason": "a moderator is missing"}]
+    assert mr["k"] == 12
+
+
+@pytest.mark.parametrize("body, needle", [
+    ('moderators = "ablat"\n', "key 'moderators' must be a list"),
+    ('moderators = [1]\n', "key 'moderators': expected a list of column names"),
+    ('moderators = ["ablat"]\ncategorical = ["year"]\n', "key 'categorical': ['year'] not in"),
+    ('moderators = ["latitude"]\n', "no column 'latitude'"),
+])
+def test_spec_moderator_errors(tmp_path, body, needle):
+    from metamsc.spec import MetamscError, run_spec
+
+    _bcg_csv(tmp_path / "bcg.csv")
+    spec = tmp_path / "s.toml"
+    spec.write_text('title = "BCG"\ndata = "bcg.csv"\nmeasure = "GEN"\n' + body)
+    with pytest.raises(MetamscError, match=re.escape(needle)):
+        run_spec(spec)
