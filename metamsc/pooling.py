@@ -89,7 +89,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
                                  + ("" if v_all[i] < 0 else f" (the {method} model needs vi > 0)")))
     ok &= ~neg
     y, v = y_all[ok], v_all[ok]
-    labs = tuple(l for l, keep in zip(lab_all, ok) if keep)
+    labs = lab_all if ok.all() else tuple(l for l, keep in zip(lab_all, ok) if keep)
     n_ = None if n_all is None else n_all[ok]
     a = None if a_all is None else a_all[ok]
     k = int(y.size)

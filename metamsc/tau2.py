@@ -68,10 +68,12 @@ _ONES: dict[int, np.ndarray] = {}
 def _sum(x: np.ndarray):
     """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
     if x.ndim == 1:
+        if x.size > 4096:
+            return float(x.sum())
         one = _ONES.get(x.size)
         if one is None:
             one = np.ones(x.size)
-            if x.size <= 4096 and len(_ONES) < 64:
+            if len(_ONES) < 64:
                 _ONES[x.size] = one
         return float(x @ one)
     return np.sum(x, axis=-1)
@@ -438,21 +440,42 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
     def q(t: float) -> float:
         return Projection(1.0 / (v + t), X).quad(y)
 
-    q_min = q(tmin)
-    q_max = q(tmax)
-
-    def root(target: float) -> float:
+    def root(target: float, start: float) -> float:
+        """Q(t) = target by Newton's method: Q is decreasing and convex in t (dQ/dt = -y'PPy,
+        d2Q/dt2 = 2 y'PPPy >= 0), so from a start with Q > target the iterates rise monotonically
+        to the root; Brent's method is the fallback."""
+        t = start
+        for it in range(100):
+            pr = Projection(1.0 / (v + t), X)
+            py = pr.py(y)
+            f = float(py @ (y - pr.fitted(y))) - target
+            d = float(py @ py)
+            if f <= 0 and it > 0:  # at the root up to rounding
+                return t
+            if f <= 0 or d <= 0:
+                break
+            step = f / d
+            t_new = t + step
+            if t_new >= tmax:
+                break
+            if step <= 1e-13 * t_new + 1e-15:
+                return t_new
+            t = t_new
         return float(_brentq(lambda t: q(t) - target, tmin, tmax, xtol=1e-15,
                              rtol=4 * np.finfo(float).eps, maxiter=1000))
 
+    q_min = q(tmin)
+    q_max = q(tmax)
     if q_min < crit_l:
         lb = ub = tmin
     else:
-        ub = tmax if q_max > crit_l else root(crit_l)
+        ub = tmax if q_max > crit_l else None
     if q_max > crit_u:
         lb = ub = tmax
     elif q_min < crit_u:
         lb = tmin
     else:
-        lb = root(crit_u)
+        lb = root(crit_u, tmin)
+    if ub is None:
+        ub = root(crit_l, lb)
     return lb, ub
