@@ -48,13 +48,49 @@ class BatchResult:
         return float(np.mean((self.ci_lb <= true_value) & (true_value <= self.ci_ub)))
 
 
+def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarray:
+    """The ML or REML estimating function (y'PPy - tr(P), or - sum w for ML) per row."""
+    pr = Projection(1.0 / (v + t[:, None]), None)
+    py = pr.py(y)
+    return np.sum(py * py, axis=1) - (np.sum(pr.a, axis=1) if method == "ML" else pr.tr())
+
+
+def _score_root(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
+    """Root of the decreasing estimating function on [0, inf) per row (0 when it is <= 0 at 0):
+    the upper end grows by 4x until the function is <= 0, then bisection to machine precision."""
+    n = y.shape[0]
+    out = np.zeros(n)
+    pos = _score(y, v, np.zeros(n), method) > 0
+    if not pos.any():
+        return out
+    yy, vv = y[pos], v[pos]
+    lo = np.zeros(yy.shape[0])
+    hi = np.maximum(np.var(yy, axis=1) + np.max(vv, axis=1), 1.0)
+    for _ in range(200):
+        up = _score(yy, vv, hi, method) > 0
+        if not up.any():
+            break
+        lo = np.where(up, hi, lo)
+        hi = np.where(up, 4 * hi, hi)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if np.all((mid <= lo) | (mid >= hi)):
+            break
+        above = _score(yy, vv, mid, method) > 0
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    out[pos] = 0.5 * (lo + hi)
+    return out
+
+
 def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
                level: float = 0.95, threshold: float = 1e-12, maxiter: int = 100) -> BatchResult:
     """Pool each row of ``yi``/``vi`` (shape (n_analyses, k), k >= 2) like :func:`metamsc.pool`.
 
     The estimators are those of :mod:`metamsc.tau2` (the same :class:`~metamsc.tau2.Projection`
-    traces and quadratic forms, applied to all rows at once); PM and rows whose Fisher scoring
-    does not converge are solved row by row by :func:`metamsc.tau2.estimate_tau2`.
+    traces and quadratic forms, applied to all rows at once); PM is solved row by row by
+    :func:`metamsc.tau2.estimate_tau2`; rows whose Fisher scoring does not converge get the root
+    of the estimating equation, bracketed and bisected on all of them at once.
     """
     y = np.atleast_2d(np.asarray(yi, dtype=float))
     v = np.atleast_2d(np.asarray(vi, dtype=float))
@@ -108,10 +144,12 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
             done = np.abs(adj) <= threshold
             idx = np.flatnonzero(active)
             active[idx[done]] = False
-        # rows still active did not converge: estimate_tau2's bracketed root, row by row
-        for i in np.flatnonzero(active):
-            fit = estimate_tau2(y[i], v[i], method, threshold=threshold, maxiter=0)
-            tau2[i], conv[i] = fit.tau2, fit.converged and np.isfinite(fit.tau2)
+        # rows still active did not converge: the root of the estimating equation on [0, inf),
+        # bracketed and bisected on all these rows at once (the fallback of estimate_tau2)
+        bad = np.flatnonzero(active)
+        if bad.size:
+            tau2[bad] = _score_root(ymc[bad], v[bad], method)
+            conv[bad] = np.isfinite(tau2[bad])
         # ll0check as metafor: take tau^2 = 0 when the likelihood is higher there
         reml = method == "REML"
 

@@ -566,8 +566,9 @@ def _as_regression(fit) -> MetaRegression:
     if isinstance(fit, MetaResult) and fit.method in TAU2_METHODS and fit.method != "GENQ":
         return _fit(np.asarray(fit.yi), np.asarray(fit.vi), np.ones((fit.k, 1)), ("intrcpt",),
                     fit.method, fit.test, fit.level, None, None, 1e-12, 100, fit.labels, (), None)
-    raise TypeError("anova() compares meta_regression() fits (or a pool() random-effects fit as "
-                    f"the reduced model), not {type(fit).__name__}")
+    raise TypeError("needs a meta_regression() fit or an inverse-variance pool() fit (not GENQ, "
+                    f"Mantel-Haenszel, Peto or GLMM), not {type(fit).__name__}"
+                    + (f" with method {fit.method}" if hasattr(fit, "method") else ""))
 
 
 def anova(full, reduced=None, *, btt: Sequence[int | str] | None = None) -> AnovaResult:

@@ -156,6 +156,8 @@ class Projection:
     def tr(self, c: np.ndarray | None = None):
         """tr(P C)."""
         a = self.a
+        if self._one and c is None:
+            return self._out(self._sa - _dot(a, a) / self._sa)
         ac = a if c is None else a * c
         if self._one:
             return self._out(_sum(ac) - _dot(a, ac) / self._sa)
@@ -165,6 +167,9 @@ class Projection:
         """tr(P C P E); tr(PP) = sum(P * P), tr(PVPV) = sum(PV * (PV)'), tr(PPV) = sum(PV * P)."""
         a = self.a
         a2 = a * a
+        if self._one and c is None and e is None:
+            sa, s2 = self._sa, _dot(a, a)
+            return self._out(s2 - 2 * _dot(a2, a) / sa + s2 * s2 / sa**2)
         a2c = a2 if c is None else a2 * c
         a2e = a2 if e is None else a2 * e
         a2ce = a2c if e is None else a2c * e
@@ -258,7 +263,7 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
         else:
             py = pr.py(y)
             if kind == "ML":
-                adj = (py @ py - np.sum(w)) / np.sum(w * w)
+                adj = (py @ py - _sum(w)) / _dot(w, w)
             else:
                 adj = (py @ py - pr.tr()) / pr.tr2()
         if not np.isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
@@ -447,8 +452,9 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
         t = start
         for it in range(100):
             pr = Projection(1.0 / (v + t), X)
-            py = pr.py(y)
-            f = float(py @ (y - pr.fitted(y))) - target
+            r = y - pr.fitted(y)
+            py = pr.a * r
+            f = float(py @ r) - target
             d = float(py @ py)
             if f <= 0 and it > 0:  # at the root up to rounding
                 return t
