@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import Projection, Tau2Fit, _design, _sym, estimate_tau2
+from .tau2 import Projection, Tau2Fit, _design, _sum, _sym, estimate_tau2
 
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test"]
 
@@ -123,14 +123,14 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     if method == "EE":
         t2 = 0.0
     s = v + t2
-    if np.any(s <= 0):
+    if t2 <= 0 and (s <= 0).any():
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well)")
     w = 1.0 / s
     prw = Projection(w, Xp)
     beta_w = prw.coef(y)
     resid_w = y - (beta_w[0] if Xp is None else X @ beta_w)
-    rss = float(np.sum(w * resid_w**2))
+    rss = float((w * resid_w) @ resid_w)
     if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
         pra = Projection(weights, Xp)
         beta = pra.coef(y)
@@ -161,10 +161,10 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
-    if np.all(v > 0):
+    if (v > 0).all():
         if df_res > 0:
             pr0 = Projection(1.0 / v, Xp)
-            qe = max(0.0, pr0.quad(y - y.mean()))
+            qe = max(0.0, pr0.quad(y - _sum(y) / k))
             qe_p = float(chi2_sf(qe, df_res))
             vt = df_res / pr0.tr()
             if method == "EE" or i2 == "Q":
@@ -177,10 +177,11 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
             qe, qe_p, vt, i2v, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
     else:
         qe = qe_p = vt = i2v = h2 = nan
-    ll_ml = -0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(s)) - 0.5 * rss
+    sls = _sum(np.log(s))
+    ll_ml = -0.5 * k * np.log(2 * np.pi) - 0.5 * sls - 0.5 * rss
     ll_reml = (-0.5 * df_res * np.log(2 * np.pi)
                + 0.5 * (np.log(k) if Xp is None else np.linalg.slogdet(X.T @ X)[1])
-               - 0.5 * np.sum(np.log(s)) - 0.5 * prw.logdet() - 0.5 * rss)
+               - 0.5 * sls - 0.5 * prw.logdet() - 0.5 * rss)
     return ModelFit(
         k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,
         tau2_fixed=tau2 is not None, beta=beta, vb=vb, vb_model=vb_model, se=se, statistic=stat,

@@ -201,7 +201,7 @@ def _p(X) -> int:
 
 def _weights(v: np.ndarray, tau2: float) -> np.ndarray:
     s = v + tau2
-    if tau2 <= 0 and np.any(s <= 0):
+    if tau2 <= 0 and (s <= 0).any():
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well); use a method that "
                          "estimates tau^2 > 0 or fix tau2=")
@@ -220,7 +220,7 @@ def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool)
     w = _weights(v, tau2)
     pr = Projection(w, X)
     k, p = y.size, _p(X)
-    ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) \
+    ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * _sum(np.log(v + tau2)) \
         - 0.5 * pr.quad(y)
     if reml:
         ll -= 0.5 * pr.logdet()
@@ -235,7 +235,7 @@ def _score(y, v, X, tau2, kind) -> float:
     if kind == "EB":
         return pr.quad(y) * k / (k - p) - k
     py = pr.py(y)
-    return float(py @ py) - (float(np.sum(w)) if kind == "ML" else pr.tr())
+    return float(py @ py) - (_sum(w) if kind == "ML" else pr.tr())
 
 
 def _root_on_halfline(f, start: float) -> float | None:
@@ -259,7 +259,7 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
         w = _weights(v, tau2)
         pr = Projection(w, X)
         if kind == "EB":
-            adj = (pr.quad(y) * k / (k - p) - k) / np.sum(w)
+            adj = (pr.quad(y) * k / (k - p) - k) / _sum(w)
         else:
             py = pr.py(y)
             if kind == "ML":
@@ -301,11 +301,11 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
     w = _weights(v, tau2)
     if method == "ML":
-        return float(np.sqrt(2 / np.sum(w**2)))
+        return float(np.sqrt(2 / _dot(w, w)))
     if method == "REML":
         return float(np.sqrt(2 / Projection(w, X).tr2()))
     # EB, PM, PMM
-    return float(np.sqrt(2 * k**2 / (k - p) / np.sum(w) ** 2))
+    return float(np.sqrt(2 * k**2 / (k - p) / _sum(w) ** 2))
 
 
 def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float | None = None,
@@ -339,13 +339,13 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
             return Tau2Fit(method, tau2, float("nan"), True, 0, tau2 == 0, "fixed by the user")
         return Tau2Fit(method, 0.0, float("nan"), True, 0, True, "k = 1",
                        "k = 1: tau^2 is not estimable and is set to 0")
-    if np.any(v < 0):
+    allpos = bool((v > 0).all())
+    if not allpos and (v < 0).any():
         raise ValueError("sampling variances must not be negative")
-    allpos = bool(np.all(v > 0))
     if not allpos and method in POSITIVE_VI_ONLY:
         raise ValueError(f"the {method} estimator cannot be used with zero sampling variances "
                          "(as metafor); use HE, SJ, ML, REML or EB")
-    ymc = y - y.mean()  # as metafor: tau^2 from the centred outcomes
+    ymc = y - _sum(y) / k  # as metafor: tau^2 from the centred outcomes
     a = None
     tau2_0 = None
     pr_dl = None
@@ -434,7 +434,7 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
     k = y.size
     X = _design(X, k)
     df = k - _p(X)
-    if df < 1 or np.any(v <= 0):
+    if df < 1 or (v <= 0).any():
         return float("nan"), float("nan")
     alpha = 1 - level
     tmin = 0.0
