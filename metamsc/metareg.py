@@ -489,16 +489,18 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: st
     excluded = []
     ok = np.isfinite(y) & np.isfinite(v) & keep_mods
     zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or (tau2 is not None and tau2 > 0)
-    for i in range(k_all):
+    with np.errstate(invalid="ignore"):
+        bad_v = ok & ((v < 0) | ((v == 0) & (not zero_ok)))
+    for i in np.flatnonzero(~ok | bad_v):  # only the studies left out: O(k) vectorised checks
         if not np.isfinite(y[i]):
             excluded.append(Excluded(labs[i], "yi is missing or not finite"))
         elif not np.isfinite(v[i]):
             excluded.append(Excluded(labs[i], "vi is missing or not finite"))
         elif not keep_mods[i]:
             excluded.append(Excluded(labs[i], "a moderator is missing"))
-        elif v[i] < 0 or (v[i] == 0 and not zero_ok):
+        else:
             excluded.append(Excluded(labs[i], f"sampling variance vi = {v[i]:g} is not positive"))
-            ok[i] = False
+    ok &= ~bad_v
     if excluded:
         warnings.warn("meta_regression: studies left out: "
                       + "; ".join(f"{e.study} ({e.reason})" for e in excluded), stacklevel=2)
@@ -507,7 +509,7 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: st
         X = X[ok[keep_mods]]
     y, v = y[ok], v[ok]
     a = None if a_all is None else a_all[ok]
-    labs_ok = tuple(l for l, kp in zip(labs, ok) if kp)
+    labs_ok = labs if ok.all() else tuple(l for l, kp in zip(labs, ok) if kp)
     if y.size == 0:
         raise ValueError("no study left for the meta-regression")
     return _fit(y, v, X, names, method, test, level, a, tau2, threshold, maxiter, labs_ok,
