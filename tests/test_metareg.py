@@ -516,3 +516,12 @@ def test_spec_moderator_errors(tmp_path, body, needle):
     spec.write_text('title = "BCG"\ndata = "bcg.csv"\nmeasure = "GEN"\n' + body)
     with pytest.raises(MetamscError, match=re.escape(needle)):
         run_spec(spec)
+
+
+def test_influence_refuses_other_model_kinds_in_one_line():
+    ds = DATA["dat.bcg"]
+    genq = mm.pool(ds["yi"], ds["vi"], method="GENQ", weights=1 / np.array(ds["vi"]))
+    with pytest.raises(TypeError, match="not MetaResult with method GENQ"):
+        mm.influence(genq)
+    with pytest.raises(TypeError, match="inverse-variance pool"):
+        mm.influence("not a fit")
