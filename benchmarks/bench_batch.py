@@ -25,15 +25,15 @@ def main() -> None:
     v = rng.uniform(0.01, 0.5, size=(m, k))
     y = 0.2 + rng.normal(0, np.sqrt(0.1), size=(m, k)) + rng.normal(0, np.sqrt(v))
     rows = {}
-    for method in ("DL", "REML"):
-        pool_batch(y[:10], v[:10], method=method)
+    for method, test in (("DL", "z"), ("REML", "knha")):
+        pool_batch(y[:10], v[:10], method=method, test=test)
         t0 = time.perf_counter()
-        res = pool_batch(y, v, method=method)
+        res = pool_batch(y, v, method=method, test=test)
         assert res.converged.all()
         batch_ms = 1000 * (time.perf_counter() - t0) / m
         t0 = time.perf_counter()
         for i in range(500):
-            mm.pool(y[i], v[i], method=method)
+            mm.pool(y[i], v[i], method=method, test=test)
         single_ms = 1000 * (time.perf_counter() - t0) / 500
         rows[method] = {"metamsc pool_batch": batch_ms, "metamsc pool (loop)": single_ms}
     try:
@@ -56,7 +56,8 @@ def main() -> None:
             if ln.startswith("metafor"):
                 _, meth, ms, fails = ln.split()
                 rows[meth][f"metafor rma (loop; {fails} of 500 failed)"] = float(ms)
-    print(f"{m} simulated meta-analyses, k = {k}: ms per meta-analysis; ratio = peer / pool_batch")
+    print(f"{m} simulated meta-analyses, k = {k} (DL with z, REML with knha): ms per "
+          "meta-analysis; ratio = peer / pool_batch")
     for method, d in rows.items():
         base = d["metamsc pool_batch"]
         for name, ms in d.items():

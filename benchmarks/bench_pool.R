@@ -8,3 +8,7 @@ for (m in c("DL", "REML", "PM")) {
   t <- system.time(for (i in seq_len(reps)) rma(yi, vi, method = m))[["elapsed"]]
   cat(sprintf("metafor %s %.4f\n", m, 1000 * t / reps))
 }
+y10 <- yi[1:10]; v10 <- vi[1:10]
+invisible(rma(y10, v10, method = "REML", test = "knha"))
+t <- system.time(for (i in seq_len(reps)) rma(y10, v10, method = "REML", test = "knha"))[["elapsed"]]
+cat(sprintf("metafor REML-knha-k10 %.4f\n", 1000 * t / reps))

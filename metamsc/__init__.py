@@ -23,6 +23,8 @@ from .sensitivity import cumulative, leave_one_out
 from .subgroups import subgroup_analysis
 from .tau2 import estimate_tau2
 from .transforms import transf
+from .metareg import AnovaResult, MetaRegression, Prediction, anova, meta_regression
+from .influence import Influence, influence
 
 __version__ = "0.1.0"
 
@@ -42,6 +44,13 @@ __all__ = [
     "get_measure",
     "MEASURE_REGISTRY",
     "transf",
+    "meta_regression",
+    "MetaRegression",
+    "Prediction",
+    "anova",
+    "AnovaResult",
+    "influence",
+    "Influence",
     "leave_one_out",
     "cumulative",
     "egger_test",

@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import _solve_score, estimate_tau2
+from .core import canonical_test
+from .tau2 import Projection, canonical_method, estimate_tau2
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
 
@@ -47,19 +48,56 @@ class BatchResult:
         return float(np.mean((self.ci_lb <= true_value) & (true_value <= self.ci_ub)))
 
 
-def _q(y, w):
-    mu = np.sum(w * y, axis=1, keepdims=True) / np.sum(w, axis=1, keepdims=True)
-    return np.sum(w * (y - mu) ** 2, axis=1)
+def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarray:
+    """The ML or REML estimating function (y'PPy - tr(P), or - sum w for ML) per row."""
+    pr = Projection(1.0 / (v + t[:, None]), None)
+    py = pr.py(y)
+    return np.sum(py * py, axis=1) - (np.sum(pr.a, axis=1) if method == "ML" else pr.tr())
+
+
+def _score_root(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
+    """Root of the decreasing estimating function on [0, inf) per row (0 when it is <= 0 at 0):
+    the upper end grows by 4x until the function is <= 0, then bisection to machine precision."""
+    n = y.shape[0]
+    out = np.zeros(n)
+    pos = _score(y, v, np.zeros(n), method) > 0
+    if not pos.any():
+        return out
+    yy, vv = y[pos], v[pos]
+    lo = np.zeros(yy.shape[0])
+    hi = np.maximum(np.var(yy, axis=1) + np.max(vv, axis=1), 1.0)
+    for _ in range(200):
+        up = _score(yy, vv, hi, method) > 0
+        if not up.any():
+            break
+        lo = np.where(up, hi, lo)
+        hi = np.where(up, 4 * hi, hi)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if np.all((mid <= lo) | (mid >= hi)):
+            break
+        above = _score(yy, vv, mid, method) > 0
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    out[pos] = 0.5 * (lo + hi)
+    return out
 
 
 def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
                level: float = 0.95, threshold: float = 1e-12, maxiter: int = 100) -> BatchResult:
-    """Pool each row of ``yi``/``vi`` (shape (n_analyses, k), k >= 2) like :func:`metamsc.pool`."""
+    """Pool each row of ``yi``/``vi`` (shape (n_analyses, k), k >= 2) like :func:`metamsc.pool`.
+
+    The estimators are those of :mod:`metamsc.tau2` (the same :class:`~metamsc.tau2.Projection`
+    traces and quadratic forms, applied to all rows at once); PM is solved row by row by
+    :func:`metamsc.tau2.estimate_tau2`; rows whose Fisher scoring does not converge get the root
+    of the estimating equation, bracketed and bisected on all of them at once.
+    """
     y = np.atleast_2d(np.asarray(yi, dtype=float))
     v = np.atleast_2d(np.asarray(vi, dtype=float))
-    method = {"FE": "EE", "CE": "EE"}.get(method, method)
+    method = canonical_method(method)
     if method not in BATCH_METHODS:
         raise ValueError(f"pool_batch supports {', '.join(BATCH_METHODS)}, not {method!r}")
+    test = canonical_test(test)
     if test not in ("z", "knha"):
         raise ValueError(f"pool_batch supports tests z and knha, not {test!r}")
     if y.shape != v.shape or y.shape[1] < 2:
@@ -67,13 +105,13 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0)):
         raise ValueError("yi must be finite and vi finite and positive (no missing studies in a batch)")
     m, k = y.shape
-    w0 = 1.0 / v
-    sw0 = w0.sum(axis=1)
-    q0 = _q(y, w0)
-    trp = sw0 - (w0**2).sum(axis=1) / sw0
+    ymc = y - y.mean(axis=1, keepdims=True)  # as estimate_tau2: the centred outcomes
+    pr0 = Projection(1.0 / v, None)
+    q0 = pr0.quad(ymc)
+    trp = pr0.tr()
     iters = np.zeros(m, dtype=int)
     conv = np.ones(m, dtype=bool)
-    he = (np.sum((y - y.mean(axis=1, keepdims=True)) ** 2, axis=1) - v.sum(axis=1) * (k - 1) / k) / (k - 1)
+    he = (Projection(np.ones_like(v), None).quad(ymc) - Projection(np.ones_like(v), None).tr(v)) / (k - 1)
     if method == "EE":
         tau2 = np.zeros(m)
     elif method == "DL":
@@ -91,53 +129,51 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
             iters[active] += 1
             t = tau2[active]
             w = 1.0 / (v[active] + t[:, None])
-            sw = w.sum(axis=1)
-            r = y[active] - (np.sum(w * y[active], axis=1) / sw)[:, None]
-            wr2 = np.sum((w * r) ** 2, axis=1)
+            pr = Projection(w, None)
+            py = pr.py(ymc[active])
+            wr2 = np.sum(py * py, axis=1)
             if method == "ML":
-                adj = (wr2 - sw) / np.sum(w**2, axis=1)
+                adj = (wr2 - np.sum(w, axis=1)) / np.sum(w**2, axis=1)
             else:
-                sw2 = np.sum(w**2, axis=1)
-                trp_ = sw - sw2 / sw
-                # sum(P*P) for P = W - w w'/sw: sum w^2 - 2 sum w^3 / sw + (sum w^2)^2 / sw^2
-                pp = sw2 - 2 * np.sum(w**3, axis=1) / sw + sw2**2 / sw**2
-                adj = (wr2 - trp_) / pp
+                adj = (wr2 - pr.tr()) / pr.tr2()
             adj = np.where(np.isfinite(adj), adj, 0.0)
             adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
             while np.any(t + adj < 0):
                 adj = np.where(t + adj < 0, adj / 2, adj)
-            new = t + adj
-            tau2[active] = new
+            tau2[active] = t + adj
             done = np.abs(adj) <= threshold
             idx = np.flatnonzero(active)
             active[idx[done]] = False
-        # rows still active did not converge: the bracketed root of the estimating equation
-        for i in np.flatnonzero(active):
-            root, _ = _solve_score(y[i], v[i], method)
-            tau2[i], conv[i] = root, bool(np.isfinite(root))
+        # rows still active did not converge: the root of the estimating equation on [0, inf),
+        # bracketed and bisected on all these rows at once (the fallback of estimate_tau2)
+        bad = np.flatnonzero(active)
+        if bad.size:
+            tau2[bad] = _score_root(ymc[bad], v[bad], method)
+            conv[bad] = np.isfinite(tau2[bad])
         # ll0check as metafor: take tau^2 = 0 when the likelihood is higher there
         reml = method == "REML"
 
         def ll(t):
-            w = 1.0 / (v + t[:, None])
-            out = -0.5 * np.sum(np.log(v + t[:, None]), axis=1) - 0.5 * _q(y, w)
-            return out - (0.5 * np.log(w.sum(axis=1)) if reml else 0.0)
+            pr = Projection(1.0 / (v + t[:, None]), None)
+            out = -0.5 * np.sum(np.log(v + t[:, None]), axis=1) - 0.5 * pr.quad(ymc)
+            return out - (0.5 * pr.logdet() if reml else 0.0)
 
         pos = tau2 > threshold
         better0 = pos & (ll(np.zeros(m)) - ll(tau2) > 1e-12)
         tau2[better0] = 0.0
     w = 1.0 / (v + tau2[:, None])
-    sw = w.sum(axis=1)
-    mu = np.sum(w * y, axis=1) / sw
-    vb = 1.0 / sw
+    pr = Projection(w, None)
+    mu = pr.coef(y)[:, 0]
+    vb = 1.0 / np.sum(w, axis=1)
     alpha = 1 - level
     if test == "knha":
-        s2w = np.sum(w * (y - mu[:, None]) ** 2, axis=1) / (k - 1)
-        s2w = np.where(s2w * (k - 1) > np.finfo(float).eps, s2w, 0.0)
+        rss = pr.quad(y)
+        s2w = np.where(rss > np.finfo(float).eps, rss / (k - 1), 0.0)
         vb = vb * s2w
         crit = t_isf(alpha / 2, k - 1)
         se = np.sqrt(vb)
-        pval = 2 * t_sf(np.abs(mu / se), k - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pval = 2 * t_sf(np.abs(mu / se), k - 1)
     else:
         crit = norm_isf(alpha / 2)
         se = np.sqrt(vb)

@@ -12,12 +12,8 @@ test and Duval & Tweedie's trim and fill, with metafor parity.
 - :func:`trim_and_fill` is metafor's ``trimfill()`` (Duval & Tweedie 2000 Biometrics 56:455 and
   JASA 95:89).
 
-The meta-regression with one moderator, X = [1, sei], implements metafor's ``rma.uni`` with
-``mods``: the moment estimators (DL, HE, HS, HSk, SJ) from the residual projection
-P = W - W X (X'WX)^-1 X'W, PM/PMM by the generalised Q with k - p degrees of freedom, and
-ML/REML/EB by Fisher scoring with the likelihood of the meta-regression (REML with the
-log |X'WX| term); see Viechtbauer (2005) J Educ Behav Stat 30:261 and Viechtbauer (2010)
-J Stat Softw 36(3).
+The meta-regression with one moderator, X = [1, sei], is fitted by the model core
+(:mod:`metamsc.core`, the same engine as ``pool`` and ``meta_regression``).
 """
 
 from __future__ import annotations
@@ -29,260 +25,20 @@ from numpy.typing import ArrayLike
 
 from ._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._util import check_level, readonly, study_arrays, warn_omitted
-from .pooling import TESTS, pool
+from .core import canonical_test
+from .pooling import pool
 from .results import MetaResult
-from .tau2 import _ALIASES, _root_on_halfline
+from .metareg import MetaRegression, _fit
+from .tau2 import canonical_method
 
-__all__ = ["EggerTest", "BeggTest", "TrimAndFill", "MetaRegression", "egger_test", "begg_test",
-           "trim_and_fill", "meta_regression", "REGRESSION_METHODS"]
-
-#: tau^2 estimators available for the meta-regression (metafor's rma.uni with mods)
-REGRESSION_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM")
+__all__ = ["EggerTest", "BeggTest", "TrimAndFill", "egger_test", "begg_test", "trim_and_fill"]
 
 
-# ---------------------------------------------------------------------------------------------
-# meta-regression (rma.uni with moderators)
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MetaRegression:
-    """A mixed-effects meta-regression y = X beta + u + e (metafor ``rma.uni(yi, vi, mods=...)``).
-
-    ``beta``, ``se``, ``statistic`` (z, or t on ``df`` = k - p degrees of freedom for
-    knha/adhoc/t), ``pvalue``, ``ci_lb``, ``ci_ub`` are per coefficient; ``tau2`` is the residual
-    between-study variance; ``q``/``q_pvalue`` the test for residual heterogeneity (QE).
-    """
-
-    method: str
-    test: str
-    level: float
-    k: int
-    p: int
-    beta: np.ndarray
-    se: np.ndarray
-    statistic: np.ndarray
-    pvalue: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
-    df: float | None
-    tau2: float
-    se_tau2: float
-    q: float
-    q_pvalue: float
-    s2w: float
-    converged: bool
-    algorithm: str
-
-
-def _proj(w: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """P = W - W X (X'WX)^-1 X'W for diagonal weights w."""
-    WX = X * w[:, None]
-    return np.diag(w) - WX @ np.linalg.solve(X.T @ WX, WX.T)
-
-
-def _ll(y, v, X, tau2, reml):
-    """(Restricted) log-likelihood of the meta-regression (metafor's ll0 check)."""
-    w = 1.0 / (v + tau2)
-    WX = X * w[:, None]
-    xwx = X.T @ WX
-    b = np.linalg.solve(xwx, WX.T @ y)
-    rss = np.sum(w * (y - X @ b) ** 2)
-    k, p = X.shape
-    ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss
-    if reml:
-        ll -= 0.5 * np.linalg.slogdet(xwx)[1]
-    return float(ll)
-
-
-def _score(y, v, X, tau2, kind) -> float:
-    """Estimating function of ML, REML or EB whose root is the estimate."""
-    w = 1.0 / (v + tau2)
-    P = _proj(w, X)
-    Py = P @ y
-    k, p = X.shape
-    if kind == "ML":
-        return float(Py @ Py - np.sum(w))
-    if kind == "REML":
-        return float(Py @ Py - np.trace(P))
-    return float(y @ Py * k / (k - p) - k)  # EB
-
-
-def _tau2_mods(y, v, X, method, threshold, maxiter):
-    """tau^2 of a meta-regression by ``method``, as metafor's rma.uni; (tau2, se, converged,
-    algorithm)."""
-    k, p = X.shape
-    ymc = y - y.mean()  # metafor estimates tau^2 from the centred outcomes
-
-    def t(x: float) -> float:  # metafor's max(tau2, 0) in the standard errors
-        return max(x, 0.0)
-
-    if method == "EE":
-        return 0.0, float("nan"), True, "fixed at 0 (common effect)"
-    if method in ("DL", "HS", "HSk"):
-        w = 1.0 / v
-        P = _proj(w, X)
-        rss = float(ymc @ P @ ymc)
-        trp = float(np.trace(P))
-        if method == "DL":
-            tau2 = (rss - (k - p)) / trp
-            se = np.sqrt((2 * (k - p) + 4 * t(tau2) * trp + 2 * t(tau2) ** 2 * np.sum(P * P)) / trp**2)
-        else:
-            tau2 = ((rss if method == "HS" else k / (k - p) * rss) - k) / np.sum(w)
-            se = np.sqrt((2 * (k - p) + 4 * t(tau2) * trp + 2 * t(tau2) ** 2 * np.sum(P * P))
-                         / np.sum(w) ** 2)
-            if method == "HSk":
-                se *= k / (k - p)
-        return t(tau2), float(se), True, "closed form"
-    if method == "SJ":
-        tau2_0 = float(np.mean(ymc**2))
-        P = _proj(1.0 / (v + tau2_0), X)
-        tau2 = tau2_0 * float(ymc @ P @ ymc) / (k - p)
-        PV = P * v[None, :]
-        se = np.sqrt(tau2_0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * t(tau2) * np.sum(PV * P)
-                                                  + 2 * t(tau2) ** 2 * np.sum(P * P)))
-        return t(tau2), float(se), True, "closed form"
-    if method in ("PM", "PMM"):
-        target = (k - p) if method == "PM" else float(chi2_ppf(0.5, k - p))
-
-        def f(x: float) -> float:  # generalised Q(tau^2) minus its target
-            return float(ymc @ _proj(1.0 / (v + x), X) @ ymc) - target
-
-        algorithm = "Brent root of Q(tau^2) = " + ("k - p" if method == "PM" else "median of chi^2(k-p)")
-        if f(0.0) < 0:
-            tau2 = 0.0
-        else:
-            tau2 = _root_on_halfline(f, float(np.var(y)) + float(np.max(v)))
-            if tau2 is None:
-                raise ValueError("no upper bracket for Q(tau^2) = target")
-        w = 1.0 / (v + tau2)
-        return t(tau2), float(np.sqrt(2 * k**2 / (k - p) / np.sum(w) ** 2)), True, algorithm
-    # HE, and the starting value of ML / REML / EB: ordinary least squares residuals
-    H = X @ np.linalg.solve(X.T @ X, X.T)
-    P = np.eye(k) - H
-    PV = P * v[None, :]
-    he = (float(ymc @ P @ ymc) - float(np.trace(PV))) / (k - p)
-    if method == "HE":
-        se = np.sqrt((2 * np.sum(PV * PV.T) + 4 * t(he) * np.trace(PV) + 2 * t(he) ** 2 * (k - p))
-                     / (k - p) ** 2)
-        return t(he), float(se), True, "closed form"
-    if method not in ("ML", "REML", "EB"):
-        raise ValueError(f"method {method!r} is not available for the meta-regression; "
-                         f"expected one of {', '.join(REGRESSION_METHODS)}")
-    tau2 = t(he)
-    change, it, converged = threshold + 1, 0, True
-    while change > threshold:
-        it += 1
-        old = tau2
-        w = 1.0 / (v + tau2)
-        P = _proj(w, X)
-        Py = P @ ymc
-        if method == "ML":
-            adj = (Py @ Py - np.sum(w)) / np.sum(w**2)
-        elif method == "REML":
-            adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
-        else:
-            adj = (ymc @ Py * k / (k - p) - k) / np.sum(w)
-        if not np.isfinite(adj) or (tau2 == 0 and adj < 0):
-            adj = 0.0
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = tau2 + adj
-        change = abs(old - tau2)
-        if change > threshold and it >= maxiter:
-            converged = False
-            break
-    algorithm = "Fisher scoring"
-    if not converged or not np.isfinite(tau2):
-        if _score(ymc, v, X, 0.0, method) <= 0:
-            tau2 = 0.0
-        else:
-            tau2 = _root_on_halfline(lambda x: _score(ymc, v, X, x, method),
-                                     float(np.var(y)) + float(np.max(v)))
-        converged = tau2 is not None
-        tau2 = float("nan") if tau2 is None else tau2
-        algorithm = (f"Fisher scoring did not converge in {it} iterations; bracketed root of the "
-                     f"{method} estimating equation")
-    if method in ("ML", "REML") and tau2 > threshold:
-        reml = method == "REML"
-        if _ll(ymc, v, X, 0.0, reml) - _ll(ymc, v, X, tau2, reml) > 1e-12:
-            tau2 = 0.0
-    tau2 = t(tau2)
-    w = 1.0 / (v + tau2)
-    if method == "ML":
-        se = np.sqrt(2 / np.sum(w**2))
-    elif method == "REML":
-        P = _proj(w, X)
-        se = np.sqrt(2 / np.sum(P * P))
-    else:
-        se = np.sqrt(2 * k**2 / (k - p) / np.sum(w) ** 2)
-    return tau2, float(se), converged, algorithm
-
-
-def meta_regression(yi: ArrayLike, vi: ArrayLike, X: ArrayLike, *, method: str = "REML",
-                    test: str = "z", level: float = 0.95, threshold: float = 1e-12,
-                    maxiter: int = 100) -> MetaRegression:
-    """Fit the meta-regression of ``yi`` on the columns of ``X`` (include the intercept column
-    yourself), as metafor's ``rma.uni(yi, vi, mods=X, intercept=FALSE, method=, test=)``.
-
-    ``method`` is one of ``REGRESSION_METHODS``; ``test`` is z, knha, adhoc or t. Iterative
-    estimators stop at a change in tau^2 below ``threshold``; when Fisher scoring fails in
-    ``maxiter`` steps, the root of the estimating equation is bracketed and found by Brent's
-    method (as ``pool`` does).
-    """
-    method = _ALIASES.get(method, method)
-    if method not in REGRESSION_METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(REGRESSION_METHODS)}")
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
-    level = check_level(level)
-    y = np.asarray(yi, dtype=float)
-    v = np.asarray(vi, dtype=float)
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    k, p = X.shape
-    if y.shape != (k,) or v.shape != (k,):
-        raise ValueError("yi, vi and the rows of X must have the same length")
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(np.isfinite(X))):
-        raise ValueError("yi, vi and X must be finite")
-    if np.any(v <= 0):
-        raise ValueError("sampling variances must be positive")
-    if k <= p:
-        raise ValueError(f"k = {k} studies cannot estimate {p} coefficients and a residual variance")
-    if np.linalg.matrix_rank(X) < p:
-        raise ValueError("the model matrix is not of full rank")
-    tau2, se_tau2, converged, algorithm = _tau2_mods(y, v, X, method, threshold, maxiter)
-    w = 1.0 / (v + tau2)
-    WX = X * w[:, None]
-    vb = np.linalg.inv(X.T @ WX)
-    beta = vb @ (WX.T @ y)
-    rss = float(np.sum(w * (y - X @ beta) ** 2))
-    s2w = 1.0
-    if test in ("knha", "adhoc"):
-        s2w = rss / (k - p) if rss > np.finfo(float).eps else 0.0
-        if test == "adhoc":
-            s2w = max(1.0, s2w)
-    se = np.sqrt(np.diag(vb) * s2w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = beta / se
-    alpha = 1 - level
-    if test == "z":
-        df = None
-        pval = 2 * norm_sf(np.abs(stat))
-        crit = float(norm_isf(alpha / 2))
-    else:
-        df = float(k - p)
-        pval = 2 * t_sf(np.abs(stat), df)
-        crit = float(t_isf(alpha / 2, df))
-    w0 = 1.0 / v
-    q = float(max(0.0, y @ _proj(w0, X) @ y))
-    return MetaRegression(
-        method=method, test=test, level=level, k=k, p=p, beta=readonly(beta), se=readonly(se),
-        statistic=readonly(stat), pvalue=readonly(pval), ci_lb=readonly(beta - crit * se),
-        ci_ub=readonly(beta + crit * se), df=df, tau2=float(tau2), se_tau2=se_tau2, q=q,
-        q_pvalue=float(chi2_sf(q, k - p)), s2w=float(s2w), converged=bool(converged),
-        algorithm=algorithm)
-
+def _egger_fit(y, v, method, test="z", level=0.95, threshold=1e-12, maxiter=100) -> MetaRegression:
+    """The meta-regression of yi on sei = sqrt(vi) (X = [1, sei]) by the model core."""
+    X = np.column_stack([np.ones(y.size), np.sqrt(v)])
+    return _fit(y, v, X, ("intrcpt", "sei"), canonical_method(method), test, level, None, None,
+                threshold, maxiter, (), (), None, skip_r2=True)
 
 # ---------------------------------------------------------------------------------------------
 # inputs
@@ -389,15 +145,15 @@ def egger_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *, model
     method = method or (res.method if res is not None else "REML")
     test = test or (res.test if res is not None else "z")
     level = check_level(level if level is not None else (res.level if res is not None else 0.95))
-    method = _ALIASES.get(method, method)
+    method = canonical_method(method)
+    test = canonical_test(test)
     k = y.size
     if k < 3:
         raise ValueError(f"Egger's test needs at least 3 studies (k = {k})")
     X = np.column_stack([np.ones(k), np.sqrt(v)])
     name = "Egger's regression test for funnel plot asymmetry"
     if model == "rma":
-        fit = meta_regression(y, v, X, method=method, test=test, level=level, threshold=threshold,
-                              maxiter=maxiter)
+        fit = _egger_fit(y, v, method, test, level, threshold, maxiter)
         return EggerTest(name, "rma", fit.method, fit.test, level, k, float(fit.statistic[1]), fit.df,
                          float(fit.pvalue[1]), float(fit.beta[1]), float(fit.se[1]), float(fit.beta[0]),
                          float(fit.se[0]), float(fit.ci_lb[0]), float(fit.ci_ub[0]), fit.tau2, fit)
@@ -613,7 +369,7 @@ def trim_and_fill(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
         ok = np.isfinite(np.asarray(yi, dtype=float)) & np.isfinite(np.asarray(vi, dtype=float))
         ok &= np.asarray(vi, dtype=float) > 0
         per = {key: val[ok] for key, val in per.items()}
-    method = _ALIASES.get(method, method) if method else (res.method if res is not None else "REML")
+    method = canonical_method(method) if method else (res.method if res is not None else "REML")
     test = test or (res.test if res is not None else "z")
     level = check_level(level if level is not None else (res.level if res is not None else 0.95))
     if estimator not in ("L0", "R0", "Q0"):
@@ -625,8 +381,7 @@ def trim_and_fill(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     fit_maxiter = kw.pop("maxiter", 100)
     common = dict(method=method, threshold=threshold, maxiter=fit_maxiter)
     if side is None:
-        X = np.column_stack([np.ones(k), np.sqrt(v)])
-        slope = meta_regression(y, v, X, **common).beta[1]
+        slope = _egger_fit(y, v, method, threshold=threshold, maxiter=fit_maxiter).beta[1]
         if not np.isfinite(slope):
             raise ValueError("the side could not be estimated (slope of yi on sqrt(vi) not finite); "
                              "pass side='left' or 'right'")

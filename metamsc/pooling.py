@@ -24,11 +24,11 @@ from . import transforms
 from .effects import NATURAL_SCALE, EffectSizes, effect_size
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, IVSettings,
                       MetaResult, NaturalScale, prediction_bounds)
-from .tau2 import _ALIASES, TAU2_METHODS, estimate_tau2, q_profile_ci
+from .core import TESTS, canonical_test, fit_model
+from .tau2 import _ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
-TESTS = ("z", "knha", "adhoc", "t")
 METHODS = TAU2_METHODS + tuple(_ALIASES)
 
 _TRANSFORM_NAMES = {
@@ -133,7 +133,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
          correction: str = "none", corrected: ArrayLike | None = None,
          pi: str = "metafor", i2: str = "tau2",
-         threshold: float = 1e-12, maxiter: int = 100) -> MetaResult:
+         threshold: float = 1e-12, maxiter: int = 100, tau2: float | None = None) -> MetaResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method`` is a tau^2 estimator (EE/FE/CE, DL, HE, HS, HSk, SJ, ML, REML,
@@ -143,14 +143,13 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     ``excluded``. ``n`` (study sizes) enables the Freeman-Tukey back-transform.
     ``pi`` picks the prediction-interval rule (``results.PI_RULES``: metafor's
     default, metafor's "simple", "t", "riley", or meta's "HTS" and "HK" forms); ``i2`` the I^2
-    definition ("tau2" as metafor, "Q" as meta).
+    definition ("tau2" as metafor, "Q" as meta). ``tau2`` fixes the between-study variance.
+    Method and test names are case-insensitive. Zero sampling variances are kept for the
+    estimators that metafor allows them with (HE, SJ, ML, REML, EB, GENQ; then Q and I^2 are not
+    defined); negative ones are left out and listed. Weights must be positive and finite.
     """
-    method_in = method
-    method = _ALIASES.get(method, method)
-    if method not in TAU2_METHODS:
-        raise ValueError(f"unknown method {method_in!r}; expected one of {', '.join(METHODS)}")
-    if test not in TESTS:
-        raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    method = canonical_method(method)
+    test = canonical_test(test)
     level = check_level(level)
     if pi not in PI_RULES:
         raise ValueError(f"unknown prediction-interval rule {pi!r}; expected one of {', '.join(PI_RULES)}")
@@ -158,7 +157,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
     y_all, v_all, lab_all, _ = study_arrays(yi, vi, labels)
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
-    a_all = None if weights is None else np.atleast_1d(np.asarray(weights, dtype=float))
+    a_all = None if weights is None else _check_weights(weights, y_all.size, lab_all)
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
     ok = np.isfinite(y_all) & np.isfinite(v_all)
@@ -168,12 +167,15 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         why = ("missing" if np.isnan(val) else
                f"{val:g}: not finite (a zero cell without continuity correction?)")
         excluded.append(Excluded(lab_all[i], f"{what} is {why}"))
-    neg = ok & (v_all <= 0)
+    # zero sampling variances: kept where metafor keeps them (estimators that give tau^2 > 0)
+    zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or tau2 is not None and tau2 > 0
+    neg = ok & ((v_all < 0) | ((v_all == 0) & (not zero_ok)))
     for i in np.flatnonzero(neg):
-        excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"))
+        excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"
+                                 + ("" if v_all[i] < 0 else f" (the {method} model needs vi > 0)")))
     ok &= ~neg
     y, v = y_all[ok], v_all[ok]
-    labs = tuple(l for l, keep in zip(lab_all, ok) if keep)
+    labs = lab_all if ok.all() else tuple(l for l, keep in zip(lab_all, ok) if keep)
     n_ = None if n_all is None else n_all[ok]
     a = None if a_all is None else a_all[ok]
     k = int(y.size)
@@ -181,72 +183,45 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("no study left to pool")
     if method == "GENQ" and a is None:
         raise ValueError("method GENQ needs study weights (weights=...), as metafor")
+    _check_range(y, v)
     warns = []
     if k == 1 and test != "z":  # as metafor: a t distribution with 0 df is no test
         warns.append(f"k = 1: test set to 'z' (was {test!r}), as metafor does")
         test = "z"
 
-    fit = estimate_tau2(y, v, method, weights=a, threshold=threshold, maxiter=maxiter)
-    tau2 = fit.tau2
-    w = 1.0 / (v + tau2)
-    sw = np.sum(w)
-    if a is not None:  # user weights: weighted mean, sandwich variance (as metafor)
-        mu = float(np.sum(a * y) / np.sum(a))
-        vb = float(np.sum(a**2 * (v + tau2)) / np.sum(a) ** 2)
-    else:
-        mu = float(np.sum(w * y) / sw)
-        vb = float(1.0 / sw)
-    # Knapp-Hartung scale factor s^2 = sum w (y - mu_w)^2 / (k - 1), always kept for the HK PI
-    mu_w = float(np.sum(w * y) / sw)
-    rss = float(np.sum(w * (y - mu_w) ** 2))
-    s2w_knha = rss / (k - 1) if (k > 1 and rss > np.finfo(float).eps) else 0.0
-    s2w = 1.0
-    if test == "knha":
-        s2w = s2w_knha
-    elif test == "adhoc":
-        s2w = max(1.0, s2w_knha)
-    se_model = float(np.sqrt(vb))
-    vb *= s2w
-    se = float(np.sqrt(vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        statistic = float(np.float64(mu) / se)  # se = 0 (identical yi under knha): +/-inf, p = 0
-    alpha = 1 - level
-    if test == "z":
-        df = None
-        pvalue = float(2 * norm_sf(abs(statistic)))
-        crit = float(norm_isf(alpha / 2))
-    else:
-        df = float(k - 1)
-        pvalue = float(2 * t_sf(abs(statistic), df)) if df > 0 else float("nan")
-        crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
-    ci_lb, ci_ub = mu - crit * se, mu + crit * se
+    X = np.ones((k, 1))
+    try:
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            m = fit_model(y, v, X, method=method, test=test, level=level, weights=a, tau2=tau2,
+                          i2=i2, threshold=threshold, maxiter=maxiter)
+    except (FloatingPointError, ZeroDivisionError) as e:
+        raise ValueError(f"yi/vi: the model cannot be computed in double precision ({e}); "
+                         f"yi spans {np.min(y):g} to {np.max(y):g} and vi {np.min(v):g} to "
+                         f"{np.max(v):g}: rescale the data") from None
+    fit = m.tau2_fit
+    tau2 = m.tau2
+    w = m.w
+    mu = float(m.beta[0])
+    se = float(m.se[0])
+    se_model = float(np.sqrt(m.vb_model[0, 0]))
+    s2w, s2w_knha = m.s2w, m.s2w_knha
+    vb = se**2
+    statistic = float(m.statistic[0])
+    pvalue = float(m.pvalue[0])
+    df = m.df
+    ci_lb, ci_ub = float(m.ci_lb[0]), float(m.ci_ub[0])
     pi_se = float(np.sqrt(vb + tau2))
     if method == "EE":  # no prediction interval for a common-effect model (as metafor)
         pi_lb = pi_ub = float("nan")
     else:
         pi_lb, pi_ub = prediction_bounds(mu, se, se_model, s2w_knha, tau2, k, test, level, pi)
-
-    # heterogeneity, from the common-effect weights 1/v_i
-    if k > 1:
-        w0 = 1.0 / v
-        q = float(max(0.0, np.sum(w0 * (y - np.sum(w0 * y) / np.sum(w0)) ** 2)))
-        q_p = float(chi2_sf(q, k - 1))
-        trp = np.sum(w0) - np.sum(w0**2) / np.sum(w0)
-        vt = float((k - 1) / trp)
-        if method == "EE" or i2 == "Q":
-            i2_val = max(0.0, 100 * (q - (k - 1)) / q) if q > 0 else 0.0
-            h2 = q / (k - 1)
-        else:
-            i2_val = 100 * tau2 / (vt + tau2)
-            h2 = tau2 / vt + 1
-    else:
-        q, q_p, vt, i2_val, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
+    q, q_p, vt, i2_val, h2 = m.qe, m.qe_pvalue, m.vt, m.i2, m.h2
 
     nan = float("nan")
     t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
-    if method != "EE" and k > 1:
+    if method != "EE" and k > 1 and m.tau2_fixed is False:
         t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
-        if i2 == "tau2":
+        if i2 == "tau2" and np.isfinite(vt):
             i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
             h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
 
@@ -304,6 +279,29 @@ def _correction_text_of(add, to, corrected) -> str:
         return "none needed" if add else "none"
     return (f"{add:g} added to the cells of {int(np.sum(corrected))} of {np.size(corrected)} studies "
             f"(to = {to})")
+
+
+def _check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
+    """User weights: one positive finite number per study (metafor refuses negative weights)."""
+    a = np.atleast_1d(np.asarray(weights, dtype=float))
+    if a.shape != (k,):
+        raise ValueError(f"weights must have one entry per study ({k}), got shape {a.shape}")
+    bad = np.flatnonzero(~(np.isfinite(a) & (a > 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"weights: study {labels[i]!r} has weight {a[i]:g}; weights must be "
+                         "positive and finite (metafor refuses negative weights)")
+    return a
+
+
+def _check_range(y: np.ndarray, v: np.ndarray) -> None:
+    """Refuse data whose inverse-variance weights cannot be computed in double precision."""
+    pos = v[v > 0]
+    if pos.size and np.log(np.max(pos)) - np.log(np.min(pos)) > -np.log(np.finfo(float).eps):
+        raise ValueError(f"vi: the sampling variances range from {np.min(pos):g} to "
+                         f"{np.max(pos):g}, more than 1/machine epsilon apart; the "
+                         "inverse-variance weights cannot be computed accurately (rescale or "
+                         "check the data)")
 
 
 def _correction_text(es: EffectSizes) -> str:

@@ -8,6 +8,7 @@ run code: it is plain TOML read with :mod:`tomllib`, and every key is checked.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import difflib
 import math
@@ -22,6 +23,7 @@ import numpy as np
 from . import datasets
 from .effects import MEASURES, effect_size
 from .pooling import METHODS, TESTS, pool_effects
+from .metareg import spec_meta_regression, spec_moderators
 from .results import I2_DEFINITIONS, PI_RULES, Excluded, MetaResult, SubgroupTest
 
 __all__ = ["MetamscError", "SpecError", "DataError", "Spec", "Analysis", "load_spec",
@@ -57,6 +59,7 @@ _KEYS = {
     "tau2_common": bool,
     "role": str, "caveat": str, "headline": str, "descriptive": list,
     "forest": dict, "plots": dict, "dpi": int,
+    "moderators": list, "categorical": list,
 }
 #: what an analysis is for, carried into the JSON and the manuscript table
 ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")
@@ -125,6 +128,8 @@ class Spec:
     forest: dict[str, Any] = field(default_factory=dict)
     plots: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dpi: int = 200
+    moderators: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -173,6 +178,8 @@ class Spec:
                   dict(zip(("column", "group1", "group2"), self.compare))})
         if self.tau2_common:  # listed only when set, so older resolved specs stay unchanged
             d["tau2_common"] = True
+        if self.moderators:
+            d.update(moderators=list(self.moderators), categorical=list(self.categorical))
         return d
 
 
@@ -315,6 +322,10 @@ def load_spec(path: str | Path) -> Spec:
                         f"expected one of {' '.join(ci_methods)}")
     if study_ci != "model" and measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):
         raise SpecError(f"{where_}: key 'study_ci' = {study_ci!r} needs a proportion measure")
+    try:
+        moderators, categorical = spec_moderators(raw, method)
+    except ValueError as e:
+        raise SpecError(f"{where_}: {e}") from None
     subgroup = raw.get("subgroup")
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(f"{where_}: key 'overall' = false needs a 'subgroup'")
@@ -363,7 +374,8 @@ def load_spec(path: str | Path) -> Spec:
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
                 tau2_common=bool(tau2_common), columns=columns, figures=tuple(figs),
                 add=None if "add" not in raw else float(raw["add"]), to=to,
-                description=raw.get("description", ""))
+                description=raw.get("description", ""), moderators=moderators,
+                categorical=categorical)
 
 
 #: allowed values of a role given in the spec (assume, sensitivity): (test, wording)
@@ -487,7 +499,7 @@ def select(spec: Spec) -> Selection:
                                     else r for r in roles))
     needed = [(r, spec.columns.get(r, r)) for r in ("study",) + src_roles if not _fillable(spec, r)]
     extra = list(spec.where) + ([spec.subgroup] if spec.subgroup else []) + \
-        ([spec.compare[0]] if spec.compare else [])
+        ([spec.compare[0]] if spec.compare else []) + list(spec.moderators)
     for role, c in needed + [(None, c) for c in extra]:
         if c not in cols:
             what = f"column {c!r} (role {role!r})" if role else f"column {c!r}"
@@ -698,7 +710,7 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
         raise DataError(f"{spec.path}: key 'headline': no subgroup {spec.headline!r} among "
                         f"{', '.join(repr(lv) for lv, _ in subgroups) or 'none'}")
     labels = [r[spec.column("study")] for r in sel.rows]
-    dups = sorted({lab for lab in labels if labels.count(lab) > 1})
+    dups = sorted(lab for lab, c in collections.Counter(labels).items() if c > 1)  # O(k)
     if dups:
         notes += (f"study labels used more than once: {', '.join(dups)} (rows are kept apart "
                   f"by position; label them uniquely for a readable table)",)
@@ -782,6 +794,12 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
         role = an.spec.sensitivity[0]
         d["sensitivity"] = {"role": role, "results": [dict(value=v, **_summary_fields(r))
                                                       for v, r in an.sensitivity]}
+    if an.spec.moderators:
+        try:
+            d["meta_regression"] = spec_meta_regression(an.selection.rows, an.result,
+                                                        an.spec.moderators, an.spec.categorical)
+        except ValueError as e:
+            raise DataError(f"{an.spec.path}: {e}") from None
     exact = _exact_two_group(an)
     if exact is not None:
         d["exact"] = exact

@@ -134,11 +134,10 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
 def _meta_regression(yi, vi, X, *, method, test, level):
     """The one call into the meta-regression engine: the subgroup means with one common tau^2,
     as metafor ``rma(yi, vi, mods = X, intercept = FALSE)``; returns (coefficients, SEs, the
-    fit). (When the public ``metamsc.meta_regression(yi, vi, X, intercept=False, ...)`` lands,
-    only this function changes.)"""
-    from .bias import meta_regression
+    fit)."""
+    from .metareg import meta_regression
 
-    fit = meta_regression(yi, vi, X, method=method, test=test, level=level)
+    fit = meta_regression(yi, vi, X, method=method, test=test, level=level, intercept=False)
     return np.asarray(fit.beta), np.asarray(fit.se), fit
 
 

@@ -1,16 +1,17 @@
-"""Between-study variance (tau^2) estimators for the random-effects model.
+"""Between-study variance (tau^2) estimators of the mixed-effects model y = X beta + u + e.
 
-All estimators are for the intercept-only model y_i = mu + u_i + e_i with
-u_i ~ N(0, tau^2) and e_i ~ N(0, v_i). Notation: w_i = 1/(v_i + tau^2),
-Q(tau^2) = sum w_i (y_i - mu_hat)^2 (the generalised Q statistic).
+One implementation for every design matrix X (k x p; the intercept-only model of ``pool`` is
+X = 1): u_i ~ N(0, tau^2), e_i ~ N(0, v_i), w_i = 1/(v_i + tau^2) and the residual projection
+P = W - W X (X'WX)^-1 X'W. P is never formed: its quadratic forms are weighted residual sums of
+squares and its traces are sums over the studies minus traces of p x p matrices (see
+:class:`Projection`), so an estimate costs O(k p^2) time and O(k p) memory.
 
-References: DerSimonian & Laird (1986) Control Clin Trials 7:177 (DL);
-Hedges & Olkin (1985) (HE); Hunter & Schmidt (2004) (HS, HSk);
-Sidik & Jonkman (2005) Stat Med 24:3049 (SJ); Paule & Mandel (1982)
-J Res NBS 87:377 (PM) and its median-unbiased form (PMM, Viechtbauer 2021);
-Morris (1983) JASA 78:47 (EB); DerSimonian & Kacker (2007) Contemp Clin
-Trials 28:105 (GENQ); Viechtbauer (2005) J Educ Behav Stat 30:261 (ML, REML,
-Fisher scoring and the standard errors).
+References: DerSimonian & Laird (1986) Control Clin Trials 7:177 (DL); Hedges & Olkin (1985)
+(HE); Hunter & Schmidt (2004) (HS, HSk); Sidik & Jonkman (2005) Stat Med 24:3049 (SJ); Paule &
+Mandel (1982) J Res NBS 87:377 (PM) and its median-unbiased form (PMM, Viechtbauer 2021); Morris
+(1983) JASA 78:47 (EB); DerSimonian & Kacker (2007) Contemp Clin Trials 28:105 (GENQ);
+Viechtbauer (2005) J Educ Behav Stat 30:261 (ML, REML, Fisher scoring and the standard errors,
+for the meta-regression as well); Viechtbauer (2007) Stat Med 26:37 (Q-profile interval).
 """
 
 from __future__ import annotations
@@ -21,10 +22,23 @@ import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 
-__all__ = ["TAU2_METHODS", "Tau2Fit", "estimate_tau2", "q_statistic", "q_profile_ci"]
+__all__ = ["TAU2_METHODS", "Tau2Fit", "Projection", "estimate_tau2", "q_statistic",
+           "q_profile_ci", "canonical_method"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
 _ALIASES = {"FE": "EE", "CE": "EE"}
+_BY_UPPER = {m.upper(): m for m in TAU2_METHODS} | _ALIASES
+#: estimators that need every sampling variance positive (as metafor)
+POSITIVE_VI_ONLY = ("DL", "HS", "HSk", "PM", "PMM")
+
+
+def canonical_method(method: str) -> str:
+    """The tau^2 method's canonical spelling (case-insensitive; FE and CE mean EE)."""
+    m = _BY_UPPER.get(str(method).upper())
+    if m is None:
+        raise ValueError(f"unknown method {method!r} (tau^2 estimator); expected one of "
+                         f"{', '.join(TAU2_METHODS + tuple(_ALIASES))}")
+    return m
 
 
 @dataclass(frozen=True)
@@ -48,74 +62,180 @@ def _brentq(*args, **kwargs) -> float:
     return brentq(*args, **kwargs)
 
 
-def _weights(vi: np.ndarray, tau2: float) -> np.ndarray:
-    return 1.0 / (vi + tau2)
+_ONES: dict[int, np.ndarray] = {}
 
 
-def q_statistic(yi: np.ndarray, vi: np.ndarray, tau2: float = 0.0) -> float:
-    """Generalised Q(tau^2) = sum w_i (y_i - mu_w)^2 with w_i = 1/(v_i + tau^2)."""
-    w = _weights(vi, tau2)
-    mu = np.sum(w * yi) / np.sum(w)
-    return float(np.sum(w * (yi - mu) ** 2))
+def _sum(x: np.ndarray):
+    """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
+    if x.ndim == 1:
+        if x.size > 4096:
+            return float(x.sum())
+        one = _ONES.get(x.size)
+        if one is None:
+            one = np.ones(x.size)
+            if len(_ONES) < 64:
+                _ONES[x.size] = one
+        return float(x @ one)
+    return np.sum(x, axis=-1)
 
 
-def _pmat(a: np.ndarray) -> np.ndarray:
-    """P = A - A 1 1' A / (1' A 1) for diagonal weights a (intercept-only model)."""
-    return np.diag(a) - np.outer(a, a) / np.sum(a)
+def _dot(x: np.ndarray, z: np.ndarray):
+    return float(x @ z) if x.ndim == 1 else np.sum(x * z, axis=-1)
 
 
-def _ll(yi: np.ndarray, vi: np.ndarray, tau2: float, reml: bool) -> float:
-    """(Restricted) log-likelihood of the random-effects model."""
-    w = _weights(vi, tau2)
-    sw = np.sum(w)
-    mu = np.sum(w * yi) / sw
-    k = yi.size
-    ll = -0.5 * (k - reml) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(vi + tau2)) \
-        - 0.5 * np.sum(w * (yi - mu) ** 2)
+def _sym(X: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """X' diag(c) X (p x p) in O(k p^2)."""
+    return (X.T * c) @ X
+
+
+def _inv(A: np.ndarray) -> np.ndarray:
+    """Inverse of a small symmetric positive-definite matrix; a clear error when singular."""
+    if A.shape == (1, 1):
+        if not A[0, 0] > 0 or not np.isfinite(A[0, 0]):
+            raise ValueError("the weighted model matrix X'WX is singular or not finite")
+        return 1.0 / A
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        raise ValueError("the model matrix is not of full rank (X'WX is singular)") from None
+    Li = np.linalg.inv(L)
+    return Li.T @ Li
+
+
+class Projection:
+    """P = D - D X (X'DX)^-1 X'D for diagonal weights ``a`` (D = diag(a)), never formed.
+
+    With M = (X'DX)^-1 and S(c) = X' diag(c) X:
+    y'Py = sum a (y - X b)^2, b = M X'D y;  tr(P C) = sum a c - tr(M S(a^2 c));
+    tr(P C P E) = sum a^2 c e - 2 tr(M S(a^3 c e)) + tr(M S(a^2 c) M S(a^2 e))
+    for diagonal C, E (vectors c, e; 1 when omitted). For X = 1 (intercept only) ``a`` may be
+    a 2-D array of weights (one row per meta-analysis): every method then works row-wise.
+    """
+
+    __slots__ = ("a", "X", "M", "_one", "_sa")
+
+    def __init__(self, a: np.ndarray, X: np.ndarray | None):
+        self.a = a
+        self.X = X
+        self._one = X is None
+        if self._one:
+            self._sa = _sum(a)
+            self.M = (1.0 / self._sa)[..., None, None] if a.ndim > 1 else np.array([[1.0 / self._sa]])
+        else:
+            self._sa = None
+            self.M = _inv(_sym(X, a))
+
+    @staticmethod
+    def _out(x):
+        return x if isinstance(x, (float, np.ndarray)) and not isinstance(x, np.float64) else float(x)
+
+    def coef(self, y: np.ndarray) -> np.ndarray:
+        if self._one:
+            if self.a.ndim == 1:
+                return np.array([(self.a @ y) / self._sa])
+            return (np.sum(self.a * y, axis=-1) / self._sa)[..., None]
+        return self.M @ (self.X.T @ (self.a * y))
+
+    def fitted(self, y: np.ndarray) -> np.ndarray:
+        """X b (for X = 1: the weighted mean, shaped to broadcast against y)."""
+        if self._one:
+            return (self.a @ y) / self._sa if self.a.ndim == 1 else self.coef(y)
+        return self.X @ self.coef(y)
+
+    def py(self, y: np.ndarray) -> np.ndarray:
+        """P y = a (y - X b)."""
+        return self.a * (y - self.fitted(y))
+
+    def quad(self, y: np.ndarray):
+        """y'Py, the weighted residual sum of squares."""
+        r = y - self.fitted(y)
+        if self.a.ndim == 1:
+            return float((self.a * r) @ r)
+        return np.sum(self.a * r * r, axis=-1)
+
+    def tr(self, c: np.ndarray | None = None):
+        """tr(P C)."""
+        a = self.a
+        if self._one and c is None:
+            return self._out(self._sa - _dot(a, a) / self._sa)
+        ac = a if c is None else a * c
+        if self._one:
+            return self._out(_sum(ac) - _dot(a, ac) / self._sa)
+        return float(np.sum(ac) - np.sum(self.M * _sym(self.X, a * ac)))
+
+    def tr2(self, c: np.ndarray | None = None, e: np.ndarray | None = None):
+        """tr(P C P E); tr(PP) = sum(P * P), tr(PVPV) = sum(PV * (PV)'), tr(PPV) = sum(PV * P)."""
+        a = self.a
+        a2 = a * a
+        if self._one and c is None and e is None:
+            sa, s2 = self._sa, _dot(a, a)
+            return self._out(s2 - 2 * _dot(a2, a) / sa + s2 * s2 / sa**2)
+        a2c = a2 if c is None else a2 * c
+        a2e = a2 if e is None else a2 * e
+        a2ce = a2c if e is None else a2c * e
+        if self._one:
+            sa = self._sa
+            return self._out(_sum(a2ce) - 2 * _dot(a, a2ce) / sa + _sum(a2c) * _sum(a2e) / sa**2)
+        mc = self.M @ _sym(self.X, a2c)
+        me = mc if c is e else self.M @ _sym(self.X, a2e)
+        return float(np.sum(a2ce) - 2 * np.sum(self.M * _sym(self.X, a * a2ce)) + np.sum(mc * me.T))
+
+    def logdet(self):
+        """log |X'DX|."""
+        if self._one:
+            return self._out(np.log(self._sa))
+        return float(-np.linalg.slogdet(self.M)[1])
+
+
+def _design(X, k: int) -> np.ndarray | None:
+    """The design matrix, or None for the intercept-only model (the fast path of Projection)."""
+    if X is None:
+        return None
+    X = np.asarray(X, dtype=float).reshape(k, -1)
+    return None if X.shape[1] == 1 and bool(np.all(X == 1.0)) else X
+
+
+def _p(X) -> int:
+    return 1 if X is None else X.shape[1]
+
+
+def _weights(v: np.ndarray, tau2: float) -> np.ndarray:
+    s = v + tau2
+    if tau2 <= 0 and (s <= 0).any():
+        raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
+                         "vi = 0 with tau^2 = 0 (metafor stops as well); use a method that "
+                         "estimates tau^2 > 0 or fix tau2=")
+    return 1.0 / s
+
+
+def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
+    """Generalised Q(tau^2) = y'P y with weights 1/(v_i + tau^2) (Cochran's Q at tau^2 = 0)."""
+    y = np.asarray(yi, dtype=float)
+    return Projection(_weights(np.asarray(vi, dtype=float), tau2), _design(X, y.size)).quad(y)
+
+
+def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
+    """(Restricted) log-likelihood of the model at ``tau2`` (X None: intercept only; without metafor's log|X'X|/2 term,
+    which does not depend on tau^2)."""
+    w = _weights(v, tau2)
+    pr = Projection(w, X)
+    k, p = y.size, _p(X)
+    ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * _sum(np.log(v + tau2)) \
+        - 0.5 * pr.quad(y)
     if reml:
-        ll -= 0.5 * np.log(sw)
+        ll -= 0.5 * pr.logdet()
     return float(ll)
 
 
-def _score(yi: np.ndarray, vi: np.ndarray, tau2: float, kind: str) -> float:
-    """Estimating function whose root is the ML, REML or EB/PM estimate."""
-    w = _weights(vi, tau2)
-    sw = np.sum(w)
-    r = yi - np.sum(w * yi) / sw
-    if kind == "ML":
-        return float(np.sum(w**2 * r**2) - sw)
-    if kind == "REML":
-        trp = sw - np.sum(w**2) / sw
-        return float(np.sum(w**2 * r**2) - trp)
-    raise ValueError(kind)
-
-
-def _fisher_scoring(yi, vi, tau2, kind, threshold, maxiter):
-    """metafor's Fisher scoring iterations (Viechtbauer 2005), with step halving at 0."""
-    k = yi.size
-    change, it = threshold + 1, 0
-    while change > threshold:
-        it += 1
-        old = tau2
-        w = _weights(vi, tau2)
-        sw = np.sum(w)
-        r = yi - np.sum(w * yi) / sw
-        if kind == "ML":
-            adj = (np.sum(w**2 * r**2) - sw) / np.sum(w**2)
-        elif kind == "REML":
-            p = _pmat(w)  # Y'PPY = |P y|^2 and P y = w * r for the intercept-only model
-            adj = (np.sum((w * r) ** 2) - np.trace(p)) / np.sum(p * p)
-        else:  # EB, Morris (1983)
-            adj = (np.sum(w * r**2) * k / (k - 1) - k) / sw
-        if not np.isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
-            adj = 0.0
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = tau2 + adj
-        change = abs(old - tau2)
-        if it >= maxiter:
-            return tau2, it, False
-    return tau2, it, True
+def _score(y, v, X, tau2, kind) -> float:
+    """Estimating function of ML, REML or EB whose root on [0, inf) is the estimate."""
+    w = _weights(v, tau2)
+    pr = Projection(w, X)
+    k, p = y.size, _p(X)
+    if kind == "EB":
+        return pr.quad(y) * k / (k - p) - k
+    py = pr.py(y)
+    return float(py @ py) - (_sum(w) if kind == "ML" else pr.tr())
 
 
 def _root_on_halfline(f, start: float) -> float | None:
@@ -129,175 +249,239 @@ def _root_on_halfline(f, start: float) -> float | None:
     return None
 
 
-def _he(yi: np.ndarray, vi: np.ndarray) -> float:
-    """Hedges' (1983) method-of-moments estimate, untruncated: var(y) - mean(v)."""
-    k = yi.size
-    return float((np.sum((yi - yi.mean()) ** 2) - np.sum(vi) * (k - 1) / k) / (k - 1))
+def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
+    """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0."""
+    k, p = y.size, _p(X)
+    change, it = threshold + 1, 0
+    while change > threshold:
+        it += 1
+        old = tau2
+        w = _weights(v, tau2)
+        pr = Projection(w, X)
+        if kind == "EB":
+            adj = (pr.quad(y) * k / (k - p) - k) / _sum(w)
+        else:
+            py = pr.py(y)
+            if kind == "ML":
+                adj = (py @ py - _sum(w)) / _dot(w, w)
+            else:
+                adj = (py @ py - pr.tr()) / pr.tr2()
+        if not np.isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
+            adj = 0.0
+        while tau2 + adj < 0:
+            adj /= 2
+        tau2 = float(tau2 + adj)
+        change = abs(old - tau2)
+        if change > threshold and it >= maxiter:
+            return tau2, it, False
+    return tau2, it, True
 
 
-def _solve_score(yi, vi, kind) -> tuple[float, str]:
-    """Bracketed root of the estimating equation on [0, inf): the fallback maximiser."""
-    f = (lambda t: q_statistic(yi, vi, t) - (yi.size - 1)) if kind == "EB" else \
-        (lambda t: _score(yi, vi, t, kind))
-    if f(0.0) <= 0:
-        return 0.0, "bracketed root (boundary at 0)"
-    root = _root_on_halfline(f, float(np.var(yi)) + float(np.max(vi)))
-    if root is None:
-        return float("nan"), "no upper bracket for the estimating equation"
-    return root, "bracketed root"
-
-
-def _se_tau2(method, yi, vi, tau2, tau2_0=None, a=None) -> float:
-    """Standard errors of tau^2 as in Viechtbauer (2005) and metafor."""
-    k = yi.size
+def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
+    """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
+    k, p = v.size, _p(X)
     t = max(tau2, 0.0)
     if method in ("DL", "HS", "HSk"):
-        p = _pmat(1.0 / vi)
-        trp = np.trace(p)
-        inner = 2 * (k - 1) + 4 * t * trp + 2 * t**2 * np.sum(p * p)
+        pr = pr_dl
+        trp = pr.tr()
+        inner = 2 * (k - p) + 4 * t * trp + 2 * t**2 * pr.tr2()
         if method == "DL":
             return float(np.sqrt(inner / trp**2))
-        se = float(np.sqrt(inner / np.sum(1.0 / vi) ** 2))
-        return se * k / (k - 1) if method == "HSk" else se
+        se = float(np.sqrt(inner / np.sum(pr.a) ** 2))
+        return se * k / (k - p) if method == "HSk" else se
     if method == "HE":
-        p = np.eye(k) - 1.0 / k
-        pv = p * vi[None, :]
-        return float(np.sqrt((2 * np.sum(pv * pv.T) + 4 * t * np.trace(pv) + 2 * t**2 * (k - 1))
-                             / (k - 1) ** 2))
+        pr = Projection(np.ones(k), X)
+        return float(np.sqrt((2 * pr.tr2(v, v) + 4 * t * pr.tr(v) + 2 * t**2 * (k - p))
+                             / (k - p) ** 2))
     if method in ("GENQ", "SJ"):
-        p = _pmat(a if method == "GENQ" else 1.0 / (vi + tau2_0))
-        pv = p * vi[None, :]
-        inner = 2 * np.sum(pv * pv.T) + 4 * t * np.sum(pv * p) + 2 * t**2 * np.sum(p * p)
+        pr = Projection(a if method == "GENQ" else 1.0 / (v + tau2_0), X)
+        inner = 2 * pr.tr2(v, v) + 4 * t * pr.tr2(None, v) + 2 * t**2 * pr.tr2()
         if method == "GENQ":
-            return float(np.sqrt(inner / np.trace(p) ** 2))
-        return float(np.sqrt(tau2_0**2 / (k - 1) ** 2 * inner))
-    w = _weights(vi, tau2)
+            return float(np.sqrt(inner / pr.tr() ** 2))
+        return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
+    w = _weights(v, tau2)
     if method == "ML":
-        return float(np.sqrt(2 / np.sum(w**2)))
+        return float(np.sqrt(2 / _dot(w, w)))
     if method == "REML":
-        p = _pmat(w)
-        return float(np.sqrt(2 / np.sum(p * p)))
+        return float(np.sqrt(2 / Projection(w, X).tr2()))
     # EB, PM, PMM
-    return float(np.sqrt(2 * k**2 / (k - 1) / np.sum(w) ** 2))
+    return float(np.sqrt(2 * k**2 / (k - p) / _sum(w) ** 2))
 
 
-def estimate_tau2(yi, vi, method: str = "REML", *, weights=None, threshold: float = 1e-12,
-                  maxiter: int = 100) -> Tau2Fit:
-    """Estimate tau^2 by ``method`` (see ``TAU2_METHODS``; FE and CE mean EE).
+def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float | None = None,
+                  threshold: float = 1e-12, maxiter: int = 100) -> Tau2Fit:
+    """Estimate tau^2 by ``method`` (see ``TAU2_METHODS``; case-insensitive, FE and CE mean EE)
+    for the model with design matrix ``X`` (default: intercept only).
 
-    Iterative estimators (ML, REML, EB) use Fisher scoring from the HE
-    estimate as metafor does, stopping when tau^2 changes by less than
-    ``threshold``; when scoring fails (no convergence in ``maxiter`` steps,
-    metafor's default 100), the root of the estimating equation is
-    bracketed on [0, inf) and found by Brent's method instead (reported in
-    ``algorithm``). PM and PMM solve Q(tau^2) = k - 1 (resp. the median of
-    chi^2_(k-1)) by Brent's method. Negative estimates are truncated at 0
-    and flagged with ``at_boundary``.
+    As metafor's ``rma.uni``: the estimators use the centred outcomes; iterative estimators (ML,
+    REML, EB) use Fisher scoring from the HE estimate, stopping when tau^2 changes by less than
+    ``threshold``; when scoring fails (no convergence in ``maxiter`` steps), the root of the
+    estimating equation is bracketed on [0, inf) and found by Brent's method instead (reported in
+    ``algorithm``). PM and PMM solve Q(tau^2) = k - p (resp. the median of chi^2_(k-p)) by
+    Brent's method. Negative estimates are truncated at 0 and flagged with ``at_boundary``. Zero
+    sampling variances are accepted by HE, SJ, GENQ, ML, REML and EB (as metafor). ``tau2``
+    fixes the value (its standard error is the method's formula at that value, as metafor).
     """
-    method = _ALIASES.get(method, method)
-    if method not in TAU2_METHODS:
-        raise ValueError(f"unknown tau^2 method {method!r}; expected one of {', '.join(TAU2_METHODS)}")
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
-    k = yi.size
+    method = canonical_method(method)
+    y = np.asarray(yi, dtype=float).ravel()
+    v = np.asarray(vi, dtype=float).ravel()
+    k = y.size
+    X = _design(X, k)
+    p = _p(X)
     if method == "EE":
         return Tau2Fit("EE", 0.0, float("nan"), True, 0, False, "fixed at 0 (common effect)")
-    if k < 2:
+    if tau2 is not None:
+        tau2 = float(tau2)
+        if not (np.isfinite(tau2) and tau2 >= 0):
+            raise ValueError(f"tau2 must be a finite number >= 0, got {tau2!r}")
+    if k - p < 1:
+        if tau2 is not None:
+            return Tau2Fit(method, tau2, float("nan"), True, 0, tau2 == 0, "fixed by the user")
         return Tau2Fit(method, 0.0, float("nan"), True, 0, True, "k = 1",
                        "k = 1: tau^2 is not estimable and is set to 0")
-    if np.any(vi <= 0):
-        raise ValueError(f"the {method} estimator needs positive sampling variances")
-
-    tau2_0 = None
-    iters, converged, algorithm, message = 0, True, "closed form", ""
-    if method == "DL":
-        w = 1.0 / vi
-        trp = np.sum(w) - np.sum(w**2) / np.sum(w)
-        raw = (q_statistic(yi, vi) - (k - 1)) / trp
-    elif method == "HE":
-        raw = _he(yi, vi)
-    elif method in ("HS", "HSk"):
-        q = q_statistic(yi, vi)
-        raw = ((k / (k - 1) * q if method == "HSk" else q) - k) / np.sum(1.0 / vi)
-    elif method == "SJ":
-        tau2_0 = float(np.var(yi))  # identical yi: tau2_0 = 0 and the estimate is 0 (as metafor)
-        raw = tau2_0 * q_statistic(yi, vi, tau2_0) / (k - 1)
-    elif method == "GENQ":
-        a = np.asarray(1.0 / vi if weights is None else weights, dtype=float)
-        sa = np.sum(a)
-        mu = np.sum(a * yi) / sa
-        rss = np.sum(a * (yi - mu) ** 2)
-        trp = sa - np.sum(a**2) / sa
-        trpv = np.sum(a * vi) - np.sum(a**2 * vi) / sa
-        raw = (rss - trpv) / trp
-    elif method in ("PM", "PMM"):
-        target = (k - 1) if method == "PM" else chi2_ppf(0.5, k - 1)
-        f = lambda t: q_statistic(yi, vi, t) - target
-        algorithm = "Brent root of Q(tau^2) = " + ("k - 1" if method == "PM" else "median of chi^2(k-1)")
-        if f(0.0) < 0:
-            raw = 0.0
-        else:
-            raw = _root_on_halfline(f, float(np.var(yi)) + float(np.max(vi)))
-            if raw is None:
-                return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
-                               "no upper bracket for Q(tau^2) = target")
-    else:  # ML, REML, EB
-        raw, iters, converged = _fisher_scoring(yi, vi, max(0.0, _he(yi, vi)), method, threshold,
-                                                maxiter)
-        algorithm = "Fisher scoring"
-        if not converged or not np.isfinite(raw):
-            raw, how = _solve_score(yi, vi, method)
-            converged = bool(np.isfinite(raw))
-            algorithm = (f"Fisher scoring did not converge in {iters} iterations; "
-                         f"{how} of the {method} estimating equation")
-            message = algorithm
-        if method in ("ML", "REML") and raw > threshold:
-            reml = method == "REML"
-            if _ll(yi, vi, 0.0, reml) - _ll(yi, vi, raw, reml) > 1e-12:
-                raw = 0.0
-                message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
-    tau2 = max(0.0, float(raw))
-    at_boundary = tau2 == 0.0
+    allpos = bool((v > 0).all())
+    if not allpos and (v < 0).any():
+        raise ValueError("sampling variances must not be negative")
+    if not allpos and method in POSITIVE_VI_ONLY:
+        raise ValueError(f"the {method} estimator cannot be used with zero sampling variances "
+                         "(as metafor); use HE, SJ, ML, REML or EB")
+    ymc = y - _sum(y) / k  # as metafor: tau^2 from the centred outcomes
     a = None
-    if method == "GENQ":
-        a = np.asarray(1.0 / vi if weights is None else weights, dtype=float)
-    se = _se_tau2(method, yi, vi, tau2, tau2_0=tau2_0, a=a)
-    return Tau2Fit(method, tau2, se, converged, iters, at_boundary, algorithm, message)
+    tau2_0 = None
+    pr_dl = None
+    iters, converged, algorithm, message = 0, True, "closed form", ""
+    if method in ("DL", "HS", "HSk"):
+        pr_dl = Projection(1.0 / v, X)
+        rss = pr_dl.quad(ymc)
+        if method == "DL":
+            raw = (rss - (k - p)) / pr_dl.tr()
+        else:
+            raw = ((rss if method == "HS" else k / (k - p) * rss) - k) / np.sum(pr_dl.a)
+    elif method == "HE":
+        pr = Projection(np.ones(k), X)
+        raw = (pr.quad(ymc) - pr.tr(v)) / (k - p)
+    elif method == "SJ":
+        tau2_0 = float(np.mean(ymc**2))  # identical yi: tau2_0 = 0 and the estimate is 0 (as metafor)
+        raw = tau2_0 * Projection(_weights(v, tau2_0), X).quad(ymc) / (k - p)
+    elif method == "GENQ":
+        if weights is None:
+            raise ValueError("method GENQ needs study weights (weights=...), as metafor")
+        a = np.asarray(weights, dtype=float).ravel()
+        pr = Projection(a, X)
+        raw = (pr.quad(ymc) - pr.tr(v)) / pr.tr()
+    elif method in ("PM", "PMM"):
+        target = (k - p) if method == "PM" else float(chi2_ppf(0.5, k - p))
+        algorithm = "Brent root of Q(tau^2) = " + ("k - p" if method == "PM" else "median of chi^2(k-p)")
+        if tau2 is not None:
+            raw = tau2
+        else:
+            def f(t: float) -> float:
+                return Projection(1.0 / (v + t), X).quad(ymc) - target
+
+            if f(0.0) < 0:
+                raw = 0.0
+            else:
+                raw = _root_on_halfline(f, float(np.var(y)) + float(np.max(v)))
+                if raw is None:
+                    return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
+                                   "no upper bracket for Q(tau^2) = target")
+    else:  # ML, REML, EB
+        pr = Projection(np.ones(k), X)
+        he = (pr.quad(ymc) - pr.tr(v)) / (k - p)
+        if tau2 is not None:
+            raw = tau2
+        else:
+            raw, iters, converged = _fisher_scoring(ymc, v, X, max(0.0, float(he)), method,
+                                                    threshold, maxiter)
+            algorithm = "Fisher scoring"
+            if not converged or not np.isfinite(raw):
+                if _score(ymc, v, X, 0.0, method) <= 0:
+                    raw, how = 0.0, "bracketed root (boundary at 0)"
+                else:
+                    root = _root_on_halfline(lambda t: _score(ymc, v, X, t, method),
+                                             float(np.var(y)) + float(np.max(v)))
+                    raw, how = (float("nan"), "no upper bracket") if root is None else (root, "bracketed root")
+                converged = bool(np.isfinite(raw))
+                algorithm = (f"Fisher scoring did not converge in {iters} iterations; "
+                             f"{how} of the {method} estimating equation")
+                message = algorithm
+            if method in ("ML", "REML") and allpos and raw > threshold:
+                reml = method == "REML"
+                if loglik(ymc, v, X, 0.0, reml) - loglik(ymc, v, X, raw, reml) > 1e-12:
+                    raw = 0.0
+                    message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
+    if tau2 is not None:
+        raw, algorithm, iters, converged, message = tau2, "fixed by the user", 0, True, ""
+    if not np.isfinite(raw):
+        return Tau2Fit(method, float("nan"), float("nan"), False, iters, False, algorithm,
+                       message or "no estimate")
+    est = max(0.0, float(raw))
+    if not allpos and est == 0.0:
+        _weights(v, est)  # raises: zero sampling variance with tau^2 = 0
+    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a)
+    return Tau2Fit(method, est, se, converged, iters, est == 0.0, algorithm, message)
 
 
-def q_profile_ci(yi, vi, level: float = 0.95, *, tau2_max: float | None = None,
+def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None = None,
                  tau2_hat: float = 0.0) -> tuple[float, float]:
     """Q-profile confidence interval for tau^2 (Viechtbauer 2007, Stat Med 26:37).
 
-    Solves Q(tau^2) = chi^2 quantiles of k - 1 degrees of freedom; a bound
-    below 0 is set to 0, and the search is limited to [0, max(100, 10 tau2_hat)]
-    as in metafor.
+    Solves Q(tau^2) = chi^2 quantiles of k - p degrees of freedom; a bound below 0 is set to 0,
+    and the search is limited to [0, max(100, 10 tau2_hat)] as in metafor.
     """
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
-    k = yi.size
-    if k < 2:
+    y = np.asarray(yi, dtype=float).ravel()
+    v = np.asarray(vi, dtype=float).ravel()
+    k = y.size
+    X = _design(X, k)
+    df = k - _p(X)
+    if df < 1 or (v <= 0).any():
         return float("nan"), float("nan")
     alpha = 1 - level
     tmin = 0.0
     tmax = tau2_max if tau2_max is not None else max(100.0, 10 * tau2_hat)
-    crit_u = chi2_isf(alpha / 2, k - 1)
-    crit_l = chi2_ppf(alpha / 2, k - 1)
-    q_min = q_statistic(yi, vi, tmin)
-    q_max = q_statistic(yi, vi, tmax)
+    crit_u = float(chi2_isf(alpha / 2, df))
+    crit_l = float(chi2_ppf(alpha / 2, df))
 
-    def root(target: float) -> float:
-        return float(_brentq(lambda t: q_statistic(yi, vi, t) - target, tmin, tmax,
-                                     xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
+    def q(t: float) -> float:
+        return Projection(1.0 / (v + t), X).quad(y)
 
+    def root(target: float, start: float) -> float:
+        """Q(t) = target by Newton's method: Q is decreasing and convex in t (dQ/dt = -y'PPy,
+        d2Q/dt2 = 2 y'PPPy >= 0), so from a start with Q > target the iterates rise monotonically
+        to the root; Brent's method is the fallback."""
+        t = start
+        for it in range(100):
+            pr = Projection(1.0 / (v + t), X)
+            r = y - pr.fitted(y)
+            py = pr.a * r
+            f = float(py @ r) - target
+            d = float(py @ py)
+            if f <= 0 and it > 0:  # at the root up to rounding
+                return t
+            if f <= 0 or d <= 0:
+                break
+            step = f / d
+            t_new = t + step
+            if t_new >= tmax:
+                break
+            if step <= 1e-13 * t_new + 1e-15:
+                return t_new
+            t = t_new
+        return float(_brentq(lambda t: q(t) - target, tmin, tmax, xtol=1e-15,
+                             rtol=4 * np.finfo(float).eps, maxiter=1000))
+
+    q_min = q(tmin)
+    q_max = q(tmax)
     if q_min < crit_l:
         lb = ub = tmin
     else:
-        ub = tmax if q_max > crit_l else root(crit_l)
+        ub = tmax if q_max > crit_l else None
     if q_max > crit_u:
         lb = ub = tmax
     elif q_min < crit_u:
         lb = tmin
     else:
-        lb = root(crit_u)
+        lb = root(crit_u, tmin)
+    if ub is None:
+        ub = root(crit_l, lb)
     return lb, ub

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import metamsc as mm
-from metamsc.bias import (BeggTest, EggerTest, TrimAndFill, begg_test, egger_test,
-                          meta_regression, trim_and_fill)
+from metamsc.bias import BeggTest, EggerTest, TrimAndFill, begg_test, egger_test, trim_and_fill
+from metamsc.metareg import meta_regression
 from metamsc.sensitivity import Cumulative, LeaveOneOut, cumulative, leave_one_out
 
 REF = Path(__file__).parent / "reference"
@@ -141,8 +141,8 @@ def test_regtest(case):
         _close(reg.se, f["se"], tol, "se")
         _close(reg.tau2, f["tau2"], tol, "tau2")
         _close(reg.se_tau2, f["se_tau2"], tol, "se_tau2")
-        _close(reg.q, f["QE"], CLOSED, "QE")
-        _close(reg.q_pvalue, f["QEp"], CLOSED, "QEp", atol=1e-300)
+        _close(reg.qe, f["QE"], CLOSED, "QE")
+        _close(reg.qe_pvalue, f["QEp"], CLOSED, "QEp", atol=1e-300)
         assert (r.slope, r.slope_se) == (reg.beta[1], reg.se[1])
     else:
         _close([r.limit_estimate, r.slope], f["coef"], CLOSED, "coef")
@@ -166,14 +166,14 @@ def test_meta_regression_intercept_only_is_pool(method, test):
     """With X = 1 the meta-regression is the random-effects model of pool()."""
     ds = DATA["dat.bcg"]
     y, v = np.array(ds["yi"]), np.array(ds["vi"])
-    reg = meta_regression(y, v, np.ones((y.size, 1)), method=method, test=test)
+    reg = meta_regression(y, v, np.ones((y.size, 1)), method=method, test=test, intercept=False)
     res = mm.pool(y, v, method=method, test=test)
     tol = _tol(method)
     assert reg.tau2 == pytest.approx(res.tau2, rel=tol, abs=1e-12)
     assert reg.beta[0] == pytest.approx(res.estimate, rel=tol)
     assert reg.se[0] == pytest.approx(res.se, rel=tol)
     assert reg.ci_lb[0] == pytest.approx(res.ci_lb, rel=tol)
-    assert reg.q == pytest.approx(res.q, rel=CLOSED)
+    assert reg.qe == pytest.approx(res.q, rel=CLOSED)
     if method != "EE":
         assert reg.se_tau2 == pytest.approx(res.se_tau2, rel=tol)
 
@@ -184,8 +184,8 @@ def test_meta_regression_when_scoring_fails_brackets_the_root(method):
     ds = DATA["dat.bcg"]
     y, v = np.array(ds["yi"]), np.array(ds["vi"])
     X = np.column_stack([np.ones(y.size), np.sqrt(v)])
-    ref = meta_regression(y, v, X, method=method)
-    alt = meta_regression(y, v, X, method=method, maxiter=1)
+    ref = meta_regression(y, v, X, method=method, intercept=False)
+    alt = meta_regression(y, v, X, method=method, maxiter=1, intercept=False)
     assert ref.algorithm == "Fisher scoring" and alt.algorithm.startswith("Fisher scoring did not")
     assert alt.tau2 == pytest.approx(ref.tau2, rel=ITER)
     np.testing.assert_allclose(alt.beta, ref.beta, rtol=ITER)

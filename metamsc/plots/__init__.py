@@ -11,10 +11,12 @@ from pathlib import Path
 
 from .evidence import evidence_map_plot
 from .forest import forest
+from .baujat import baujat
+from .bubble import bubble
 from .funnel import funnel
 from .sensitivity import sensitivity_forest
 
-__all__ = ["forest", "funnel", "sensitivity_forest", "evidence_map_plot", "save_figure",
+__all__ = ["forest", "funnel", "sensitivity_forest", "bubble", "baujat", "evidence_map_plot", "save_figure",
            "figure_context", "spec_figures", "FORMATS"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says

@@ -1,0 +1,191 @@
+"""The mixed-effects model on a design matrix X: the one engine under ``pool`` (X = 1),
+``meta_regression``, Egger's test (X = [1, sei]) and the influence diagnostics.
+
+y = X beta + u + e, u ~ N(0, tau^2), e ~ N(0, v_i) (Viechtbauer 2010, J Stat Softw 36(3)).
+beta = (X'WX)^-1 X'W y with W = diag(1/(v_i + tau^2)), Var(beta) = (X'WX)^-1, scaled by the
+Knapp & Hartung (2003, Stat Med 22:2693) factor s^2 = y'Py / (k - p) under "knha" (truncated at 1
+under "adhoc") with t(k - p) inference; QE = y'P_0 y with the common-effect weights 1/v_i;
+I^2 = tau^2 / (tau^2 + v~), v~ = (k - p) / tr(P_0) (Higgins & Thompson 2002, Stat Med 21:1539);
+the (restricted) log-likelihood and information criteria as metafor. No k x k matrix: every step
+is O(k p^2) time and O(k p) memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
+from .tau2 import Projection, Tau2Fit, _design, _sum, _sym, estimate_tau2
+
+__all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test"]
+
+TESTS = ("z", "knha", "adhoc", "t")
+
+
+def canonical_test(test: str) -> str:
+    """The test's canonical name (case-insensitive)."""
+    t = str(test).lower()
+    if t not in TESTS:
+        raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
+    return t
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """Everything the mixed-effects model estimates, as arrays and numbers (internal)."""
+
+    k: int
+    p: int
+    method: str
+    test: str
+    level: float
+    tau2_fit: Tau2Fit
+    tau2_fixed: bool
+    beta: np.ndarray
+    vb: np.ndarray  # covariance of beta, scaled by s2w
+    vb_model: np.ndarray  # unscaled
+    se: np.ndarray
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    df: float | None
+    crit: float
+    s2w: float
+    s2w_knha: float
+    rss: float  # sum w (y - X beta)^2 at the fitted weights
+    w: np.ndarray  # 1/(v + tau^2)
+    qe: float
+    qe_pvalue: float
+    vt: float
+    i2: float
+    h2: float
+    ll_ml: float
+    ll_reml: float
+
+    @property
+    def tau2(self) -> float:
+        return self.tau2_fit.tau2
+
+    @property
+    def parms(self) -> int:
+        """Number of estimated parameters (metafor's, for the information criteria)."""
+        return self.p + (0 if self.method == "EE" or self.tau2_fixed else 1)
+
+    def fit_stats(self, reml: bool) -> dict[str, float]:
+        """ll, deviance-free AIC, BIC and AICc as metafor's ``fitstats`` (ML or REML column)."""
+        k, p, q = self.k, self.p, self.parms
+        if reml:
+            ll, n = self.ll_reml, k - p
+        else:
+            ll, n = self.ll_ml, k
+        m = max(n, q + 2)
+        return {"loglik": ll, "aic": -2 * ll + 2 * q, "bic": -2 * ll + q * np.log(n),
+                "aicc": -2 * ll + 2 * q * m / (m - q - 1)}
+
+    def wald(self, idx) -> tuple[float, int, float | None, float]:
+        """Wald test of beta[idx] = 0: (statistic, df1, df2, pvalue); F = QM/m under t tests."""
+        idx = np.asarray(idx, dtype=int)
+        b = self.beta[idx]
+        V = self.vb[np.ix_(idx, idx)]
+        try:
+            L = np.linalg.cholesky(V)
+            z = np.linalg.solve(L, b)
+            qm = float(z @ z)
+        except np.linalg.LinAlgError:
+            qm = float("nan")
+        m = idx.size
+        if self.df is None:
+            return qm, m, None, float(chi2_sf(qm, m))
+        from scipy.special import fdtrc
+
+        f = qm / m
+        return f, m, float(self.df), float(fdtrc(m, self.df, f)) if self.df > 0 else float("nan")
+
+
+def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REML",
+              test: str = "z", level: float = 0.95, weights: np.ndarray | None = None,
+              tau2: float | None = None, i2: str = "tau2", threshold: float = 1e-12,
+              maxiter: int = 100, tau2_fit: Tau2Fit | None = None) -> ModelFit:
+    """Fit y = X beta + u + e by ``method`` (a canonical tau^2 method) and ``test``.
+
+    ``weights`` are user weights (beta by weighted least squares with them and the sandwich
+    covariance, as metafor); ``tau2`` fixes tau^2; ``i2`` is "tau2" (metafor) or "Q" (meta).
+    """
+    k, p = X.shape
+    Xp = _design(X, k)  # None for the intercept-only model: Projection's fast path
+    if tau2_fit is None:
+        tau2_fit = estimate_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2,
+                                 threshold=threshold, maxiter=maxiter)
+    t2 = tau2_fit.tau2
+    if method == "EE":
+        t2 = 0.0
+    s = v + t2
+    if t2 <= 0 and (s <= 0).any():
+        raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
+                         "vi = 0 with tau^2 = 0 (metafor stops as well)")
+    w = 1.0 / s
+    prw = Projection(w, Xp)
+    beta_w = prw.coef(y)
+    resid_w = y - (beta_w[0] if Xp is None else X @ beta_w)
+    rss = float((w * resid_w) @ resid_w)
+    if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
+        pra = Projection(weights, Xp)
+        beta = pra.coef(y)
+        vb = pra.M @ _sym(X, weights**2 * s) @ pra.M
+    else:
+        beta = beta_w
+        vb = prw.M.copy()
+    df_res = k - p
+    s2w_knha = rss / df_res if (df_res > 0 and rss > np.finfo(float).eps) else 0.0
+    s2w = 1.0
+    if test == "knha":
+        s2w = s2w_knha
+    elif test == "adhoc":
+        s2w = max(1.0, s2w_knha)
+    vb_model = vb
+    vb = vb * s2w
+    se = np.sqrt(np.diag(vb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = beta / se  # se = 0 (identical yi under knha): +/-inf, p = 0
+    alpha = 1 - level
+    if test == "z":
+        df = None
+        pval = 2 * norm_sf(np.abs(stat))
+        crit = float(norm_isf(alpha / 2))
+    else:
+        df = float(df_res)
+        pval = 2 * t_sf(np.abs(stat), df) if df > 0 else np.full(p, np.nan)
+        crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
+    # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
+    nan = float("nan")
+    if (v > 0).all():
+        if df_res > 0:
+            pr0 = Projection(1.0 / v, Xp)
+            qe = max(0.0, pr0.quad(y - _sum(y) / k))
+            qe_p = float(chi2_sf(qe, df_res))
+            vt = df_res / pr0.tr()
+            if method == "EE" or i2 == "Q":
+                i2v = max(0.0, 100 * (qe - df_res) / qe) if qe > 0 else 0.0
+                h2 = qe / df_res
+            else:
+                i2v = 100 * t2 / (vt + t2)
+                h2 = t2 / vt + 1
+        else:
+            qe, qe_p, vt, i2v, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
+    else:
+        qe = qe_p = vt = i2v = h2 = nan
+    sls = _sum(np.log(s))
+    ll_ml = -0.5 * k * np.log(2 * np.pi) - 0.5 * sls - 0.5 * rss
+    ll_reml = (-0.5 * df_res * np.log(2 * np.pi)
+               + 0.5 * (np.log(k) if Xp is None else np.linalg.slogdet(X.T @ X)[1])
+               - 0.5 * sls - 0.5 * prw.logdet() - 0.5 * rss)
+    return ModelFit(
+        k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,
+        tau2_fixed=tau2 is not None, beta=beta, vb=vb, vb_model=vb_model, se=se, statistic=stat,
+        pvalue=np.asarray(pval, dtype=float), ci_lb=beta - crit * se, ci_ub=beta + crit * se,
+        df=df, crit=crit, s2w=float(s2w), s2w_knha=float(s2w_knha), rss=rss, w=w, qe=float(qe),
+        qe_pvalue=float(qe_p), vt=float(vt), i2=float(i2v), h2=float(h2), ll_ml=float(ll_ml),
+        ll_reml=float(ll_reml))
