@@ -48,6 +48,11 @@ _XLABEL = {"MC": "Mean change (post \u2212 pre)", "SMCC": "Standardised mean cha
 ROW_PT = 15.0  # row height in points
 PLOT_PT = 210.0  # width of the plotting region in points
 ORDERS = ("data", "estimate", "weight")
+#: fewest studies for a prediction interval (its t quantile has k - 2 df: Higgins, Thompson &
+#: Spiegelhalter 2009, JRSS A 172:137; with 2 studies tau^2 rests on one contrast)
+_PI_MIN_K = 3
+#: the label line of a subgroup shown with its studies only
+DESCRIPTIVE = "descriptive: not pooled"
 
 
 @dataclass(frozen=True)
@@ -327,6 +332,8 @@ class _Builder:
         self.result, self.study_data, self.study_ci = result, study_data, study_ci
         self.columns, self.order, self.scale = columns, order, scale
         self.bounds: list[str] = []
+        self.pi_skipped = False  # a random-effects summary of k < 3 drawn without its PI
+        self.pooled = False  # an overall model of k > 1 studies is drawn
 
     def study_rows(self, res: MetaResult, index, weights) -> list[_Row]:
         index = list(index)
@@ -371,7 +378,9 @@ class _Builder:
                          bold=bold, value=value)]
         value = ci_text(est, lo, hi, self.scale, res.measure)[0]
         rows = [_Row("summary", label, est, lo, hi, weight, bold=bold, value=value, shade=shade)]
-        if opts.prediction and res.method != "EE" and res.k > 1 and np.isfinite(plo):
+        if opts.prediction and res.method != "EE" and res.k > 1 and res.k < _PI_MIN_K:
+            self.pi_skipped = True
+        if opts.prediction and res.method != "EE" and res.k >= _PI_MIN_K and np.isfinite(plo):
             a, b = _valid_range(res.measure)
             txt = ci_text(est, plo, phi, self.scale, res.measure)[0]
             rows.append(_Row("pi", "Prediction interval", est, max(plo, a), min(phi, b),
@@ -392,43 +401,60 @@ def _common_fit(res: MetaResult) -> MetaResult:
 
 
 def _layout(b: _Builder, result: MetaResult, subgroups, overall: bool, sensitivity, sens_role: str,
-            opts: Summary) -> list[_Row]:
-    """Rows top to bottom; in subgroup plots the weights are those of the overall model."""
+            opts: Summary, descriptive: Sequence[str] = ()) -> list[_Row]:
+    """Rows top to bottom; in subgroup plots the weights are those of the overall model.
+
+    A model row is drawn only where a model pools studies: not for one study (its row is the
+    result), not for a ``descriptive`` subgroup (its studies are shown, not pooled), and the
+    weights column only beside a drawn overall model."""
     rows: list[_Row] = []
-    if len(subgroups) == 1:  # one level: no subtotal that would repeat the overall result
-        rows.append(_Row("group", f"{subgroups[0][0]} (all k = {result.k})", bold=True))
+    if len(subgroups) == 1 and subgroups[0][0] in descriptive:
+        overall = False  # the overall model would pool the descriptive studies
+    if len(subgroups) == 1 and (overall or subgroups[0][0] in descriptive):
+        # one level: no subtotal that would repeat the overall result (or pool the descriptive)
+        level = subgroups[0][0]
+        tag = f"; {DESCRIPTIVE}" if level in descriptive else ""
+        rows.append(_Row("group", f"{level} (all k = {result.k}{tag})", bold=True))
         subgroups = []
-    pooled = overall and np.isfinite(result.estimate)
+    modelled = overall and np.isfinite(result.estimate) and result.k > 1
+    b.pooled = modelled
     if subgroups:
         # rows of the data by position (``kept``), so duplicate labels cannot mix studies up
-        shown = result.weights if pooled else np.full(result.k, np.nan)  # no overall: no weights
+        shown = result.weights if modelled else np.full(result.k, np.nan)  # no overall: no weights
         overall_w = dict(zip(_positions(result), shown))
         for level, sub in subgroups:
             idx = _positions(sub)
             w = [overall_w.get(i, np.nan) for i in idx]
-            rows.append(_Row("group", f"{level} (k = {sub.k})", bold=True))
+            tag = f"; {DESCRIPTIVE}" if level in descriptive else ""
+            rows.append(_Row("group", f"{level} (k = {sub.k}{tag})", bold=True))
             rows.extend(b.study_rows(sub, idx, w))
+            if level in descriptive:
+                rows.append(_Row("gap", ""))
+                continue
             if sub.k > 1 or _bound_text(sub) is not None:
                 name = _model_label(sub).split(" (")[0].lower()
                 rows.extend(b.summary_rows(sub, f"Subtotal ({name})", False,
-                                           float(np.sum(w)) if pooled else np.nan, opts, "0.65"))
+                                           float(np.sum(w)) if modelled else np.nan, opts, "0.65"))
             if sub.k > 1:
                 rows.append(_Row("het", _het_text(sub)))
             rows.append(_Row("gap", ""))
     else:
-        weights = result.weights if np.isfinite(result.estimate) else np.full(result.k, np.nan)
+        weights = result.weights if modelled else np.full(result.k, np.nan)
         rows.extend(b.study_rows(result, _positions(result), weights))
         rows.append(_Row("gap", ""))
-    if overall:
+    if overall and result.k == 1 and _bound_text(result) is None:
+        rows.append(_Row("het", "One study: its row is the result (nothing pooled)"))
+    elif overall:
         if opts.common:
             common = _common_fit(result)
             rows.extend(b.summary_rows(common, "Common-effect model", True, np.nan,
                                        Summary(prediction=False), "0.15"))
         if opts.random or not opts.common:
             rows.extend(b.summary_rows(result, _model_label(result), True,
-                                       100.0 if np.isfinite(result.estimate) else np.nan, opts))
-        rows.append(_Row("het", _het_text(result)))
-        if opts.test and np.isfinite(result.estimate):
+                                       100.0 if modelled else np.nan, opts))
+        if result.k > 1:
+            rows.append(_Row("het", _het_text(result)))
+        if opts.test and modelled:
             rows.append(_Row("het", _overall_test_text(result)))
     if sensitivity:
         rows.append(_Row("gap", ""))
@@ -446,7 +472,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
            subgroups=None, subgroup_test=None, footnote: str | None = None, note: str | None = None,
            study_ci: str = "model", columns: Columns | dict | None = None,
            order: str | Sequence[Any] = "data", summary: Summary | dict | None = None,
-           axis: Axis | dict | None = None):
+           axis: Axis | dict | None = None, descriptive: Sequence[str] | None = None):
     """Draw a forest plot on ``ax`` (a new figure sized to its rows if None) and return ``ax``.
 
     ``result`` is a :class:`~metamsc.results.MetaResult` or a spec
@@ -455,6 +481,10 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     proportions, a method of :func:`metamsc.proportions.proportion_ci` ("CP", "WS", ...) to
     show each study's observed x/n with that interval (as meta). ``columns``, ``order``,
     ``summary`` and ``axis`` are the option groups described in the module docstring.
+    ``descriptive`` names subgroup levels drawn with their studies only (no subtotal, no
+    prediction interval; an Analysis takes its spec's ``descriptive``). A single study is its
+    own result (no model row); a prediction interval needs k >= 3; the weights column appears
+    only beside a drawn overall model.
     With ``ax=None`` the figure is sized to its text and rows; a given ``ax`` keeps its figure's
     size, and the columns are placed beside it in points (leave room for them).
     """
@@ -477,6 +507,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
         order = opts.get("order", "data") if isinstance(order, str) and order == "data" else order
         summary = summary if summary is not None else opts.get("summary")
         axis = axis if axis is not None else opts.get("axis")
+        if descriptive is None:  # the spec's levels (its validator knows the data)
+            descriptive = [lv for lv in an.spec.descriptive if lv in dict(subgroups or ())]
     elif subgroups is None and result.subgroups is not None:  # a result with its subgroups
         subgroups = list(result.subgroups.items())
         subgroup_test = subgroup_test if subgroup_test is not None else result.subgroup_test
@@ -507,12 +539,20 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
                                     and result.measure in _PROPORTION):
         raise ValueError("study_ci other than 'model' needs a proportion measure and its counts")
     builder = _Builder(result, study_data, study_ci, columns, order, scale)
-    rows = _layout(builder, result, subgroups, overall, sensitivity, sens_role, summary)
+    descriptive = tuple(str(x) for x in (descriptive or ()))
+    levels = [str(lv) for lv, _ in subgroups]
+    for lv in descriptive:
+        if lv not in levels:
+            raise ValueError(f"descriptive: {lv!r} is not a subgroup level "
+                             f"({', '.join(map(repr, levels)) or 'no subgroups'})")
+    rows = _layout(builder, result, subgroups, overall, sensitivity, sens_role, summary, descriptive)
     if subgroup_test is not None:
         rows.append(_Row("het", f"Test for subgroup differences: Q({subgroup_test.df}) = "
                                 f"{subgroup_test.q:.2f}, p {_pfmt(subgroup_test.pvalue)}"))
     if footnote is None:
         footnote = _footnote(result, scale, study_ci, rows, builder.bounds)
+        if builder.pi_skipped:
+            footnote += f" No prediction interval with fewer than {_PI_MIN_K} studies."
         footnote = f"{footnote} {extra_note}".strip()
     if note:
         footnote = f"{note} {footnote}" if footnote else note
@@ -523,7 +563,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     ci_header = ci_header.replace("95%", f"{100 * result.level:g}%")
     left_headers = ([_data_header(study_data)] if study_data else []) + list(columns.left)
     right_headers = list(columns.right)
-    pooled_est = _pooled(result)[0] if overall else np.nan
+    pooled_est = _pooled(result)[0] if builder.pooled else np.nan
     xlabel = axis.label if axis.label is not None else _XLABEL.get(result.measure) or {
         "percent": "Proportion (%)", "log": "Ratio (log scale)", "linear": "Estimate"}[scale]
     ref = axis.ref
