@@ -603,7 +603,7 @@ def test_one_study_is_its_own_result_without_a_model_row():
         assert not [t for t in texts if t.get_gid() == "value"]  # no summary value
         assert not [ln for ln in ax.lines if ln.get_gid() == "pooled-line"]
         plt.close(ax.figure)
-    for name in ("ssc-mrss", "ssc-safety-park-completers"):
+    for name in ("ssc-mrss", "ssc-safety-park-completers", "cheng2022-sex"):
         an = run_spec(ROOT / "analyses" / f"{name}.toml")
         with figure_context():
             ax = forest(an)
@@ -612,8 +612,14 @@ def test_one_study_is_its_own_result_without_a_model_row():
             assert "Common-effect model" not in labels
             assert "One study: its row is the result (nothing pooled)" in labels
             assert not [t for t in texts if t.get_gid() == "weight" or t.get_text() == "Weight"]
-            # ssc-mrss: the sensitivity rows (n = 7 ... 13) are the study refitted, still drawn
-            assert len(_patch_ys(ax, "diamond")) == len(an.sensitivity)
+            # ssc-mrss: the sensitivity rows (n = 7 ... 13) are the study refitted: study rows
+            assert not _patch_ys(ax, "diamond")
+            squares = [ln for ln in ax.lines if ln.get_gid() == "square"]
+            assert len(squares) == 1 + len(an.sensitivity)
+            # the one-study line stays left of the plot (no vertical line runs through it)
+            r = ax.figure.canvas.get_renderer()
+            one = [t for t in texts if t.get_text().startswith("One study")][0]
+            assert one.get_window_extent(r).x1 < ax.get_window_extent(r).x0
             plt.close(ax.figure)
 
 

@@ -105,7 +105,7 @@ def _option(cls, value, name: str):
 
 @dataclass(frozen=True)
 class _Row:
-    kind: str  # "study", "group", "summary", "pi", "bound", "het", "gap"
+    kind: str  # "study", "group", "summary", "pi", "bound", "het", "note" (kept left of the plot), "gap"
     label: str
     est: float = np.nan
     lo: float = np.nan
@@ -251,7 +251,8 @@ def _footnote(res: MetaResult, scale: str, study_ci: str, rows: list[_Row],
     for b in dict.fromkeys(re.sub(r" \(\d+ events in \d+\)", "", b) for b in bounds):
         parts.append(f"Exact bound: {b}.")
     corr = res.conventions.correction
-    if res.corrected is not None and np.any(res.corrected) and not corr.startswith("none"):
+    used = modelled or study_ci == "model"  # observed study rows alone use no correction
+    if used and res.corrected is not None and np.any(res.corrected) and not corr.startswith("none"):
         mark = "" if study_ci != "model" else "\u2020 "
         parts.append(f"{mark}Continuity correction: {corr}.")
     if truncated:
@@ -443,7 +444,7 @@ def _layout(b: _Builder, result: MetaResult, subgroups, overall: bool, sensitivi
         rows.extend(b.study_rows(result, _positions(result), weights))
         rows.append(_Row("gap", ""))
     if overall and result.k == 1 and _bound_text(result) is None:
-        rows.append(_Row("het", "One study: its row is the result (nothing pooled)"))
+        rows.append(_Row("note", "One study: its row is the result (nothing pooled)"))
     elif overall:
         if opts.common:
             common = _common_fit(result)
@@ -459,10 +460,11 @@ def _layout(b: _Builder, result: MetaResult, subgroups, overall: bool, sensitivi
     if sensitivity:
         rows.append(_Row("gap", ""))
         rows.append(_Row("group", f"Sensitivity to the assumed {sens_role} (declared in the spec)"))
-        for value, res in sensitivity:
+        for value, res in sensitivity:  # one study refitted: a study row, not a diamond
             est, lo, hi, _, _ = _pooled(res)
-            rows.append(_Row("summary", f"{sens_role} = {value:g}", est, lo, hi,
-                             value=ci_text(est, lo, hi, b.scale, res.measure)[0], shade="0.65"))
+            rows.append(_Row("study" if res.k == 1 else "summary", f"{sens_role} = {value:g}", est,
+                             lo, hi, value=ci_text(est, lo, hi, b.scale, res.measure)[0],
+                             shade="0.65"))
     while rows and rows[-1].kind == "gap":
         rows.pop()
     return rows
@@ -719,8 +721,9 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
 
     w_label = max([m.width(r.label, _FONT) for r in rows if r.kind == "study"]
                   + [m.width(label_header, _FONT, bold=True), 30.0])
-    w_left = [colw([r.left[i] for r in rows if r.kind == "study"], h) for i, h in enumerate(left_headers)]
-    w_right = [colw([r.right[i] for r in rows if r.kind == "study"], h)
+    w_left = [colw([r.left[i] for r in rows if r.kind == "study" and i < len(r.left)], h)
+              for i, h in enumerate(left_headers)]
+    w_right = [colw([r.right[i] for r in rows if r.kind == "study" and i < len(r.right)], h)
                for i, h in enumerate(right_headers)]
     w_weight = colw(["100.0%"], "Weight") if has_weight else 0.0
     w_value = max([m.width(r.value, _FONT, bold=r.bold) for r in rows]
@@ -728,7 +731,9 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
     left_total = w_label + sum(w + gap for w in w_left)
     span_left = max([m.width(r.label, _FONT if r.kind != "pi" else _FONT - 0.5, bold=r.bold)
                      + (10 if r.kind == "pi" else 0)
-                     for r in rows if r.kind in ("summary", "pi", "bound")] + [0.0])
+                     for r in rows if r.kind in ("summary", "pi", "bound")]
+                    + [m.width(r.label, _FONT - 1, italic=True) for r in rows if r.kind == "note"]
+                    + [0.0])
     if span_left > left_total:  # summary labels span the (empty) data columns on their rows
         w_label += span_left - left_total
         left_total = span_left
@@ -758,13 +763,14 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
     header_y = n_rows + 1.0
     blend = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
 
-    def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=_FONT, style="normal", gid=None):
+    def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=_FONT, style="normal", gid=None,
+                **kw):
         if not s:
             return
         tr = mtransforms.offset_copy(blend, fig=fig, x=dx_pt, y=0, units="points")
         ax.text(x_axes, y, s, transform=tr, ha=ha, va="center", fontsize=size,
                 fontweight="bold" if bold else "normal", fontstyle=style, clip_on=False,
-                parse_math=False, gid=gid)
+                parse_math=False, gid=gid, **kw)
 
     # x positions (points from the axes' left or right edge)
     x_label = -(left_total + gap)
@@ -814,8 +820,10 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
         if r.kind == "group":
             text_at(0, x_label, y, r.label, bold=True, gid="label")
             continue
-        if r.kind == "het":
-            text_at(0, x_label, y, r.label, size=_FONT - 1, style="italic", gid="label")
+        if r.kind in ("het", "note"):
+            # on white, above the vertical lines it may cross
+            text_at(0, x_label, y, r.label, size=_FONT - 1, style="italic", gid="label", zorder=4,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
             continue
         lo, hi, est = _to_plot(r.lo, scale), _to_plot(r.hi, scale), _to_plot(r.est, scale)
         if r.kind == "pi":
