@@ -682,3 +682,20 @@ def test_evidence_map_marks_unverified_cell_sources():
         assert all(any(s.startswith(r["citation"] or r["registry_id"]) for r in unverified)
                    for s in names)
         plt.close(ax.figure)
+
+
+def test_single_level_without_overall_keeps_its_subtotal(tmp_path):
+    """overall = false and one (non-descriptive) level: its subtotal is the only model drawn."""
+    (tmp_path / "d.csv").write_text("study,events,total,design\nA,3,10,trial\nB,5,12,trial\n"
+                                    "C,2,9,trial\n")
+    (tmp_path / "s.toml").write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n'
+                                     'subgroup = "design"\noverall = false\n')
+    an = run_spec(tmp_path / "s.toml")
+    with figure_context():
+        ax = forest(an)
+        texts = check_figure(ax.figure)
+        labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+        assert "trial (k = 3)" in labels and "Subtotal (random-effects model)" in labels
+        assert len(_patch_ys(ax, "diamond")) == 1 and len(_patch_ys(ax, "pi")) == 1
+        assert not [t for t in texts if t.get_gid() == "weight"]
+        plt.close(ax.figure)

@@ -56,7 +56,9 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     """Draw the evidence map of ``rows`` (study dicts, or an EvidenceMap) on ``ax``; returns ax.
 
     Marker position: publication or registration year; marker shape: design; colour: cell
-    source; area: number of patients; filled: results reported, hollow: registered only.
+    source (a value ending in "(unverified)": its source's colour, a "?" beside the marker and
+    its own legend entry); area: number of patients; filled: results reported, hollow:
+    registered only.
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms

@@ -1,7 +1,10 @@
 """Forest plot of a meta-analysis, in the layout of metafor's ``forest.rma`` and meta's ``forest.meta``.
 
 Rows: one per study (square sized by weight, line for its CI), subgroup summaries, the pooled
-diamond(s), the prediction interval as a bar beneath, and heterogeneity text. Proportions are
+diamond(s), the prediction interval as a bar beneath, and heterogeneity text. A model row is
+drawn only where a model pools studies: a single study is its own result (no diamond), a
+descriptive subgroup shows its studies only (no subtotal, no prediction interval), a prediction
+interval needs k >= 3, and the weights column stands only beside a drawn overall model. Proportions are
 drawn on the percent scale, ratios (and log-scale rates and means) on a log axis with natural
 tick labels, everything else on the analysis scale.
 
