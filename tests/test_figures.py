@@ -104,7 +104,12 @@ def check_forest(ax, res, *, studies=True):
         np.testing.assert_allclose(squares, shown, rtol=1e-12)
     n = res.natural
     pe, pl, ph = (n.estimate, n.ci_lb, n.ci_ub) if n is not None else (res.estimate, res.ci_lb, res.ci_ub)
-    if np.isfinite(pe):
+    gids = [p.get_gid() for p in ax.patches]
+    if res.k < 3:  # a prediction interval needs k >= 3
+        assert "pi" not in gids
+    if res.k == 1:  # one study: its row is the result, no model row, no weights
+        assert "diamond" not in gids and not [t for t in texts if t.get_gid() == "weight"]
+    elif np.isfinite(pe):
         assert ci_text(pe, pl, ph, _scale(res), res.measure)[0] in values
         diamonds = [p for p in ax.patches if isinstance(p, Polygon) and p.get_gid() == "diamond"]
         spans = [(p.get_xy()[:, 0].min(), p.get_xy()[:, 0].max()) for p in diamonds]
@@ -510,3 +515,187 @@ def test_spec_forest_options_and_extra_plots(tmp_path):
                    '[forest]\nleft = {S = "nosuch"}\n')
     with pytest.raises(SpecError, match="no column 'nosuch'"):
         spec_figures(run_spec(bad))
+
+
+# ---------------------------------------------------------------------------------------------
+# the data curator's requests: what is drawn only where a model pools studies
+# ---------------------------------------------------------------------------------------------
+
+def _row_span(ax, texts, label_start: str):
+    """The y range (data units) of the subgroup whose label starts with ``label_start``: from its
+    label row down to the next group label (or the bottom)."""
+    groups = sorted(((t.get_position()[1], t.get_text()) for t in texts
+                     if t.get_gid() == "label" and t.get_fontweight() in ("bold", 700)),
+                    reverse=True)
+    ys = [y for y, s in groups]
+    i = [j for j, (_, s) in enumerate(groups) if s.startswith(label_start)]
+    assert len(i) == 1, groups
+    top = ys[i[0]]
+    bottom = ys[i[0] + 1] if i[0] + 1 < len(ys) else ax.get_ylim()[0]
+    return bottom, top
+
+
+def _patch_ys(ax, gid):
+    out = []
+    for p in ax.patches:
+        if p.get_gid() == gid:
+            xy = p.get_xy() if isinstance(p, Polygon) else [(p.get_x(), p.get_y() + p.get_height() / 2)]
+            out.append(float(np.mean(np.asarray(xy)[:, 1])))
+    return out
+
+
+def test_descriptive_subgroup_has_its_studies_but_no_subtotal_or_pi():
+    yi = np.array([0.1, 0.3, 0.2, 0.5, 0.9, 0.7, 0.6])
+    vi = np.array([0.04, 0.05, 0.03, 0.06, 0.05, 0.04, 0.07])
+    res = mm.pool(yi, vi, labels=[f"S{i}" for i in range(7)])
+    groups = ["trial"] * 3 + ["case report"] * 4
+    sa = mm.subgroup_analysis(res, groups, descriptive=["case report"])
+    with figure_context():
+        ax = forest(res, subgroups=list(sa.subgroups.items()), descriptive=["case report"])
+        texts = check_figure(ax.figure)
+        labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+        assert "case report (k = 4; descriptive: not pooled)" in labels
+        assert labels.count("Subtotal (random-effects model)") == 1  # the trials' only
+        lo, hi = _row_span(ax, texts, "case report")
+        squares = [ln.get_ydata()[0] for ln in ax.lines if ln.get_gid() == "square"]
+        assert sum(lo < y < hi for y in squares) == 4  # the studies are drawn
+        for gid in ("diamond", "pi"):
+            assert not [y for y in _patch_ys(ax, gid) if lo < y < hi]
+        # the trials keep their subtotal and prediction interval
+        tlo, thi = _row_span(ax, texts, "trial")
+        assert [y for y in _patch_ys(ax, "diamond") if tlo < y < thi]
+        assert [y for y in _patch_ys(ax, "pi") if tlo < y < thi]
+        plt.close(ax.figure)
+        with pytest.raises(ValueError, match="descriptive: 'case reports' is not a subgroup level"):
+            forest(res, subgroups=list(sa.subgroups.items()), descriptive=["case reports"])
+
+
+@pytest.mark.parametrize("name", ["psoriasis-pasi40", "psoriasis-pasi50", "psoriasis-pasi75"])
+def test_the_reviews_case_reports_are_shown_not_pooled(name):
+    an = run_spec(ROOT / "analyses" / f"{name}.toml")
+    with figure_context():
+        ax = forest(an)
+        texts = check_figure(ax.figure)
+        labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+        case = [s for s in labels if s.startswith("case report")]
+        assert len(case) == 1 and case[0].endswith("descriptive: not pooled)")
+        lo, hi = _row_span(ax, texts, "case report")
+        squares = [ln.get_ydata()[0] for ln in ax.lines if ln.get_gid() == "square"]
+        n_case = dict(an.subgroups)["case report"].k
+        assert sum(lo < y < hi for y in squares) == n_case
+        for gid in ("diamond", "pi"):
+            assert not [y for y in _patch_ys(ax, gid) if lo < y < hi]
+        # the trial is one study: its row is the result (no subtotal), and nothing is pooled
+        assert not _patch_ys(ax, "diamond") and not _patch_ys(ax, "pi")
+        assert not [t for t in texts if t.get_gid() == "weight" or t.get_text() == "Weight"]
+        plt.close(ax.figure)
+
+
+def test_one_study_is_its_own_result_without_a_model_row():
+    res = mm.pool([0.4], [0.09], labels=["Only 2020"], method="EE")
+    with figure_context():
+        ax = forest(res)
+        texts = check_forest(ax, res)
+        labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+        assert not [s for s in labels if "model" in s.lower()]
+        assert "One study: its row is the result (nothing pooled)" in labels
+        assert [t.get_text() for t in texts if t.get_gid() == "value-study"] == ["0.40 [-0.19, 0.99]"]
+        assert not [t for t in texts if t.get_gid() == "value"]  # no summary value
+        assert not [ln for ln in ax.lines if ln.get_gid() == "pooled-line"]
+        plt.close(ax.figure)
+    for name in ("ssc-mrss", "ssc-safety-park-completers", "cheng2022-sex"):
+        an = run_spec(ROOT / "analyses" / f"{name}.toml")
+        with figure_context():
+            ax = forest(an)
+            texts = check_figure(ax.figure)
+            labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+            assert "Common-effect model" not in labels
+            assert "One study: its row is the result (nothing pooled)" in labels
+            assert not [t for t in texts if t.get_gid() == "weight" or t.get_text() == "Weight"]
+            # ssc-mrss: the sensitivity rows (n = 7 ... 13) are the study refitted: study rows
+            assert not _patch_ys(ax, "diamond")
+            squares = [ln for ln in ax.lines if ln.get_gid() == "square"]
+            assert len(squares) == 1 + len(an.sensitivity)
+            # the one-study line stays left of the plot (no vertical line runs through it)
+            r = ax.figure.canvas.get_renderer()
+            one = [t for t in texts if t.get_text().startswith("One study")][0]
+            assert one.get_window_extent(r).x1 < ax.get_window_extent(r).x0
+            plt.close(ax.figure)
+
+
+def test_no_prediction_interval_below_three_studies():
+    with figure_context():
+        for k in (2, 3):
+            res = mm.pool([0.1, 0.6, 0.3][:k], [0.02, 0.03, 0.02][:k], method="REML")
+            assert np.isfinite(res.pi_lb)
+            ax = forest(res)
+            texts = check_forest(ax, res)
+            labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+            foot = " ".join(t.get_text() for t in texts if t.get_gid() == "footnote").replace("\n", " ")
+            assert (len(_patch_ys(ax, "pi")) == 1) == (k == 3)
+            assert ("Prediction interval" in labels) == (k == 3)
+            assert ("No prediction interval with fewer than 3 studies." in foot) == (k == 2)
+            plt.close(ax.figure)
+    an = run_spec(ROOT / "analyses" / "psoriasis-pasi40-lowerbound.toml")
+    assert an.result.k == 2
+    with figure_context():
+        ax = forest(an)
+        check_figure(ax.figure)
+        assert not _patch_ys(ax, "pi") and len(_patch_ys(ax, "diamond")) == 1
+        plt.close(ax.figure)
+
+
+def test_weights_only_beside_a_drawn_overall_model():
+    x, n = [3, 5, 2, 4], [10, 12, 9, 11]
+    res = mm.pool_effects(mm.effect_size("PLO", events=x, total=n, labels=list("abcd")))
+    with figure_context():
+        for overall, want in ((True, True), (False, False)):
+            sa = mm.subgroup_analysis(res, ["g"] * 4)
+            ax = forest(res, study_data={"events": x, "total": n}) if overall else forest(
+                res, study_data={"events": x, "total": n}, subgroups=list(sa.subgroups.items()),
+                descriptive=["g"])
+            texts = check_figure(ax.figure)
+            weights = [t.get_text() for t in texts if t.get_gid() == "weight"]
+            assert bool(weights) == want and ("Weight" in [t.get_text() for t in texts]) == want
+            if want:
+                assert weights[-1] == "100.0%"
+            plt.close(ax.figure)
+
+
+def test_evidence_map_marks_unverified_cell_sources():
+    from metamsc.plots.evidence import evidence_map_plot
+
+    an = run_spec(ROOT / "analyses" / "evidence-map.toml")
+    unverified = [r for r in an.rows if r.get("cell_source", "").endswith("(unverified)")]
+    assert unverified  # the data have them (the review's 'hUCB' read as cord blood)
+    with figure_context():
+        ax = evidence_map_plot(an)
+        texts = check_figure(ax.figure)
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "cord blood (unverified)" in legend
+        assert legend.index("cord blood (unverified)") == legend.index("cord blood") + 1
+        marks = [c for c in ax.collections if c.get_gid() == "unverified"]
+        assert len(marks) == len(unverified)
+        # each "?" is on the row of an unverified study, right of its marker
+        rows = {t.get_position()[1]: t.get_text() for t in texts if t.get_position()[0] == 0}
+        names = sorted(rows[float(c.get_offsets()[0][1])] for c in marks)
+        assert all(any(s.startswith(r["citation"] or r["registry_id"]) for r in unverified)
+                   for s in names)
+        plt.close(ax.figure)
+
+
+def test_single_level_without_overall_keeps_its_subtotal(tmp_path):
+    """overall = false and one (non-descriptive) level: its subtotal is the only model drawn."""
+    (tmp_path / "d.csv").write_text("study,events,total,design\nA,3,10,trial\nB,5,12,trial\n"
+                                    "C,2,9,trial\n")
+    (tmp_path / "s.toml").write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n'
+                                     'subgroup = "design"\noverall = false\n')
+    an = run_spec(tmp_path / "s.toml")
+    with figure_context():
+        ax = forest(an)
+        texts = check_figure(ax.figure)
+        labels = [t.get_text() for t in texts if t.get_gid() == "label"]
+        assert "trial (k = 3)" in labels and "Subtotal (random-effects model)" in labels
+        assert len(_patch_ys(ax, "diamond")) == 1 and len(_patch_ys(ax, "pi")) == 1
+        assert not [t for t in texts if t.get_gid() == "weight"]
+        plt.close(ax.figure)

@@ -15,6 +15,9 @@ _ROW_PT = 14.0
 _SOURCES = ("umbilical cord", "cord blood", "adipose", "bone marrow", "gingiva")
 _COLORS = {"umbilical cord": "#1b6ca8", "cord blood": "#6baed6", "adipose": "#e6550d",
            "bone marrow": "#756bb1", "gingiva": "#31a354", "other": "0.5"}
+#: a cell source value ending in this suffix rests on one secondary label (e.g. the review's
+#: 'hUCB'): drawn in its source's colour with a "?" beside the marker, and its own legend entry
+UNVERIFIED = "(unverified)"
 _MARKERS = {"case report": "o", "single-arm trial": "s", "randomized trial": "D",
             "preclinical": "^", "other": "P"}
 
@@ -34,6 +37,13 @@ def _size(row: dict[str, str]) -> float:
     return float("nan")
 
 
+def _source(value: str) -> tuple[str, bool]:
+    """(colour key, unverified?) of a cell source value."""
+    value = (value or "").strip()
+    unverified = value.lower().endswith(UNVERIFIED)
+    return next((s for s in _SOURCES if s in value), "other"), unverified
+
+
 def _label(r: dict[str, str], col: str | None, i: int) -> str:
     """A study's label: the spec's study column, else citation, study_id, study, name, row."""
     for key in ((col,) if col else ()) + ("citation", "study_id", "study", "name", "label"):
@@ -46,10 +56,13 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     """Draw the evidence map of ``rows`` (study dicts, or an EvidenceMap) on ``ax``; returns ax.
 
     Marker position: publication or registration year; marker shape: design; colour: cell
-    source; area: number of patients; filled: results reported, hollow: registered only.
+    source (a value ending in "(unverified)": its source's colour, a "?" beside the marker and
+    its own legend entry); area: number of patients; filled: results reported, hollow:
+    registered only.
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms
+    from matplotlib.legend_handler import HandlerTuple
     from matplotlib.lines import Line2D
 
     label_col = None
@@ -110,7 +123,7 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
         text(0, -left_pt, y, f"{ind.capitalize()} (k = {len(grp)})", fontweight="bold")
         y -= 1
         for r in grp:
-            src = next((s for s in _SOURCES if s in r.get("cell_source", "")), "other")
+            src, unverified = _source(r.get("cell_source", ""))
             design = r.get("design", "") if r.get("design", "") in _MARKERS else "other"
             filled = r.get("results_reported", "") == "yes"
             n = _size(r)
@@ -124,6 +137,11 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
             text(1, 60, y, r.get("design", ""), size=_FONT - 0.5, color="0.25")
             ax.scatter([yr], [y], s=area, marker=_MARKERS[design], zorder=3, linewidths=1.0,
                        facecolors=_COLORS[src] if filled else "white", edgecolors=_COLORS[src])
+            if unverified:  # a "?" right of the marker (its radius plus 2 points)
+                tr = mtransforms.offset_copy(ax.transData, fig=fig, x=np.sqrt(area) / 2 + 5, y=0,
+                                             units="points")
+                ax.scatter([yr], [y], s=40, marker="$?$", color=_COLORS[src], zorder=4,
+                           transform=tr, linewidths=0.0, gid="unverified")
             ax.axhline(y, color="0.92", lw=0.5, zorder=0)
             y -= 1
     for side in ("left", "right", "top"):
@@ -134,17 +152,27 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     ax.set_xticklabels([str(t) for t in ticks] + ["n.d."])
     ax.tick_params(axis="x", labelsize=_FONT)
     ax.set_xlabel("Year of publication (n.d.: registration year not in the sources)", fontsize=_FONT)
-    handles = [Line2D([], [], ls="", marker="s", markersize=7, markerfacecolor=_COLORS[s],
-                      markeredgecolor=_COLORS[s], label=s) for s in _SOURCES]
-    handles += [Line2D([], [], ls="", marker=m, markersize=7, markerfacecolor="0.4",
-                       markeredgecolor="0.4", label=d) for d, m in _MARKERS.items() if d != "other"]
-    handles += [Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="0.4",
-                       markeredgecolor="0.4", label="results reported"),
-                Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor="white",
-                       markeredgecolor="0.4", label="registered, no results")]
+    def key(marker, face, edge, **kw):
+        return Line2D([], [], ls="", marker=marker, markersize=7, markerfacecolor=face,
+                      markeredgecolor=edge, **kw)
+
+    entries: list[tuple[Any, str]] = []
+    unverified = sorted({r.get("cell_source", "").strip() for r in rows
+                         if _source(r.get("cell_source", ""))[1]})
+    for s in _SOURCES:
+        entries.append((key("s", _COLORS[s], _COLORS[s]), s))
+        for value in unverified:  # beside its source: the square with a "?", the value as label
+            if _source(value)[0] == s:
+                c = _COLORS[s]
+                entries.append(((key("s", c, c), key("$?$", c, c, markeredgewidth=0.0)), value))
+    entries += [(key(m, "0.4", "0.4"), d) for d, m in _MARKERS.items() if d != "other"]
+    entries += [(key("o", "0.4", "0.4"), "results reported"),
+                (key("o", "white", "0.4"), "registered, no results")]
     below = mtransforms.offset_copy(ax.transAxes, fig=fig, x=0, y=-36, units="points")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below,
-              ncol=4, fontsize=_FONT - 1, frameon=False, handletextpad=0.3, columnspacing=1.0)
+    ax.legend([h for h, _ in entries], [t for _, t in entries], loc="upper center",
+              bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=4, fontsize=_FONT - 1,
+              frameon=False, handletextpad=0.3, columnspacing=1.0,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.1)})
     if title_lines:
         tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
         ax.text(0, 1, "\n".join(title_lines), transform=tr, fontsize=_FONT + 2.5, fontweight="bold",

@@ -1,7 +1,10 @@
 """Forest plot of a meta-analysis, in the layout of metafor's ``forest.rma`` and meta's ``forest.meta``.
 
 Rows: one per study (square sized by weight, line for its CI), subgroup summaries, the pooled
-diamond(s), the prediction interval as a bar beneath, and heterogeneity text. Proportions are
+diamond(s), the prediction interval as a bar beneath, and heterogeneity text. A model row is
+drawn only where a model pools studies: a single study is its own result (no diamond), a
+descriptive subgroup shows its studies only (no subtotal, no prediction interval), a prediction
+interval needs k >= 3, and the weights column stands only beside a drawn overall model. Proportions are
 drawn on the percent scale, ratios (and log-scale rates and means) on a log axis with natural
 tick labels, everything else on the analysis scale.
 
@@ -48,6 +51,11 @@ _XLABEL = {"MC": "Mean change (post \u2212 pre)", "SMCC": "Standardised mean cha
 ROW_PT = 15.0  # row height in points
 PLOT_PT = 210.0  # width of the plotting region in points
 ORDERS = ("data", "estimate", "weight")
+#: fewest studies for a prediction interval (its t quantile has k - 2 df: Higgins, Thompson &
+#: Spiegelhalter 2009, JRSS A 172:137; with 2 studies tau^2 rests on one contrast)
+_PI_MIN_K = 3
+#: the label line of a subgroup shown with its studies only
+DESCRIPTIVE = "descriptive: not pooled"
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ def _option(cls, value, name: str):
 
 @dataclass(frozen=True)
 class _Row:
-    kind: str  # "study", "group", "summary", "pi", "bound", "het", "gap"
+    kind: str  # "study", "group", "summary", "pi", "bound", "het", "note" (kept left of the plot), "gap"
     label: str
     est: float = np.nan
     lo: float = np.nan
@@ -246,7 +254,8 @@ def _footnote(res: MetaResult, scale: str, study_ci: str, rows: list[_Row],
     for b in dict.fromkeys(re.sub(r" \(\d+ events in \d+\)", "", b) for b in bounds):
         parts.append(f"Exact bound: {b}.")
     corr = res.conventions.correction
-    if res.corrected is not None and np.any(res.corrected) and not corr.startswith("none"):
+    used = modelled or study_ci == "model"  # observed study rows alone use no correction
+    if used and res.corrected is not None and np.any(res.corrected) and not corr.startswith("none"):
         mark = "" if study_ci != "model" else "\u2020 "
         parts.append(f"{mark}Continuity correction: {corr}.")
     if truncated:
@@ -327,6 +336,8 @@ class _Builder:
         self.result, self.study_data, self.study_ci = result, study_data, study_ci
         self.columns, self.order, self.scale = columns, order, scale
         self.bounds: list[str] = []
+        self.pi_skipped = False  # a random-effects summary of k < 3 drawn without its PI
+        self.pooled = False  # an overall model of k > 1 studies is drawn
 
     def study_rows(self, res: MetaResult, index, weights) -> list[_Row]:
         index = list(index)
@@ -371,7 +382,9 @@ class _Builder:
                          bold=bold, value=value)]
         value = ci_text(est, lo, hi, self.scale, res.measure)[0]
         rows = [_Row("summary", label, est, lo, hi, weight, bold=bold, value=value, shade=shade)]
-        if opts.prediction and res.method != "EE" and res.k > 1 and np.isfinite(plo):
+        if opts.prediction and res.method != "EE" and res.k > 1 and res.k < _PI_MIN_K:
+            self.pi_skipped = True
+        if opts.prediction and res.method != "EE" and res.k >= _PI_MIN_K and np.isfinite(plo):
             a, b = _valid_range(res.measure)
             txt = ci_text(est, plo, phi, self.scale, res.measure)[0]
             rows.append(_Row("pi", "Prediction interval", est, max(plo, a), min(phi, b),
@@ -392,51 +405,69 @@ def _common_fit(res: MetaResult) -> MetaResult:
 
 
 def _layout(b: _Builder, result: MetaResult, subgroups, overall: bool, sensitivity, sens_role: str,
-            opts: Summary) -> list[_Row]:
-    """Rows top to bottom; in subgroup plots the weights are those of the overall model."""
+            opts: Summary, descriptive: Sequence[str] = ()) -> list[_Row]:
+    """Rows top to bottom; in subgroup plots the weights are those of the overall model.
+
+    A model row is drawn only where a model pools studies: not for one study (its row is the
+    result), not for a ``descriptive`` subgroup (its studies are shown, not pooled), and the
+    weights column only beside a drawn overall model."""
     rows: list[_Row] = []
-    if len(subgroups) == 1:  # one level: no subtotal that would repeat the overall result
-        rows.append(_Row("group", f"{subgroups[0][0]} (all k = {result.k})", bold=True))
+    if len(subgroups) == 1 and subgroups[0][0] in descriptive:
+        overall = False  # the overall model would pool the descriptive studies
+    if len(subgroups) == 1 and (overall or subgroups[0][0] in descriptive):
+        # one level: no subtotal that would repeat the overall result (or pool the descriptive)
+        level = subgroups[0][0]
+        tag = f"; {DESCRIPTIVE}" if level in descriptive else ""
+        rows.append(_Row("group", f"{level} (all k = {result.k}{tag})", bold=True))
         subgroups = []
-    pooled = overall and np.isfinite(result.estimate)
+    modelled = overall and np.isfinite(result.estimate) and result.k > 1
+    b.pooled = modelled
     if subgroups:
         # rows of the data by position (``kept``), so duplicate labels cannot mix studies up
-        shown = result.weights if pooled else np.full(result.k, np.nan)  # no overall: no weights
+        shown = result.weights if modelled else np.full(result.k, np.nan)  # no overall: no weights
         overall_w = dict(zip(_positions(result), shown))
         for level, sub in subgroups:
             idx = _positions(sub)
             w = [overall_w.get(i, np.nan) for i in idx]
-            rows.append(_Row("group", f"{level} (k = {sub.k})", bold=True))
+            tag = f"; {DESCRIPTIVE}" if level in descriptive else ""
+            rows.append(_Row("group", f"{level} (k = {sub.k}{tag})", bold=True))
             rows.extend(b.study_rows(sub, idx, w))
+            if level in descriptive:
+                rows.append(_Row("gap", ""))
+                continue
             if sub.k > 1 or _bound_text(sub) is not None:
                 name = _model_label(sub).split(" (")[0].lower()
                 rows.extend(b.summary_rows(sub, f"Subtotal ({name})", False,
-                                           float(np.sum(w)) if pooled else np.nan, opts, "0.65"))
+                                           float(np.sum(w)) if modelled else np.nan, opts, "0.65"))
             if sub.k > 1:
                 rows.append(_Row("het", _het_text(sub)))
             rows.append(_Row("gap", ""))
     else:
-        weights = result.weights if np.isfinite(result.estimate) else np.full(result.k, np.nan)
+        weights = result.weights if modelled else np.full(result.k, np.nan)
         rows.extend(b.study_rows(result, _positions(result), weights))
         rows.append(_Row("gap", ""))
-    if overall:
+    if overall and result.k == 1 and _bound_text(result) is None:
+        rows.append(_Row("note", "One study: its row is the result (nothing pooled)"))
+    elif overall:
         if opts.common:
             common = _common_fit(result)
             rows.extend(b.summary_rows(common, "Common-effect model", True, np.nan,
                                        Summary(prediction=False), "0.15"))
         if opts.random or not opts.common:
             rows.extend(b.summary_rows(result, _model_label(result), True,
-                                       100.0 if np.isfinite(result.estimate) else np.nan, opts))
-        rows.append(_Row("het", _het_text(result)))
-        if opts.test and np.isfinite(result.estimate):
+                                       100.0 if modelled else np.nan, opts))
+        if result.k > 1:
+            rows.append(_Row("het", _het_text(result)))
+        if opts.test and modelled:
             rows.append(_Row("het", _overall_test_text(result)))
     if sensitivity:
         rows.append(_Row("gap", ""))
         rows.append(_Row("group", f"Sensitivity to the assumed {sens_role} (declared in the spec)"))
-        for value, res in sensitivity:
+        for value, res in sensitivity:  # one study refitted: a study row, not a diamond
             est, lo, hi, _, _ = _pooled(res)
-            rows.append(_Row("summary", f"{sens_role} = {value:g}", est, lo, hi,
-                             value=ci_text(est, lo, hi, b.scale, res.measure)[0], shade="0.65"))
+            rows.append(_Row("study" if res.k == 1 else "summary", f"{sens_role} = {value:g}", est,
+                             lo, hi, value=ci_text(est, lo, hi, b.scale, res.measure)[0],
+                             shade="0.65"))
     while rows and rows[-1].kind == "gap":
         rows.pop()
     return rows
@@ -446,7 +477,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
            subgroups=None, subgroup_test=None, footnote: str | None = None, note: str | None = None,
            study_ci: str = "model", columns: Columns | dict | None = None,
            order: str | Sequence[Any] = "data", summary: Summary | dict | None = None,
-           axis: Axis | dict | None = None):
+           axis: Axis | dict | None = None, descriptive: Sequence[str] | None = None):
     """Draw a forest plot on ``ax`` (a new figure sized to its rows if None) and return ``ax``.
 
     ``result`` is a :class:`~metamsc.results.MetaResult` or a spec
@@ -455,6 +486,10 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     proportions, a method of :func:`metamsc.proportions.proportion_ci` ("CP", "WS", ...) to
     show each study's observed x/n with that interval (as meta). ``columns``, ``order``,
     ``summary`` and ``axis`` are the option groups described in the module docstring.
+    ``descriptive`` names subgroup levels drawn with their studies only (no subtotal, no
+    prediction interval; an Analysis takes its spec's ``descriptive``). A single study is its
+    own result (no model row); a prediction interval needs k >= 3; the weights column appears
+    only beside a drawn overall model.
     With ``ax=None`` the figure is sized to its text and rows; a given ``ax`` keeps its figure's
     size, and the columns are placed beside it in points (leave room for them).
     """
@@ -477,6 +512,8 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
         order = opts.get("order", "data") if isinstance(order, str) and order == "data" else order
         summary = summary if summary is not None else opts.get("summary")
         axis = axis if axis is not None else opts.get("axis")
+        if descriptive is None:  # the spec's levels (its validator knows the data)
+            descriptive = [lv for lv in an.spec.descriptive if lv in dict(subgroups or ())]
     elif subgroups is None and result.subgroups is not None:  # a result with its subgroups
         subgroups = list(result.subgroups.items())
         subgroup_test = subgroup_test if subgroup_test is not None else result.subgroup_test
@@ -507,12 +544,20 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
                                     and result.measure in _PROPORTION):
         raise ValueError("study_ci other than 'model' needs a proportion measure and its counts")
     builder = _Builder(result, study_data, study_ci, columns, order, scale)
-    rows = _layout(builder, result, subgroups, overall, sensitivity, sens_role, summary)
+    descriptive = tuple(str(x) for x in (descriptive or ()))
+    levels = [str(lv) for lv, _ in subgroups]
+    for lv in descriptive:
+        if lv not in levels:
+            raise ValueError(f"descriptive: {lv!r} is not a subgroup level "
+                             f"({', '.join(map(repr, levels)) or 'no subgroups'})")
+    rows = _layout(builder, result, subgroups, overall, sensitivity, sens_role, summary, descriptive)
     if subgroup_test is not None:
         rows.append(_Row("het", f"Test for subgroup differences: Q({subgroup_test.df}) = "
                                 f"{subgroup_test.q:.2f}, p {_pfmt(subgroup_test.pvalue)}"))
     if footnote is None:
         footnote = _footnote(result, scale, study_ci, rows, builder.bounds)
+        if builder.pi_skipped:
+            footnote += f" No prediction interval with fewer than {_PI_MIN_K} studies."
         footnote = f"{footnote} {extra_note}".strip()
     if note:
         footnote = f"{note} {footnote}" if footnote else note
@@ -523,7 +568,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     ci_header = ci_header.replace("95%", f"{100 * result.level:g}%")
     left_headers = ([_data_header(study_data)] if study_data else []) + list(columns.left)
     right_headers = list(columns.right)
-    pooled_est = _pooled(result)[0] if overall else np.nan
+    pooled_est = _pooled(result)[0] if builder.pooled else np.nan
     xlabel = axis.label if axis.label is not None else _XLABEL.get(result.measure) or {
         "percent": "Proportion (%)", "log": "Ratio (log scale)", "linear": "Estimate"}[scale]
     ref = axis.ref
@@ -679,8 +724,9 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
 
     w_label = max([m.width(r.label, _FONT) for r in rows if r.kind == "study"]
                   + [m.width(label_header, _FONT, bold=True), 30.0])
-    w_left = [colw([r.left[i] for r in rows if r.kind == "study"], h) for i, h in enumerate(left_headers)]
-    w_right = [colw([r.right[i] for r in rows if r.kind == "study"], h)
+    w_left = [colw([r.left[i] for r in rows if r.kind == "study" and i < len(r.left)], h)
+              for i, h in enumerate(left_headers)]
+    w_right = [colw([r.right[i] for r in rows if r.kind == "study" and i < len(r.right)], h)
                for i, h in enumerate(right_headers)]
     w_weight = colw(["100.0%"], "Weight") if has_weight else 0.0
     w_value = max([m.width(r.value, _FONT, bold=r.bold) for r in rows]
@@ -688,7 +734,9 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
     left_total = w_label + sum(w + gap for w in w_left)
     span_left = max([m.width(r.label, _FONT if r.kind != "pi" else _FONT - 0.5, bold=r.bold)
                      + (10 if r.kind == "pi" else 0)
-                     for r in rows if r.kind in ("summary", "pi", "bound")] + [0.0])
+                     for r in rows if r.kind in ("summary", "pi", "bound")]
+                    + [m.width(r.label, _FONT - 1, italic=True) for r in rows if r.kind == "note"]
+                    + [0.0])
     if span_left > left_total:  # summary labels span the (empty) data columns on their rows
         w_label += span_left - left_total
         left_total = span_left
@@ -718,13 +766,14 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
     header_y = n_rows + 1.0
     blend = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
 
-    def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=_FONT, style="normal", gid=None):
+    def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=_FONT, style="normal", gid=None,
+                **kw):
         if not s:
             return
         tr = mtransforms.offset_copy(blend, fig=fig, x=dx_pt, y=0, units="points")
         ax.text(x_axes, y, s, transform=tr, ha=ha, va="center", fontsize=size,
                 fontweight="bold" if bold else "normal", fontstyle=style, clip_on=False,
-                parse_math=False, gid=gid)
+                parse_math=False, gid=gid, **kw)
 
     # x positions (points from the axes' left or right edge)
     x_label = -(left_total + gap)
@@ -774,8 +823,10 @@ def draw(rows: list[_Row], *, ax=None, scale: str, title: str | None, footnote: 
         if r.kind == "group":
             text_at(0, x_label, y, r.label, bold=True, gid="label")
             continue
-        if r.kind == "het":
-            text_at(0, x_label, y, r.label, size=_FONT - 1, style="italic", gid="label")
+        if r.kind in ("het", "note"):
+            # on white, above the vertical lines it may cross
+            text_at(0, x_label, y, r.label, size=_FONT - 1, style="italic", gid="label", zorder=4,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
             continue
         lo, hi, est = _to_plot(r.lo, scale), _to_plot(r.hi, scale), _to_plot(r.est, scale)
         if r.kind == "pi":
