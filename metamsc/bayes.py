@@ -429,7 +429,8 @@ def _invert(cdf, pdf, p: float, x0: float, lo: float, hi: float, xtol: float = 1
     return float(x)
 
 
-def _shortest(quantile, pdf, level: float, lower_bound: float = -math.inf) -> tuple[float, float]:
+def _shortest(quantile, pdf, level: float, lower_bound: float = -math.inf,
+              upper_bound: float = math.inf) -> tuple[float, float]:
     """Shortest interval of a unimodal density: f(a) = f(b), or a at the bound of the support
     (Box & Tiao 1973, sec. 2.8)."""
     from scipy.optimize import brentq
@@ -441,7 +442,7 @@ def _shortest(quantile, pdf, level: float, lower_bound: float = -math.inf) -> tu
     if h(eps) >= 0:
         return (lower_bound if math.isfinite(lower_bound) else quantile(eps)), quantile(level)
     if h(1 - level - eps) <= 0:
-        return quantile(1 - level), quantile(1 - eps)
+        return quantile(1 - level), (upper_bound if math.isfinite(upper_bound) else quantile(1 - eps))
     p = brentq(h, eps, 1 - level - eps, xtol=1e-14)
     return quantile(p), quantile(p + level)
 
@@ -549,8 +550,9 @@ class BayesResult:
         if kind == "equal-tailed":
             return q((1 - lvl) / 2), q((1 + lvl) / 2)
         if kind == "shortest":
-            lb = self.prior_tau.lower if parameter == "tau" else -math.inf
-            return _shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb)
+            lb, ub = ((self.prior_tau.lower, self.prior_tau.upper) if parameter == "tau"
+                      else (-math.inf, math.inf))
+            return _shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub)
         raise ValueError(f"kind must be 'equal-tailed' or 'shortest', got {kind!r}")
 
     def to_dict(self) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
                 from .plots.evidence import evidence_map_plot
 
                 ax = evidence_map_plot(an)
+            elif hasattr(an, "plot"):  # method sensitivity, BAYES: their own figures
+                ax = an.plot()
             else:
                 from .plots.forest import forest
 
@@ -57,6 +59,8 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
     if not quiet and spec.kind == "evidence-map":
         print(f"{spec.name}: evidence map of {len(an.rows)} studies; wrote "
               f"{', '.join(str(p) for p in written)}")
+    elif not quiet and hasattr(an, "describe"):
+        print(f"{spec.name}: {an.describe()}; wrote {', '.join(str(p) for p in written)}")
     elif not quiet and not spec.overall:
         print(f"{spec.name}: {len(an.subgroups)} subgroups by {spec.subgroup} (no overall estimate); "
               f"excluded {len(an.excluded)}; wrote {', '.join(str(p) for p in written)}")

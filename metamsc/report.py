@@ -123,6 +123,12 @@ def summary_row(name: str, d: dict[str, Any]) -> dict[str, Any]:
     if d.get("kind") == "evidence-map":
         row["measure"] = "evidence map"
         return row
+    if d.get("kind") == "method-sensitivity":  # the range of the pooled estimates across methods
+        sm = d["summary"]
+        row.update(measure="method sensitivity", method=f"{sm['analyses']} analyses", test="",
+                   level=d.get("level"), scale="proportion", ci_lb=sm["estimate_min"],
+                   ci_ub=sm["estimate_max"])
+        return row
     nat = d.get("natural")
     src = nat if nat is not None else d
     row.update(measure=d["measure"], method=d["method"], test=d["test"], patients=_patients(d),
@@ -179,6 +185,11 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if r["measure"] == "evidence map":
             lines.append(f"| {r['title']} | {r['k']} | | evidence map | | | | {r['excluded']} |")
+            continue
+        if r["measure"] == "method sensitivity":
+            lines.append(f"| {r['title']} | {r['k']} | | method sensitivity ({r['method']}) | pooled "
+                         f"estimates from {_fmt_est(r, 'ci_lb')} to {_fmt_est(r, 'ci_ub')} | | | "
+                         f"{r['excluded']} |")
             continue
         model = f"{r['measure']}, {r['method']}" + (f", {r['test']}" if r["test"] != "z" else "")
         if r["scale"] == "exact bound":
