@@ -12,8 +12,10 @@ Heavy modules (matplotlib, pandas) are imported only where they are used.
 """
 
 from .batch import BatchResult, pool_batch
+from .bayes import BayesResult, bayes
 from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
+from .method_sensitivity import MethodSensitivity, method_sensitivity
 from .pooling import pool, pool_effects, pool_proportions
 from .results import Conventions, Diagnostics, Excluded, Interval, MetaResult, NaturalScale
 from .sensitivity import cumulative, leave_one_out
@@ -35,6 +37,10 @@ __all__ = [
     "egger_test",
     "begg_test",
     "trim_and_fill",
+    "bayes",
+    "BayesResult",
+    "method_sensitivity",
+    "MethodSensitivity",
     "MetaResult",
     "Interval",
     "Conventions",
