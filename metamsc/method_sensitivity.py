@@ -226,7 +226,8 @@ def spec_options(where: str, raw: dict[str, Any], kind: str, method: str) -> dic
         tau_prior(tp)
     except (TypeError, ValueError) as e:
         raise SpecError(f"{where}: key 'prior.tau': {e}") from None
-    opts["prior"] = {"mu": list(mp), "tau": list(tp)}
+    if kind == "method-sensitivity" or method == "BAYES":
+        opts["prior"] = {"mu": list(mp), "tau": list(tp)}
     if "subset" in raw:
         if kind != "method-sensitivity":
             raise SpecError(f"{where}: key 'subset' applies to kind 'method-sensitivity' only")
