@@ -1,13 +1,10 @@
-"""Brute-force reference values for metamsc.bayes and metamsc.bayes_proportions -> bayes.json.
+"""Brute-force reference values for metamsc.bayes -> bayes.json.
 
 Independent of metamsc's algorithm: the joint posterior p(mu, tau | y) of the normal-normal model
-is integrated numerically in BOTH parameters with scipy.integrate.quad (nested, adaptive
-Gauss-Kronrod, relative tolerance 1e-10, mu on m0 +/- 40 and tau on [0, 60]; mu is NOT integrated analytically here, the study
-effects theta_i are), and quantiles come from brentq on those nested integrals. The
-binomial-normal model is integrated on a dense grid: theta_i by the trapezoid rule on 2401 points
-of a +/- 12 sd window, (mu, tau) by quad as above.
+is integrated numerically in BOTH parameters on a dense tensor grid (mu is NOT integrated
+analytically here; the study effects theta_i are), see normal_normal().
 
-Run (takes several minutes):  python tests/reference/make_bayes_fixtures.py
+Run (takes a few minutes):  python tests/reference/make_bayes_fixtures.py
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
-EPS = dict(epsabs=0.0, epsrel=1e-10, limit=400)
 OUT = Path(__file__).with_name("bayes.json")
 
 
@@ -38,121 +34,94 @@ def tau_logprior(name, p):
     raise ValueError(name)
 
 
+def _gl(a, b, panels, nodes=20):
+    """Composite Gauss-Legendre nodes and weights on [a, b]."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    e = np.linspace(a, b, panels + 1)
+    h = (e[1:] - e[:-1])[:, None] / 2
+    return (e[:-1, None] + h * (x + 1)).ravel(), (h * w).ravel()
+
+
 def normal_normal(y, v, mu_prior, tau_name, tau_par, probs=(0.025, 0.5, 0.975)):
+    """Brute force over the joint posterior of (mu, tau): a dense tensor grid (composite
+    Gauss-Legendre, 20 nodes per panel: mu on 100 panels over the mean +/- 25, tau = s / (1 - s)
+    on 120 panels of s in (0, 1)), no analytic integration; quantiles of tau and mu by brentq on
+    scipy.integrate.quad of the grid marginals, of a new study and theta_1 by brentq on grid sums."""
     y, v = np.asarray(y, float), np.asarray(v, float)
-    lp_tau = tau_logprior(tau_name, tau_par)
+    lp_tau = np.vectorize(tau_logprior(tau_name, tau_par))
     flat = mu_prior[0] == "flat"
-
-    def lp_mu(m):
-        return 0.0 if flat else stats.norm.logpdf(m, mu_prior[1], mu_prior[2])
-
-    def loglik(m, t):
-        s2 = v + t * t
-        return float(-0.5 * np.sum(np.log(2 * math.pi * s2) + (y - m) ** 2 / s2))
-
-    # a shift for numerical range: the log joint at a rough mode
     m0 = float(np.sum(y / v) / np.sum(1 / v))
-    shift = loglik(m0, 0.1) + lp_mu(m0) + lp_tau(0.1)
+    mg, mw = _gl(m0 - 25, m0 + 25, 100)
+    sg, sw = _gl(0.0, 1.0, 120)
+    tg, tw = sg / (1 - sg), sw / (1 - sg) ** 2
 
-    def joint(m, t):
-        return math.exp(loglik(m, t) + lp_mu(m) + lp_tau(t) - shift)
+    def logjoint(m, t):  # m (M,), t (T,) -> (T, M)
+        ll = np.zeros((t.size, m.size))
+        for yi, vi in zip(y, v):
+            s2 = (vi + t * t)[:, None]
+            ll -= 0.5 * (np.log(2 * math.pi * s2) + (yi - m[None, :]) ** 2 / s2)
+        lpm = 0.0 if flat else stats.norm.logpdf(m, mu_prior[1], mu_prior[2])[None, :]
+        with np.errstate(divide="ignore"):
+            return ll + lpm + lp_tau(t)[:, None]
 
-    mlo, mhi = m0 - 40.0, m0 + 40.0  # the posterior mass outside is below 1e-30 in every case
-
-    def inner(t, fun=lambda m, t: 1.0, lo=mlo, hi=mhi):
-        return integrate.quad(lambda m: fun(m, t) * joint(m, t), lo, hi, **EPS)[0]
-
-    def outer(g, tlo=0.0, thi=60.0):
-        return integrate.quad(g, tlo, thi, **EPS)[0]
-
-    Z = outer(lambda t: inner(t))
+    L = logjoint(mg, tg)
+    shift = float(np.max(L))
+    J = np.exp(L - shift) * tw[:, None] * mw[None, :]
+    Z = float(J.sum())
+    P = J / Z
     out = {"log_marginal_likelihood": None if flat else math.log(Z) + shift}
-    out["tau_mean"] = outer(lambda t: t * inner(t)) / Z
-    out["mu_mean"] = outer(lambda t: inner(t, lambda m, t: m)) / Z
+    out["tau_mean"] = float(np.sum(P.sum(axis=1) * tg))
+    out["mu_mean"] = float(np.sum(P.sum(axis=0) * mg))
+
+    def tau_dens(t):  # marginal density of tau at scalar t (mu by the dense grid)
+        return float(np.sum(np.exp(logjoint(mg, np.array([t]))[0] - shift) * mw)) / Z
+
+    def mu_dens(m):
+        return float(np.sum(np.exp(logjoint(np.array([m]), tg)[:, 0] - shift) * tw)) / Z
+
+    eps = dict(epsabs=1e-13, epsrel=1e-12, limit=400)
 
     def tau_cdf(x):
-        return outer(lambda t: inner(t), 0.0, x) / Z
+        return integrate.quad(tau_dens, 0.0, x, **eps)[0]
 
     def mu_cdf(x):
-        return outer(lambda t: inner(t, hi=x)) / Z
+        return integrate.quad(mu_dens, m0 - 25, x, **eps)[0]
+
+    T = tg[:, None]
+    M = mg[None, :]
 
     def pred_cdf(x):
-        return outer(lambda t: inner(t, lambda m, t: special.ndtr((x - m) / t) if t > 0 else float(m < x))) / Z
+        return float(np.sum(P * special.ndtr((x - M) / T)))
 
     def theta_cdf(i, x):
-        def f(m, t):
-            prec = 1 / v[i] + 1 / (t * t)
-            return special.ndtr((x - (y[i] / v[i] + m / (t * t)) / prec) * math.sqrt(prec))
-        return outer(lambda t: inner(t, f)) / Z
+        prec = 1 / v[i] + 1 / (T * T)
+        return float(np.sum(P * special.ndtr((x - (y[i] / v[i] + M / (T * T)) / prec) * np.sqrt(prec))))
 
     def q(cdf, p, lo, hi):
-        return optimize.brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12)
+        return optimize.brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-10)
 
     for p in probs:
         tag = {0.025: "lb", 0.5: "median", 0.975: "ub"}[p]
-        out[f"tau_{tag}"] = q(tau_cdf, p, 0.0, 50.0)
-        out[f"mu_{tag}"] = q(mu_cdf, p, m0 - 30, m0 + 30)
+        out[f"tau_{tag}"] = q(tau_cdf, p, 0.0, 30.0)
+        out[f"mu_{tag}"] = q(mu_cdf, p, m0 - 20, m0 + 20)
         if p != 0.5:
-            out[f"pred_{tag}"] = q(pred_cdf, p, m0 - 60, m0 + 60)
-    out["theta1_median"] = q(lambda x: theta_cdf(0, x), 0.5, m0 - 30, m0 + 30)
+            out[f"pred_{tag}"] = q(pred_cdf, p, m0 - 40, m0 + 40)
+    out["theta1_median"] = q(lambda x: theta_cdf(0, x), 0.5, m0 - 20, m0 + 20)
     if not flat:
         # p(y | tau = 0) and p(y | mu = 0): Bayes factors BF01 = p(y | H0) / p(y)
-        ml_tau0 = integrate.quad(lambda m: joint(m, 0.0) / math.exp(lp_tau(0.0)), -math.inf, math.inf, **EPS)[0]
-        out["bf_tau0"] = ml_tau0 / Z
-        ml_mu0 = integrate.quad(lambda t: math.exp(loglik(0.0, t) + lp_tau(t) - shift), 0, math.inf, **EPS)[0]
-        out["bf_mu0"] = ml_mu0 / Z
-    return out
-
-
-def binomial_normal(x, n, mu_prior, tau_name, tau_par):
-    """Binomial-normal: theta_i on a dense trapezoid grid, (mu, tau) by nested quad."""
-    x, n = np.asarray(x, float), np.asarray(n, float)
-    lp_tau = tau_logprior(tau_name, tau_par)
-    z = np.linspace(-12, 12, 2401)
-    wz = np.full(z.size, z[1] - z[0])
-    wz[[0, -1]] /= 2
-    phi = np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
-    logc = special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
-
-    def loglik(m, t):
-        th = m + t * z[:, None]
-        ll = logc + x * th - n * np.logaddexp(0, th)
-        if t == 0:
-            return float(np.sum(ll[0]))
-        mx = ll.max(axis=0)
-        return float(np.sum(mx + np.log(np.sum((wz * phi)[:, None] * np.exp(ll - mx), axis=0))))
-
-    def lp_mu(m):
-        return stats.norm.logpdf(m, mu_prior[1], mu_prior[2])
-
-    shift = loglik(0.0, 0.5) + lp_mu(0.0) + lp_tau(0.5)
-
-    def joint(m, t):
-        return math.exp(loglik(m, t) + lp_mu(m) + lp_tau(t) - shift)
-
-    eps = dict(epsabs=0.0, epsrel=1e-10, limit=200)
-
-    def inner(t, lo=-40.0, hi=40.0, fun=lambda m: 1.0):
-        return integrate.quad(lambda m: fun(m) * joint(m, t), lo, hi, **eps)[0]
-
-    def outer(g, tlo=0.0, thi=15.0):
-        return integrate.quad(g, tlo, thi, **eps)[0]
-
-    Z = outer(inner)
-    out = {"log_marginal_likelihood": math.log(Z) + shift}
-    mu_cdf = lambda xx: outer(lambda t: inner(t, hi=xx)) / Z  # noqa: E731
-    tau_cdf = lambda xx: outer(inner, 0.0, xx) / Z  # noqa: E731
-    for p, tag in ((0.025, "lb"), (0.5, "median"), (0.975, "ub")):
-        out[f"mu_{tag}"] = optimize.brentq(lambda xx: mu_cdf(xx) - p, -39, 39, xtol=1e-10)
-        out[f"tau_{tag}"] = optimize.brentq(lambda xx: tau_cdf(xx) - p, 0.0, 14.9, xtol=1e-10)
-    out["mu_mean"] = outer(lambda t: inner(t, fun=lambda m: m)) / Z
+        l0 = logjoint(mg, np.array([0.0]))[0] - float(lp_tau(0.0))
+        out["bf_tau0"] = float(np.sum(np.exp(l0 - shift) * mw)) / Z
+        s2 = v[None, :] + (tg * tg)[:, None]
+        with np.errstate(divide="ignore"):
+            lm0 = -0.5 * np.sum(np.log(2 * math.pi * s2) + y[None, :] ** 2 / s2, axis=1) + lp_tau(tg)
+        out["bf_mu0"] = float(np.sum(np.exp(lm0 - shift) * tw)) / Z
     return out
 
 
 def _run(job):
     kind, name, a1, a2, mp, tp, fam, par = job
     print(name, flush=True)
-    return (normal_normal if kind == "nn" else binomial_normal)(a1, a2, mp, fam, par)
+    return normal_normal(a1, a2, mp, fam, par)
 
 
 def main():
@@ -177,29 +146,19 @@ def main():
          ["turner", "surgical / device related success / failure", "pharmacological vs placebo/control"],
          "lognormal_tau2", [-2.14, 1.74]),
         ("pasi40_hc1_flat", pasi_y, pasi_v, ["flat"], ["halfcauchy", 1.0], "halfcauchy", [1.0]),
-        ("pasi40_exp2_n10", pasi_y, pasi_v, ["normal", 0, 10], ["exponential", 2.0], "exponential", [2.0]),
-        ("pasi40_ln_n10", pasi_y, pasi_v, ["normal", 0, 10], ["lognormal", -1.0, 1.0], "lognormal", [-1.0, 1.0]),
     ]
-    fixtures = {"_note": "written by tests/reference/make_bayes_fixtures.py (nested scipy.integrate.quad "
-                         "over mu and tau, epsrel 1e-10; brentq for quantiles)", "normal_normal": [],
-                "binomial_normal": []}
+    fixtures = {"_note": "written by tests/reference/make_bayes_fixtures.py (dense grid over mu and "
+                         "tau, quad and brentq for quantiles)", "normal_normal": []}
     from multiprocessing import Pool
 
-    bcases = [("pasi40_binomial_hn05_n10", [8, 2, 1, 2, 1], [17, 2, 1, 2, 1], ["normal", 0, 10],
-               ["halfnormal", 0.5], "halfnormal", [0.5]),
-              ("mixed_binomial_hn1_n10", [0, 3, 12, 5], [10, 20, 30, 8], ["normal", 0, 10],
-               ["halfnormal", 1.0], "halfnormal", [1.0])]
-    jobs = [("nn",) + c for c in cases]  # the binomial-normal cases are not run yet (too slow)
-    with Pool(2) as pool:
+    jobs = [("nn",) + c for c in cases]
+    with Pool(len(jobs)) as pool:
         results = pool.map(_run, jobs)
     for job, res in zip(jobs, results):
         kind, name, a1, a2, mp, tp = job[:6]
         if kind == "nn":
             fixtures["normal_normal"].append({"name": name, "yi": a1, "vi": a2, "mu_prior": mp,
                                               "tau_prior": tp, "expected": res})
-        else:
-            fixtures["binomial_normal"].append({"name": name, "events": a1, "total": a2, "mu_prior": mp,
-                                                "tau_prior": tp, "expected": res})
     OUT.write_text(json.dumps(fixtures, indent=2, sort_keys=True) + "\n")
     print("wrote", OUT)
 
