@@ -109,7 +109,8 @@ def normal_normal(y, v, mu_prior, tau_name, tau_par, probs=(0.025, 0.5, 0.975)):
     out["theta1_median"] = q(lambda x: theta_cdf(0, x), 0.5, m0 - 20, m0 + 20)
     if not flat:
         # p(y | tau = 0) and p(y | mu = 0): Bayes factors BF01 = p(y | H0) / p(y)
-        l0 = logjoint(mg, np.array([0.0]))[0] - float(lp_tau(0.0))
+        l0 = -0.5 * np.sum(np.log(2 * math.pi * v)[None, :] + (y[None, :] - mg[:, None]) ** 2 / v[None, :], axis=1)
+        l0 = l0 + stats.norm.logpdf(mg, mu_prior[1], mu_prior[2])
         out["bf_tau0"] = float(np.sum(np.exp(l0 - shift) * mw)) / Z
         s2 = v[None, :] + (tg * tg)[:, None]
         with np.errstate(divide="ignore"):
