@@ -12,10 +12,12 @@ Heavy modules (matplotlib, pandas) are imported only where they are used.
 """
 
 from .batch import BatchResult, pool_batch
+from .bayes import BayesResult, bayes
 from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
 from .hetci import h_i2_ci, rb, study_tests, tau2_ci
 from .measures import REGISTRY as MEASURE_REGISTRY, get_measure
+from .method_sensitivity import MethodSensitivity, method_sensitivity
 from .pooling import pool, pool_effects, pool_proportions
 from .results import (Conventions, Diagnostics, Excluded, GLMMResult, Interval, IVResult, MetaResult,
                       MHResult, NaturalScale, PetoResult, SubgroupTest, Subgroups)
@@ -56,6 +58,10 @@ __all__ = [
     "egger_test",
     "begg_test",
     "trim_and_fill",
+    "bayes",
+    "BayesResult",
+    "method_sensitivity",
+    "MethodSensitivity",
     "MetaResult",
     "IVResult",
     "MHResult",

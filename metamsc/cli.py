@@ -91,7 +91,10 @@ def _figures(spec, an, stage, redirect) -> list[Path]:
 
     written = []
     with figure_context():
-        for ax, paths in spec_figures(an):
+        # method sensitivity and BAYES analyses draw their own figure
+        figures = ([(an.plot(), tuple(spec.figure_paths()))] if hasattr(an, "plot")
+                   else spec_figures(an))
+        for ax, paths in figures:
             try:
                 for fig_path in paths:
                     if redirect is not None:
@@ -110,6 +113,8 @@ def _run_line(spec, an, written) -> str:
     files = ", ".join(str(p) for p in written)
     if spec.kind == "evidence-map":
         return f"{spec.name}: evidence map of {len(an.rows)} studies; wrote {files}"
+    if hasattr(an, "describe"):
+        return f"{spec.name}: {an.describe()}; wrote {files}"
     if not spec.overall:
         return (f"{spec.name}: {len(an.subgroups)} subgroups by {spec.subgroup} (no overall "
                 f"estimate); excluded {len(an.excluded)}; wrote {files}")

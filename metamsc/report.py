@@ -292,6 +292,12 @@ def summary_row(name: str, d: dict[str, Any]) -> dict[str, Any]:
     if d.get("kind") == "evidence-map":
         row.update(measure="evidence map", role="descriptive", studies=len(studies))
         return row
+    if d.get("kind") == "method-sensitivity":  # the range of the pooled estimates across methods
+        sm = d["summary"]
+        row.update(measure="method sensitivity", method=f"{sm['analyses']} analyses", test="",
+                   level=d.get("level"), scale="proportion", ci_lb=sm["estimate_min"],
+                   ci_ub=sm["estimate_max"])
+        return row
     nat = d.get("natural")
     src = nat if nat is not None else d
     row.update(measure=d["measure"], method=d["method"], test=d["test"], level=d.get("level"),
@@ -432,6 +438,11 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
         if r["measure"] == "evidence map":
             lines.append(f"| {_md(r['title'])} | {r['role']} | {r['studies']} | | evidence map | | | "
                          f"| {r['excluded']} |")
+            continue
+        if r["measure"] == "method sensitivity":
+            lines.append(f"| {_md(r['title'])} | {r['role']} | {r['studies'] or ''} | | method sensitivity "
+                         f"({r['method']}) | pooled estimates from {_fmt_est(r, 'ci_lb')} to "
+                         f"{_fmt_est(r, 'ci_ub')} | | | {r['excluded']} |")
             continue
         test = f", {r['test']}" if r.get("test") not in (None, "z") else ""
         model = (f"{r['measure']}, {r['method']}{test}" if r["method"] != "single study (no pooling)"

@@ -60,13 +60,14 @@ _KEYS = {
     "role": str, "caveat": str, "headline": str, "descriptive": list,
     "forest": dict, "plots": dict, "dpi": int,
     "moderators": list, "categorical": list,
+    "prior": dict, "subset": dict,
 }
 #: what an analysis is for, carried into the JSON and the manuscript table
 ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")
 #: extra figures of an analysis (spec key ``plots``): leave-one-out, cumulative, funnel
 PLOT_KINDS = ("leave_one_out", "cumulative", "funnel")
 _REQUIRED = ("title", "data", "measure")
-KINDS = ("meta-analysis", "evidence-map")
+KINDS = ("meta-analysis", "evidence-map", "method-sensitivity")
 GLMM_METHODS = ("GLMM", "GLMM-EE")
 #: two-group roles built from one-group rows by ``compare``: role -> (source role, group 1 or 2)
 _COMPARE_ROLES = {"events1": ("events", 1), "total1": ("total", 1), "events2": ("events", 2),
@@ -130,6 +131,8 @@ class Spec:
     dpi: int = 200
     moderators: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
+    #: settings of method BAYES and kind "method-sensitivity" ([prior], [subset])
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -143,7 +146,7 @@ class Spec:
 
     def roles(self) -> tuple[str, ...]:
         """Data roles of the measure (empty for an evidence map)."""
-        return MEASURES[self.measure] if self.kind == "meta-analysis" else ()
+        return MEASURES[self.measure] if self.kind != "evidence-map" else ()
 
     def data_path(self) -> Path | None:
         """The CSV path for a file data set; None for a bundled one."""
@@ -180,6 +183,7 @@ class Spec:
             d["tau2_common"] = True
         if self.moderators:
             d.update(moderators=list(self.moderators), categorical=list(self.categorical))
+        d.update(self.options)
         return d
 
 
@@ -220,7 +224,7 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where_}: key 'measure': unknown measure {measure!r}{_suggest(measure, MEASURES)}; "
                         f"expected one of {' '.join(MEASURES)}")
     method = raw.get("method", "REML")
-    allowed_methods = METHODS + GLMM_METHODS
+    allowed_methods = METHODS + GLMM_METHODS + ("BAYES",)
     if method not in allowed_methods:
         raise SpecError(f"{where_}: key 'method': unknown method {method!r}{_suggest(method, allowed_methods)}; "
                         f"expected one of {' '.join(allowed_methods)}")
@@ -368,7 +372,16 @@ def load_spec(path: str | Path) -> Spec:
     if isinstance(dpi, bool) or not 10 <= dpi <= 1200:
         raise SpecError(f"{where_}: key 'dpi' must be an integer between 10 and 1200, got {dpi!r}")
     _check_figures_not_inputs(path, raw["data"], figs)
-    return Spec(forest=dict(forest_opts), plots=plots, dpi=dpi, role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
+    from .method_sensitivity import spec_options
+
+    options = spec_options(where_, raw, kind, method)
+    if kind == "method-sensitivity" and (measure not in ("PLO", "PFT", "PAS") or method not in METHODS):
+        raise SpecError(f"{where_}: kind 'method-sensitivity' needs a proportion measure PLO, PFT or "
+                        f"PAS and a tau^2 method for its primary analysis, not {measure}/{method}")
+    if (method == "BAYES" or kind == "method-sensitivity") and (subgroup or "sensitivity" in raw):
+        raise SpecError(f"{where_}: keys 'subgroup' and 'sensitivity' do not apply to method BAYES "
+                        f"or kind 'method-sensitivity'")
+    return Spec(kind=kind, options=options, forest=dict(forest_opts), plots=plots, dpi=dpi, role=role, caveat=raw.get("caveat", ""), headline=raw.get("headline"),
                 descriptive=tuple(descriptive), pi=pi, i2=i2, study_ci=study_ci, note=raw.get("note", ""), nagq=nagq, assume=assume, sensitivity=sensitivity, compare=compare,
                 overall=raw.get("overall", True), path=path.resolve(), title=raw["title"], data=raw["data"], measure=measure,
                 method=method, test=test, level=level, where=where, subgroup=subgroup,
@@ -703,6 +716,10 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
     if not sel.rows:
         raise DataError(f"{spec.path}: no rows left to analyse after 'where' and missing values "
                         f"(data {sel.file})")
+    if spec.kind == "method-sensitivity" or spec.method == "BAYES":
+        from .method_sensitivity import run_spec_extension
+
+        return run_spec_extension(spec, sel)
     result = _fit(spec, sel, np.arange(len(sel.rows)))
     study_data = {r: tuple(_numbers(spec, sel, r)) for r in spec.roles()}
     subgroups, test, notes = _subgroups(spec, sel, result) if spec.subgroup else ((), None, ())
@@ -753,7 +770,7 @@ def _exact_two_group(an: Analysis) -> list[dict[str, Any]] | None:
 
 def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
     """The JSON written by ``metamsc run``: spec, pooled result, studies, exclusions, subgroups."""
-    if isinstance(an, EvidenceMap):
+    if not isinstance(an, Analysis):  # evidence map, method sensitivity, BAYES
         return an.to_dict()
     d = an.result.to_dict()
     d["title"] = an.spec.title
