@@ -11,6 +11,7 @@ the typical within-study variance v~ = (k - 1) / tr(P) (Higgins & Thompson
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from typing import Any
@@ -21,7 +22,9 @@ from numpy.typing import ArrayLike
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._util import check_level, readonly, study_arrays
 from . import transforms
-from .effects import NATURAL_SCALE, EffectSizes, effect_size
+from .effects import EffectSizes, effect_size
+from .hetci import TAU2_CI_METHODS
+from .measures import get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, IVSettings,
                       MetaResult, NaturalScale, prediction_bounds)
 from .core import TESTS, canonical_test, fit_model
@@ -31,19 +34,10 @@ __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
 METHODS = TAU2_METHODS + tuple(_ALIASES)
 
-_TRANSFORM_NAMES = {
-    "PLO": "inverse logit",
-    "PLN": "exp",
-    "IRLN": "exp",
-    "RR": "exp",
-    "OR": "exp",
-    "ROM": "exp",
-    "MNLN": "exp",
-    "PAS": "inverse arcsine: sin(x)^2",
-    "IRS": "square",
-    "PR": "identity",
-    "IR": "identity",
-}
+#: the tau^2 CI methods in words (``Conventions.tau2_ci``)
+_TAU2_CI_NAMES = {"QP": "Q-profile (Viechtbauer 2007)", "PL": "profile likelihood (Hardy & Thompson 1996)",
+                  "GENQ": "generalised Q-profile (Jackson 2013)", "J": "Jackson (2013), weights 1/sqrt(vi)",
+                  "Wald": "Wald", "Wald.log": "Wald on log(tau^2)", "Wald.sqrt": "Wald on tau"}
 
 
 # --- the public wrapper of pool(): names in any case, settings for refit, subgroups ----------
@@ -133,7 +127,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          n: ArrayLike | None = None, weights: ArrayLike | None = None,
          correction: str = "none", corrected: ArrayLike | None = None,
          pi: str = "metafor", i2: str = "tau2",
-         threshold: float = 1e-12, maxiter: int = 100, tau2: float | None = None) -> MetaResult:
+         threshold: float = 1e-12, maxiter: int = 100, tau2: float | None = None,
+         tau2_ci: str = "QP") -> MetaResult:
     """Pool effect sizes ``yi`` with sampling variances ``vi``.
 
     ``method`` is a tau^2 estimator (EE/FE/CE, DL, HE, HS, HSk, SJ, ML, REML,
@@ -144,6 +139,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     ``pi`` picks the prediction-interval rule (``results.PI_RULES``: metafor's
     default, metafor's "simple", "t", "riley", or meta's "HTS" and "HK" forms); ``i2`` the I^2
     definition ("tau2" as metafor, "Q" as meta). ``tau2`` fixes the between-study variance.
+    ``tau2_ci`` is the CI method for tau^2 (``hetci.TAU2_CI_METHODS``: "QP" the Q-profile as
+    metafor's default, "PL" profile likelihood, "GENQ", "J" Jackson, "Wald", ...); with
+    ``i2="Q"`` the I^2 and H^2 intervals are meta's test-based ones (Higgins & Thompson 2002).
     Method and test names are case-insensitive. Zero sampling variances are kept for the
     estimators that metafor allows them with (HE, SJ, ML, REML, EB, GENQ; then Q and I^2 are not
     defined); negative ones are left out and listed. Weights must be positive and finite.
@@ -155,6 +153,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown prediction-interval rule {pi!r}; expected one of {', '.join(PI_RULES)}")
     if i2 not in I2_DEFINITIONS:
         raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
+    if tau2_ci not in TAU2_CI_METHODS:
+        raise ValueError(f"unknown tau2_ci {tau2_ci!r}; expected one of {', '.join(TAU2_CI_METHODS)}")
     y_all, v_all, lab_all, _ = study_arrays(yi, vi, labels)
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
     a_all = None if weights is None else _check_weights(weights, y_all.size, lab_all)
@@ -185,6 +185,10 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("method GENQ needs study weights (weights=...), as metafor")
     _check_range(y, v)
     warns = []
+    dups = sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
+    if dups:
+        warns.append(f"study labels used more than once: {', '.join(dups)} (studies are kept apart "
+                     f"by position; label them uniquely)")
     if k == 1 and test != "z":  # as metafor: a t distribution with 0 df is no test
         warns.append(f"k = 1: test set to 'z' (was {test!r}), as metafor does")
         test = "z"
@@ -220,10 +224,23 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     nan = float("nan")
     t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
     if method != "EE" and k > 1 and m.tau2_fixed is False:
-        t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
+        if tau2_ci == "QP":
+            t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
+        else:
+            from .hetci import tau2_ci as _tau2_interval
+
+            ci = _tau2_interval(y, v, tau2, method=tau2_ci, level=level,
+                                estimator=method if method in ("ML", "REML") else "REML",
+                                weights=a if method == "GENQ" else None, se_tau2=fit.se)
+            t_lb, t_ub = ci.low, ci.high
         if i2 == "tau2" and np.isfinite(vt):
             i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
             h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
+    if i2 == "Q" and k > 1 and np.isfinite(q):
+        from .hetci import h_i2_ci
+
+        hc = h_i2_ci(q, k, level)
+        i_lb, i_ub, h_lb, h_ub = hc.i2_low, hc.i2_high, hc.h_low**2, hc.h_high**2
 
     wts = a if a is not None else w
     wts = 100 * wts / np.sum(wts)
@@ -234,14 +251,17 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         if n_ is not None:
             nhm = transforms.harmonic_mean(n_)
             transform = f"Miller (1978) inverse Freeman-Tukey, harmonic mean n = {nhm:.4f}"
-    elif measure in _TRANSFORM_NAMES:
-        transform = _TRANSFORM_NAMES[measure]
-    if measure in NATURAL_SCALE and (measure != "PFT" or n_ is not None):
+    else:
+        entry = get_measure(measure)
+        if entry.back_transform is not None:
+            transform = transforms.TRANSFORMS[entry.back_transform][2]
+    natural_scale = get_measure(measure).natural_scale
+    if natural_scale is not None and (measure != "PFT" or n_ is not None):
         vals = transforms.back_transform(measure, np.array([mu, ci_lb, ci_ub, pi_lb, pi_ub]), n_,
                                          harmonic=True)
         lo_ci, hi_ci = sorted(vals[1:3])
         lo_pi, hi_pi = sorted(vals[3:5])
-        natural = NaturalScale(NATURAL_SCALE[measure], float(vals[0]), float(lo_ci), float(hi_ci),
+        natural = NaturalScale(natural_scale, float(vals[0]), float(lo_ci), float(hi_ci),
                                float(lo_pi), float(hi_pi), transform)
 
     messages = tuple(m for m in (fit.message,) if m)
@@ -255,7 +275,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         tau2_estimator=method, test=test, correction=correction, back_transform=transform,
         i2_definition=I2_DEFINITIONS["Q" if method == "EE" else i2],
         prediction_interval="none (common-effect model)" if method == "EE" else PI_RULES[pi],
-        tau2_ci="none (common-effect model)" if method == "EE" else "Q-profile (Viechtbauer 2007)",
+        tau2_ci="none (common-effect model)" if method == "EE" else _TAU2_CI_NAMES.get(tau2_ci, tau2_ci),
     )
     diagnostics = Diagnostics(fit.converged, fit.iterations, fit.at_boundary, fit.algorithm, messages)
     return MetaResult(

@@ -77,7 +77,8 @@ def ipft(t: ArrayLike, n: ArrayLike) -> np.ndarray:
     set to 0 below the transform of p = 0 and to 1 above that of p = 1.
     """
     t, n = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(n, dtype=float))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # outside [pft(0), pft(1)] the formula may overflow; those values are set to 0 or 1 below
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         s = np.sin(2 * t)
         inner = 1 - (s + (s - 1 / s) / n) ** 2
         p = 0.5 * (1 - np.sign(np.cos(2 * t)) * np.sqrt(inner))

@@ -1,0 +1,80 @@
+"""pool()'s heterogeneity-interval options and the measure registry behind its natural scale:
+each option gives exactly the value of the function that is checked against metafor in
+test_hetci.py / test_measures.py (R: confint(rma(...), type = "PL"), escalc(...))."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import metamsc as mm
+from metamsc.hetci import h_i2_ci, tau2_ci
+
+# dat.bcg (metadat): tpos, tneg, cpos, cneg
+TPOS = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+TNEG = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+CPOS = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+CNEG = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+
+
+def _bcg():
+    es = mm.effect_size("RR", events1=TPOS, total1=np.add(TPOS, TNEG), events2=CPOS,
+                        total2=np.add(CPOS, CNEG))
+    return np.asarray(es.yi), np.asarray(es.vi)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "DL"])
+@pytest.mark.parametrize("ci", ["PL", "Wald", "J"])
+def test_pool_tau2_ci_is_the_hetci_interval(method, ci):
+    y, v = _bcg()
+    res = mm.pool(y, v, method=method, tau2_ci=ci)
+    if ci == "PL" and method == "DL":
+        ref = tau2_ci(y, v, res.tau2, method="PL", estimator="REML", se_tau2=res.se_tau2)
+    else:
+        ref = tau2_ci(y, v, res.tau2, method=ci, estimator=method if method != "DL" else "REML",
+                      se_tau2=res.se_tau2)
+    assert (res.tau2_ci_lb, res.tau2_ci_ub) == pytest.approx((ref.low, ref.high), rel=1e-12)
+    assert res.conventions.tau2_ci != "Q-profile (Viechtbauer 2007)"
+    # the default stays the Q-profile
+    qp = mm.pool(y, v, method=method)
+    assert qp.conventions.tau2_ci == "Q-profile (Viechtbauer 2007)"
+
+
+def test_pool_q_based_i2_has_meta_test_based_interval():
+    y, v = _bcg()
+    res = mm.pool(y, v, i2="Q")
+    hc = h_i2_ci(res.q, res.k, 0.95)
+    assert (res.i2_ci_lb, res.i2_ci_ub) == pytest.approx((hc.i2_low, hc.i2_high), rel=1e-12)
+    assert (res.h2_ci_lb, res.h2_ci_ub) == pytest.approx((hc.h_low**2, hc.h_high**2), rel=1e-12)
+
+
+def test_unknown_tau2_ci_is_refused():
+    with pytest.raises(ValueError, match="unknown tau2_ci 'XX'"):
+        mm.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], tau2_ci="XX")
+
+
+def test_natural_scale_comes_from_the_registry():
+    # ZCOR: Fisher's z back to a correlation (metafor transf.ztor); a measure the old table lacked
+    es = mm.effect_size("ZCOR", r=[0.2, 0.4, 0.5], n=[30, 40, 50])
+    res = mm.pool_effects(es, method="DL")
+    assert res.natural is not None and res.natural.scale == "correlation"
+    assert res.natural.estimate == pytest.approx(np.tanh(res.estimate), rel=1e-14)
+    from metamsc.transforms import TRANSFORMS
+
+    assert res.conventions.back_transform == TRANSFORMS["transf.ztor"][2]
+
+
+def test_duplicate_labels_are_said_in_the_api():
+    r = mm.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], labels=["a", "a", "b"])
+    assert any("study labels used more than once: a" in w for w in r.warnings)
+    assert not mm.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], labels=["a", "b", "c"]).warnings
+
+
+def test_freeman_tukey_inverse_beyond_the_range_is_silent():
+    import warnings
+
+    from metamsc.transforms import back_transform
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert back_transform("PFT", [50.0], [1.0])[0] in (0.0, 1.0)
