@@ -522,6 +522,8 @@ class MHResult(_TwoGroupResult):
     ``CMH``/``CO`` (Cochran-Mantel-Haenszel and Cochran tests of no association, chi^2(1)) with
     p-values; for OR also ``BD``/``TA`` (Breslow-Day and Tarone tests of homogeneity) on
     ``k_pos - 1`` df. ``variance`` names the variance estimator; ``correct`` the CMH correction.
+    For the incidence-rate measures IRR/IRD (``pool_mh_rates``) ``total1``/``total2`` are the
+    person-times and ``CMH`` the MH test for person-time data (IRR only).
     """
 
     model: ClassVar[str] = "MH"
@@ -543,6 +545,8 @@ class MHResult(_TwoGroupResult):
         from .twogroup import pool_mh
 
         idx = _subset_index(subset, self.k)
+        if self.measure in ("IRR", "IRD"):  # incidence rates: total1/total2 hold person-times
+            from .twogroup import pool_mh_rates as pool_mh
         child = pool_mh(*self._tables(idx), measure=self.measure, level=self.level, add=self.add,
                         to=self.to, drop00=self.drop00, correct=self.correct,
                         labels=[self.labels[i] for i in idx])

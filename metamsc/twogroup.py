@@ -53,6 +53,22 @@ For MH, Q = sum (yi - mu_MH)^2 / vi over the studies with a yi,
 I^2 = max(0, (Q - (k_yi - 1))/Q), H^2 = Q/(k_yi - 1) (Higgins & Thompson 2002).
 Weights are those of metafor's ``weights()``: S_i (OR), c n1/N (RR),
 n1 n2/N (RD) and V_i (Peto), in percent.
+
+Incidence rates (:func:`pool_mh_rates`): study i has x1, x2 events over person-times
+t1, t2, T = t1 + t2. Mantel-Haenszel estimators for person-time data (Rothman, Greenland &
+Lash 2008, Modern Epidemiology 3rd ed., ch. 15; variances of Greenland & Robins 1985,
+Biometrics 41:55):
+
+* IRR: rho = R / S, R = sum x1 t2/T, S = sum x2 t1/T;
+  Var(log rho) = sum (t1/T)(t2/T)(x1 + x2) / (R S); not estimable when sum x1 or sum x2 is 0.
+  MH test of no association (chi^2(1)): (|sum (x1 - (x1 + x2) t1/T)| - cc)^2 /
+  sum (x1 + x2)(t1/T)(t2/T), cc = 1/2 with ``correct=True``.
+* IRD: delta = sum (x1 t2 - x2 t1)/T / W, w_i = t1 t2/T, W = sum w_i;
+  Var = sum w_i^2 (x1/t1^2 + x2/t2^2) / W^2.
+
+Weights: x2 t1/T (IRR), t1 t2/T (IRD). The continuity correction adds ``add`` to x1 and x2
+(never to the times) of the studies selected by ``to`` (a zero count in either group);
+``drop00`` drops studies with no event in both groups. Q, I^2 and H^2 as for the 2x2 tables.
 """
 
 from __future__ import annotations
@@ -68,11 +84,12 @@ from .effects import effect_size
 from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResult, NaturalScale,
                       PetoResult)
 
-__all__ = ["pool_mh", "pool_peto", "MH_MEASURES"]
+__all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "MH_MEASURES", "MH_RATE_MEASURES"]
 
 MH_MEASURES = ("OR", "RR", "RD")
+MH_RATE_MEASURES = ("IRR", "IRD")
 _TO = ("only0", "all", "if0all", "none")
-_NATURAL = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio"}
+_NATURAL = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio", "IRR": "rate ratio"}
 
 
 def _pair(value: Any, second: Any, name: str) -> tuple[Any, Any]:
@@ -171,6 +188,24 @@ def _q_stats(q: float, k_yi: int):
         df = k_yi - 1
         return q, float(chi2_sf(q, df)), (max(0.0, 100 * (q - df) / q) if q > 0 else 0.0), q / df
     return 0.0, 1.0, 0.0, 1.0
+
+
+def _mh_heterogeneity(beta: float, yi, vi, ok):
+    """Q about the MH estimate over the studies with a yi, its p-value, I^2 and H^2 (metafor)."""
+    k_yi = int(ok.sum())
+    if k_yi > 1:
+        if not np.isfinite(beta):
+            nan = float("nan")
+            return nan, nan, nan, nan
+        q = max(0.0, float(np.sum((yi[ok] - beta) ** 2 / vi[ok])))
+    else:
+        q = 0.0
+    return _q_stats(q, k_yi)
+
+
+def _percent(wi):
+    sw = float(np.sum(wi))
+    return 100 * wi / sw if sw > 0 else np.full(wi.size, float("nan"))
 
 
 def _vt(vi: np.ndarray) -> float:
@@ -315,6 +350,9 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
     See the module docstring for the formulas.
     """
     measure = str(measure).upper()
+    if measure in MH_RATE_MEASURES:
+        raise ValueError(f"measure {measure!r} pools incidence rates: use pool_mh_rates(events1, time1, "
+                         "events2, time2, measure=...)")
     if measure not in MH_MEASURES:
         raise ValueError(f"measure {measure!r} is not supported by Mantel-Haenszel; use OR, RR or RD")
     level, raw, (add1, to1, drop1), (add2, to2, drop2), lab_all = _prepare(
@@ -361,16 +399,8 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
         wi = n1 * (n2 / N)
         variance = "Sato, Greenland & Robins (1989)"
 
-    if k_yi > 1:
-        q = max(0.0, float(np.sum((yi[ok] - beta) ** 2 / vi[ok]))) if np.isfinite(beta) else nan
-    else:
-        q = 0.0
-    if np.isfinite(q):
-        q, q_p, i2, h2 = _q_stats(q, k_yi)
-    else:
-        q_p = i2 = h2 = nan
-    sw = float(np.sum(wi))
-    wts = 100 * wi / sw if sw > 0 else np.full(k, nan)
+    q, q_p, i2, h2 = _mh_heterogeneity(beta, yi, vi, ok)
+    wts = _percent(wi)
 
     typed: dict[str, Any] = {"k_yi": k_yi, "k_all": int(keep.size), "variance": variance,
                              "kept": np.flatnonzero(keep),
@@ -385,6 +415,110 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
         level=level, beta=beta, se=se, k=k, labels=lab, yi=yi, vi=vi, wts=wts, n=N,
         q=q, q_df=max(k_yi - 1, 0), q_p=q_p, i2=i2, h2=h2, corrected=np.asarray(es.corrected)[keep],
         correction=_correction_text(add1, to1, drop1, int(np.sum(es.corrected)), es.k, add2, to2, drop2),
+        excluded=excluded, warnings=warns, **typed)
+    return _with_subgroups(res, subgroup)
+
+
+def _rates(events1, time1, events2, time2):
+    arrs = [np.atleast_1d(np.asarray(v, dtype=float)) for v in (events1, time1, events2, time2)]
+    if any(v.ndim != 1 for v in arrs) or len({v.size for v in arrs}) != 1:
+        raise ValueError("events1, time1, events2, time2 must be one-dimensional and of the same length")
+    if arrs[0].size == 0:
+        raise ValueError("no study to pool")
+    for name, v in zip(("events1", "time1", "events2", "time2"), arrs):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be finite")
+    for name, v in zip(("events1", "events2"), arrs[0::2]):
+        if np.any(v < 0):
+            raise ValueError(f"{name} must be >= 0")
+    for name, v in zip(("time1", "time2"), arrs[1::2]):
+        if np.any(v <= 0):
+            raise ValueError(f"{name} (person-time) must be > 0")
+    return tuple(arrs)
+
+
+def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time2: ArrayLike, *,
+                  measure: str = "IRR", level: float = 0.95, add: float | tuple = 0.5,
+                  to: str | tuple = "only0", drop00: bool | tuple = True, correct: bool = True,
+                  labels: ArrayLike | None = None, subgroup: ArrayLike | None = None) -> MHResult:
+    """Mantel-Haenszel common-effect meta-analysis of two-group incidence rates
+    (metafor ``rma.mh(x1i, t1i, x2i, t2i, measure="IRR" | "IRD")``).
+
+    ``events1``/``events2`` are event counts, ``time1``/``time2`` person-times. ``add``,
+    ``to``, ``drop00``, ``correct``, ``labels`` and ``subgroup`` work as in :func:`pool_mh`
+    (the correction goes to the counts only). IRR is pooled on the log scale; the MH test of
+    no association (IRR only) is in ``CMH``/``CMHp``. The result's ``total1``/``total2`` hold
+    the person-times. Formulas: module docstring (Rothman, Greenland & Lash 2008; Greenland &
+    Robins 1985).
+    """
+    measure = str(measure).upper()
+    if measure not in MH_RATE_MEASURES:
+        raise ValueError(f"measure {measure!r} is not an incidence-rate measure; use IRR or IRD "
+                         "(pool_mh for OR, RR, RD)")
+    level = check_level(level)
+    x1_0, t1_0, x2_0, t2_0 = _rates(events1, time1, events2, time2)
+    add1, add2 = _pair(add, 0.0, "add")
+    to1, to2 = _pair(to, "none", "to")
+    drop1, drop2 = _pair(drop00, False, "drop00")
+    add1, add2, drop1, drop2 = float(add1), float(add2), bool(drop1), bool(drop2)
+    for t in (to1, to2):
+        if t not in _TO:
+            raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(_TO)}")
+    if add1 < 0 or add2 < 0:
+        raise ValueError("add must be >= 0")
+    lab_all = _labels(labels, x1_0.size)
+    es = effect_size(measure, events1=x1_0, time1=t1_0, events2=x2_0, time2=t2_0,
+                     add=add1, to=to1, drop00=drop1)
+    keep = ~((x1_0 == 0) & (x2_0 == 0) & drop2)
+    excluded = [Excluded(lab_all[i], "no event in either group, dropped (drop00 for the pooled data)")
+                for i in np.flatnonzero(~keep)]
+    if not keep.any():
+        raise ValueError("no study left to pool")
+    x1, t1, x2, t2 = (v[keep] for v in (x1_0, t1_0, x2_0, t2_0))
+    zero = (x1 == 0) | (x2 == 0)
+    mask = {"all": np.ones_like(zero), "only0": zero, "if0all": np.full_like(zero, bool(zero.any())),
+            "none": np.zeros_like(zero)}[to2] & (add2 != 0)
+    x1, x2 = x1 + add2 * mask, x2 + add2 * mask
+    lab, yi, vi, ok = _kept_outcomes(es.yi, es.vi, keep, lab_all)
+    k, k_yi = int(x1.size), int(ok.sum())
+    T = t1 + t2
+    p1, p2 = t1 / T, t2 / T
+    nan = float("nan")
+    warns = _yi_warnings(ok, lab)
+    typed: dict[str, Any] = {}
+    if measure == "IRR":
+        R, S = float(np.sum(x1 * p2)), float(np.sum(x2 * p1))
+        if np.sum(x1) == 0 or np.sum(x2) == 0:
+            beta = se = nan
+            warns.append("the MH rate ratio is not estimable (no events in one of the groups)")
+        else:
+            beta = float(np.log(R / S))
+            se = float(np.sqrt(np.sum(p1 * p2 * (x1 + x2)) / (R * S)))
+        xt = x1 + x2
+        if np.sum(xt) > 0:
+            mh = ((abs(float(np.sum(x1 - xt * p1))) - (0.5 if correct else 0.0)) ** 2
+                  / float(np.sum(xt * p1 * p2)))
+            typed.update(CMH=mh, CMHp=float(chi2_sf(mh, 1)))
+        wi = x2 * p1
+        variance = "Greenland & Robins (1985)"
+    else:  # IRD
+        wi = p1 * t2
+        W = float(np.sum(wi))
+        beta = float(np.sum(x1 * p2 - x2 * p1) / W)
+        se = float(np.sqrt(np.sum(wi**2 * (x1 / t1**2 + x2 / t2**2))) / W)
+        variance = "Greenland & Robins (1985)"
+    q, q_p, i2, h2 = _mh_heterogeneity(beta, yi, vi, ok)
+    typed.update({"k_yi": k_yi, "k_all": int(keep.size), "variance": variance,
+                  "kept": np.flatnonzero(keep), "correct": bool(correct),
+                  "add": (add1, add2), "to": (to1, to2), "drop00": (drop1, drop2)})
+    corr = np.asarray(es.corrected)
+    res = _finish(
+        cls=MHResult, tables=tuple(v[keep] for v in (x1_0, t1_0, x2_0, t2_0)), measure=measure,
+        pooling="Mantel-Haenszel", estimator_name="MH",
+        algorithm=f"Mantel-Haenszel for person-time (closed form); variance of the estimate: {variance}",
+        level=level, beta=beta, se=se, k=k, labels=lab, yi=yi, vi=vi, wts=_percent(wi), n=T,
+        q=q, q_df=max(k_yi - 1, 0), q_p=q_p, i2=i2, h2=h2, corrected=corr[keep],
+        correction=_correction_text(add1, to1, drop1, int(np.sum(corr)), es.k, add2, to2, drop2),
         excluded=excluded, warnings=warns, **typed)
     return _with_subgroups(res, subgroup)
 

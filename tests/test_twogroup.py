@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from metamsc.results import MetaResult
-from metamsc.twogroup import pool_mh, pool_peto
+from metamsc.twogroup import pool_mh, pool_mh_rates, pool_peto
 
 REF = Path(__file__).parent / "reference"
 TWOGROUP = json.loads((REF / "twogroup.json").read_text())
@@ -220,3 +220,116 @@ def test_single_table():
     assert r.k == 1 and r.q == 0 and r.q_pvalue == 1 and r.i2 == 0 and r.h2 == 1
     # one table: the MH odds ratio is the table's odds ratio
     assert r.estimate == pytest.approx(np.log(3 * 11 / (7 * 1)), rel=1e-14)
+
+
+# --- incidence rates: rma.mh(x1i, t1i, x2i, t2i, measure = "IRR" | "IRD") ----------------------
+# Expected values: tests/reference/mh_rates.json (tests/reference/make_mh_rates_fixtures.R; each
+# case records its R call in case["R"] and the leave-one-out call in case["leave1out_R"]).
+
+RATES = json.loads((REF / "mh_rates.json").read_text())["cases"]
+
+
+def _one(v):
+    return v[0] if len(v) == 1 else tuple(v)
+
+
+def _fit_rates(case):
+    i, a = case["inputs"], case["args"]
+    return pool_mh_rates(i["x1i"], i["t1i"], i["x2i"], i["t2i"], measure=case["measure"],
+                         level=case["level"], add=_one(a["add"]), to=_one(a["to"]),
+                         drop00=_one(a["drop00"]), correct=a["correct"], labels=case["slab"])
+
+
+def test_rate_fixture_cases_are_complete():
+    ids = [c["id"] for c in RATES]
+    assert len(ids) == len(set(ids)) == 19
+    for m in ("IRR", "IRD"):
+        for lev in (95, 90):
+            assert {f"dat.nielweise2008:{m}:level={lev}", f"nielweise2008_zeros:{m}:level={lev}"} <= set(ids)
+    assert all(c["expected"]["leave1out"]["estimate"] for c in RATES)
+
+
+@pytest.mark.parametrize("case", RATES, ids=lambda c: c["id"])
+def test_mh_rates_match_metafor(case):
+    """R: case["R"] (rma.mh with x1i, t1i, x2i, t2i), weights(fit), fit$yi.f, fit$vi.f."""
+    r, e = _fit_rates(case), case["expected"]
+    assert r.model == "MH" and r.measure == case["measure"] and r.method == "EE"
+    assert r.k == e["k"] and r.k_yi == e["k_yi"] and r.q_df == e["k_yi"] - 1
+    for got, key in ((r.estimate, "beta"), (r.se, "se"), (r.statistic, "zval"), (r.pvalue, "pval"),
+                     (r.ci_lb, "ci_lb"), (r.ci_ub, "ci_ub"), (r.q, "QE"), (r.q_pvalue, "QEp"),
+                     (r.i2, "I2"), (r.h2, "H2"), (r.CMH, "CMH"), (r.CMHp, "CMHp")):
+        _close(got, e[key], what=key)
+    assert np.isnan(r.CO) and r.BD is None
+    np.testing.assert_allclose(r.weights, _arr(e["weights"]), rtol=CLOSED, atol=0)
+    assert r.weights.sum() == pytest.approx(100, rel=1e-13)
+    # metafor's yi.f/vi.f have one entry per input study; ours per study kept for pooling
+    kept = np.asarray(r.kept)
+    np.testing.assert_allclose(r.yi, _arr(e["yi"])[kept], rtol=CLOSED, atol=0, equal_nan=True)
+    np.testing.assert_allclose(r.vi, _arr(e["vi"])[kept], rtol=CLOSED, atol=0, equal_nan=True)
+    n_in = len(case["inputs"]["x1i"])
+    assert [x.study for x in r.excluded] == [case["slab"][i] for i in range(n_in) if i not in kept]
+    # metafor warns "Some yi/vi values are NA." when any input study lacks a yi; we warn about
+    # the studies kept for pooling (one dropped by drop00 is in r.excluded instead)
+    missing = np.isnan(_arr(e["yi"])[kept])
+    assert bool(r.warnings) == bool(missing.any())
+    assert any("yi/vi values are NA" in w for w in case["warnings"]) >= bool(missing.any())
+    if case["measure"] == "IRR":
+        assert r.natural.scale == "rate ratio" and r.natural.transform == "exp"
+        for got, key in ((r.natural.estimate, "exp_beta"), (r.natural.ci_lb, "exp_ci_lb"),
+                         (r.natural.ci_ub, "exp_ci_ub")):
+            _close(got, e[key], what=key)
+    else:
+        assert r.natural is None
+
+
+@pytest.mark.parametrize("case", RATES, ids=lambda c: c["id"])
+def test_leave_one_out_of_mh_rates_refits_mh(case):
+    """R: leave1out(fit), fit = case["R"]."""
+    from metamsc import leave_one_out
+
+    fit = _fit_rates(case)
+    t, e = leave_one_out(fit), case["expected"]["leave1out"]
+    assert len(t.fits) == fit.k
+    assert all(f.model == "MH" and f.measure == fit.measure and f.level == fit.level for f in t.fits)
+    for ours, theirs in (("estimate", "estimate"), ("se", "se"), ("statistic", "zval"),
+                         ("pvalue", "pval"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"), ("Q", "Q"),
+                         ("Qp", "Qp"), ("I2", "I2"), ("H2", "H2")):
+        np.testing.assert_allclose(getattr(t, ours), _arr(e[theirs]), rtol=CLOSED, atol=1e-300,
+                                   equal_nan=True, err_msg=ours)
+
+
+def test_mh_rates_refit_keeps_the_settings():
+    c = next(c for c in RATES if c["id"].endswith("to=if0all:add=0.25") and c["measure"] == "IRD")
+    fit = _fit_rates(c)
+    sub = fit.refit([0, 2, 3, 5])
+    i = c["inputs"]
+    direct = pool_mh_rates(*(np.asarray(i[k])[[0, 2, 3, 5]] for k in ("x1i", "t1i", "x2i", "t2i")),
+                           measure="IRD", add=0.25, to="if0all",
+                           labels=[c["slab"][j] for j in (0, 2, 3, 5)])
+    assert sub.estimate == direct.estimate and sub.se == direct.se and sub.q == direct.q
+    assert sub.add == fit.add and sub.to == fit.to and sub.measure == "IRD"
+    np.testing.assert_array_equal(sub.total1, np.asarray(i["t1i"])[[0, 2, 3, 5]])
+
+
+def test_mh_rates_not_estimable_and_bad_input():
+    # no event in group 1 anywhere: the MH rate ratio is not estimable (metafor: NA), IRD is
+    r = pool_mh_rates([0, 0], [100, 120], [3, 2], [90, 110], measure="IRR", add=0)
+    assert np.isnan(r.estimate) and np.isnan(r.se) and np.isfinite(r.CMH)
+    assert any("not estimable" in w for w in r.warnings)
+    r = pool_mh_rates([0, 0], [100, 120], [3, 2], [90, 110], measure="IRD")
+    w = 100 * 90 / 190 + 120 * 110 / 230
+    assert r.estimate == pytest.approx(-(3 * 100 / 190 + 2 * 120 / 230) / w, rel=1e-14)
+    with pytest.raises(ValueError, match="pool_mh_rates"):
+        pool_mh([1], [10], [2], [10], measure="IRR")
+    with pytest.raises(ValueError, match="IRR or IRD"):
+        pool_mh_rates([1], [10], [2], [10], measure="OR")
+    with pytest.raises(ValueError, match="time2"):
+        pool_mh_rates([1], [10], [2], [0])
+    with pytest.raises(ValueError, match="events1"):
+        pool_mh_rates([-1], [10], [2], [10])
+    with pytest.raises(ValueError, match="same length"):
+        pool_mh_rates([1, 2], [10], [2], [10])
+    with pytest.raises(ValueError, match="to="):
+        pool_mh_rates([1], [10], [2], [10], to="sometimes")
+    with pytest.raises(ValueError, match="no study left"):
+        pool_mh_rates([0], [10], [0], [10], drop00=(True, True))
