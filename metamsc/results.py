@@ -560,6 +560,10 @@ class MHResult(_TwoGroupResult):
              "variance": self.variance, "correct": self.correct, "add": self.add, "to": self.to,
              "drop00": self.drop00, "CO": self.CO, "COp": self.COp, "CMH": self.CMH,
              "CMHp": self.CMHp}
+        if self.measure in ("IRR", "IRD"):  # rma.mh: the MH test for IRR only, no Cochran test
+            del d["CO"], d["COp"]
+            if self.measure == "IRD":
+                del d["CMH"], d["CMHp"]
         if self.measure == "OR":
             d.update(BD=self.BD, BDp=self.BDp, TA=self.TA, TAp=self.TAp, k_pos=self.k_pos)
         return d

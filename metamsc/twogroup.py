@@ -125,7 +125,12 @@ def _correct(cells, add: float, to: str):
     if to not in _TO:
         raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of {', '.join(_TO)}")
     a, b, c, d = cells
-    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    mask = _to_mask((a == 0) | (b == 0) | (c == 0) | (d == 0), add, to)
+    return tuple(v + add * mask for v in cells), mask
+
+
+def _to_mask(zero: np.ndarray, add: float, to: str) -> np.ndarray:
+    """The studies that get ``add`` under the rule ``to``, given which ones have a zero cell."""
     if to == "all":
         mask = np.ones_like(zero)
     elif to == "only0":
@@ -134,8 +139,7 @@ def _correct(cells, add: float, to: str):
         mask = np.full_like(zero, bool(zero.any()))
     else:
         mask = np.zeros_like(zero)
-    mask = mask & (add != 0)
-    return tuple(v + add * mask for v in cells), mask
+    return mask & (add != 0)
 
 
 def _double_zero(a, b, c, d):
@@ -302,6 +306,12 @@ def _prepare(events1, total1, events2, total2, add, to, drop00, labels, level):
     """Shared input handling: returns raw cells, the options and the labels."""
     level = check_level(level)
     raw = _tables(events1, total1, events2, total2)
+    first, second = _options(add, to, drop00)
+    return level, raw, first, second, _labels(labels, raw[0].size)
+
+
+def _options(add, to, drop00):
+    """add/to/drop00 as (yi/vi, pooled data) pairs, checked (metafor's rma.mh convention)."""
     add1, add2 = _pair(add, 0.0, "add")
     to1, to2 = _pair(to, "none", "to")
     drop1, drop2 = _pair(drop00, False, "drop00")
@@ -311,8 +321,7 @@ def _prepare(events1, total1, events2, total2, add, to, drop00, labels, level):
             raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(_TO)}")
     if add1 < 0 or add2 < 0:
         raise ValueError("add must be >= 0")
-    lab = _labels(labels, raw[0].size)
-    return level, raw, (add1, to1, drop1), (add2, to2, drop2), lab
+    return (add1, to1, drop1), (add2, to2, drop2)
 
 
 def _fit_tables(raw, lab, add2, to2, drop2):
@@ -457,15 +466,7 @@ def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time
                          "(pool_mh for OR, RR, RD)")
     level = check_level(level)
     x1_0, t1_0, x2_0, t2_0 = _rates(events1, time1, events2, time2)
-    add1, add2 = _pair(add, 0.0, "add")
-    to1, to2 = _pair(to, "none", "to")
-    drop1, drop2 = _pair(drop00, False, "drop00")
-    add1, add2, drop1, drop2 = float(add1), float(add2), bool(drop1), bool(drop2)
-    for t in (to1, to2):
-        if t not in _TO:
-            raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(_TO)}")
-    if add1 < 0 or add2 < 0:
-        raise ValueError("add must be >= 0")
+    (add1, to1, drop1), (add2, to2, drop2) = _options(add, to, drop00)
     lab_all = _labels(labels, x1_0.size)
     es = effect_size(measure, events1=x1_0, time1=t1_0, events2=x2_0, time2=t2_0,
                      add=add1, to=to1, drop00=drop1)
@@ -475,9 +476,7 @@ def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time
     if not keep.any():
         raise ValueError("no study left to pool")
     x1, t1, x2, t2 = (v[keep] for v in (x1_0, t1_0, x2_0, t2_0))
-    zero = (x1 == 0) | (x2 == 0)
-    mask = {"all": np.ones_like(zero), "only0": zero, "if0all": np.full_like(zero, bool(zero.any())),
-            "none": np.zeros_like(zero)}[to2] & (add2 != 0)
+    mask = _to_mask((x1 == 0) | (x2 == 0), add2, to2)
     x1, x2 = x1 + add2 * mask, x2 + add2 * mask
     lab, yi, vi, ok = _kept_outcomes(es.yi, es.vi, keep, lab_all)
     k, k_yi = int(x1.size), int(ok.sum())

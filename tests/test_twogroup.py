@@ -260,6 +260,8 @@ def test_mh_rates_match_metafor(case):
                      (r.i2, "I2"), (r.h2, "H2"), (r.CMH, "CMH"), (r.CMHp, "CMHp")):
         _close(got, e[key], what=key)
     assert np.isnan(r.CO) and r.BD is None
+    extra = r.to_dict()["extra"]
+    assert "CO" not in extra and ("CMH" in extra) == (case["measure"] == "IRR")
     np.testing.assert_allclose(r.weights, _arr(e["weights"]), rtol=CLOSED, atol=0)
     assert r.weights.sum() == pytest.approx(100, rel=1e-13)
     # metafor's yi.f/vi.f have one entry per input study; ours per study kept for pooling
