@@ -436,7 +436,8 @@ def _layout(b: _Builder, result: MetaResult, subgroups, overall: bool, sensitivi
                 rows.append(_Row("gap", ""))
                 continue
             if sub.k > 1 or _bound_text(sub) is not None:
-                name = _model_label(sub).split(" (")[0].lower()
+                name = _model_label(sub).split(" (")[0]
+                name = name if name.startswith("GLMM") else name[0].lower() + name[1:]
                 rows.extend(b.summary_rows(sub, f"Subtotal ({name})", False,
                                            float(np.sum(w)) if modelled else np.nan, opts, "0.65"))
             if sub.k > 1:
