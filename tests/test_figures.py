@@ -835,3 +835,33 @@ def test_sensitivity_forests_at_k(k):
             want = [e for e in table.estimate if x0 <= e <= x1]
             np.testing.assert_allclose(sq, want, rtol=1e-12)
             plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("k", [5, 60])
+def test_influence_plot_panels_are_the_diagnostics(k):
+    from metamsc.plots.influence import PANELS
+
+    yi, vi, _, _, labels = _gen(k, 500 + k)
+    yi[1] += 3.0  # an outlier, flagged
+    res = mm.pool(yi, vi, labels=labels)
+    inf = mm.influence(res)
+    assert inf.influential.any()
+    with figure_context():
+        axes = _no_warn(inf.plot)
+        fig = axes[0].figure
+        check_figure(fig)
+        assert [ax.get_title() for ax in axes] == [t for _, t in PANELS]
+        for ax, (attr, _) in zip(axes, PANELS):
+            vals = [ln for ln in ax.lines if ln.get_gid() == "values"][0]
+            np.testing.assert_array_equal(vals.get_xdata(), np.arange(1, k + 1))
+            np.testing.assert_allclose(vals.get_ydata(), getattr(inf, attr), rtol=1e-12)
+            mk = [ln for ln in ax.lines if ln.get_gid() == "influential"][0]
+            np.testing.assert_array_equal(mk.get_xdata(), np.flatnonzero(inf.influential) + 1)
+        dff = [ln.get_ydata()[0] for ln in axes[1].lines if ln.get_gid() == "cutoff"]
+        assert dff == pytest.approx([3 * np.sqrt(1 / (k - 1))], rel=1e-12)
+        plt.close(fig)
+        fig, grid = plt.subplots(2, 4)
+        assert inf.plot(axes=grid)[0] is grid[0, 0]
+        with pytest.raises(ValueError, match="axes"):
+            inf.plot(axes=grid[0])
+        plt.close(fig)
