@@ -865,3 +865,38 @@ def test_influence_plot_panels_are_the_diagnostics(k):
         with pytest.raises(ValueError, match="axes"):
             inf.plot(axes=grid[0])
         plt.close(fig)
+
+
+def test_spec_bubble_baujat_influence_plots_are_checked_and_byte_reproducible(tmp_path):
+    from metamsc.cli import main
+    from metamsc.plots import spec_figures
+    from metamsc.spec import SpecError, load_spec
+
+    (tmp_path / "d.csv").write_text(
+        "study,events,total,dose,source\nA,4,23,1,adipose\nB,9,30,2,cord\nC,3,31,4,marrow\n"
+        "D,12,40,8,cord\nE,7,25,3,adipose\nF,15,33,10,marrow\n")
+    (tmp_path / "s.toml").write_text(
+        'title = "Response by dose"\ndata = "d.csv"\nmeasure = "PLO"\nmoderators = ["dose"]\n'
+        'dpi = 72\n[plots]\nbubble = ["b.svg", "b.png"]\nbaujat = "j.pdf"\ninfluence = "i.svg"\n')
+    files = ("b.svg", "b.png", "j.pdf", "i.svg")
+    digests = []
+    for _ in range(2):  # the figures go beside the spec; run twice, same bytes
+        assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path)]) == 0
+        digests.append([(tmp_path / f).read_bytes() for f in files])
+        for f in files:
+            (tmp_path / f).unlink()
+    assert all(len(b) > 1000 for b in digests[0]) and digests[0] == digests[1]
+    an = run_spec(tmp_path / "s.toml")
+    with figure_context():
+        figs = spec_figures(an)
+        assert len(figs) == 3
+        for ax, _ in figs:
+            check_figure(ax.figure)
+        pts = [c for c in figs[0][0].collections if c.get_gid() == "studies"][0]
+        np.testing.assert_allclose(pts.get_offsets()[:, 0], [1, 2, 4, 8, 3, 10])
+        np.testing.assert_allclose(pts.get_offsets()[:, 1], an.result.yi, rtol=1e-12)
+        plt.close("all")
+    bad = tmp_path / "x.toml"
+    bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n[plots]\nbubble = "b.svg"\n')
+    with pytest.raises(SpecError, match="plots.bubble' needs 'moderators'"):
+        load_spec(bad)
