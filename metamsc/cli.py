@@ -60,7 +60,7 @@ def run_one(spec_path: Path, out: Path | None, *, quiet: bool = False,
     out = out or _default_out(spec.path)
     try:
         written = [report.write_json(analysis_dict(an), out / f"{spec.name}.json", stage)]
-        if spec.figures:
+        if spec.figures or getattr(spec, "plots", None):  # extra plots without a forest too
             written += _figures(spec, an, stage, redirect)
     except BaseException:
         if own:

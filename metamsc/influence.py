@@ -57,6 +57,13 @@ class Influence:
         df.insert(0, "study", list(self.labels))
         return df
 
+    def plot(self, axes=None, **options):
+        """The eight-panel influence plot (see :func:`metamsc.plots.influence.influence_plot`);
+        returns the axes."""
+        from .plots.influence import influence_plot
+
+        return influence_plot(self, axes=axes, **options)
+
     def plot_baujat(self, ax=None, **options):
         """Baujat plot of this model (see :func:`metamsc.plots.baujat.baujat`); returns ax."""
         from .plots.baujat import baujat

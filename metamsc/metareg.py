@@ -650,8 +650,14 @@ def spec_moderators(raw: Mapping[str, Any], method: str) -> tuple[tuple[str, ...
 
 def spec_meta_regression(rows: Sequence[Mapping[str, str]], result, moderators: Sequence[str],
                          categorical: Sequence[str] = (), where: str = "") -> dict[str, Any]:
-    """The spec's ``meta_regression`` JSON block: ``result`` (a pooled MetaResult) refitted with
-    the moderators read from ``rows`` (the selection's CSV rows; ``result.kept`` indexes them).
+    """The spec's ``meta_regression`` JSON block (see :func:`spec_meta_regression_fit`)."""
+    return spec_meta_regression_fit(rows, result, moderators, categorical, where).to_dict()
+
+
+def spec_meta_regression_fit(rows: Sequence[Mapping[str, str]], result, moderators: Sequence[str],
+                             categorical: Sequence[str] = (), where: str = "") -> MetaRegression:
+    """``result`` (a pooled MetaResult) refitted with the moderators read from ``rows`` (the
+    selection's CSV rows; ``result.kept`` indexes them).
 
     A column whose every non-missing value is a number is continuous unless it is listed in
     ``categorical``; other columns are categorical (treatment coding, first sorted level as the
@@ -677,4 +683,4 @@ def spec_meta_regression(rows: Sequence[Mapping[str, str]], result, moderators: 
                                   categorical=tuple(categorical))
         except ValueError as e:
             raise ValueError(f"{where}meta-regression on {list(moderators)}: {e}") from None
-    return reg.to_dict()
+    return reg

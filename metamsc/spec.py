@@ -64,8 +64,9 @@ _KEYS = {
 }
 #: what an analysis is for, carried into the JSON and the manuscript table
 ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")
-#: extra figures of an analysis (spec key ``plots``): leave-one-out, cumulative, funnel
-PLOT_KINDS = ("leave_one_out", "cumulative", "funnel")
+#: extra figures of an analysis (spec key ``plots``): leave-one-out, cumulative, funnel, bubble
+#: (needs ``moderators``), Baujat, influence
+PLOT_KINDS = ("leave_one_out", "cumulative", "funnel", "bubble", "baujat", "influence")
 _REQUIRED = ("title", "data", "measure")
 KINDS = ("meta-analysis", "evidence-map", "method-sensitivity")
 GLMM_METHODS = ("GLMM", "GLMM-EE")
@@ -368,6 +369,8 @@ def load_spec(path: str | Path) -> Spec:
                 isinstance(f, str) and Path(f).suffix.lower() in (".svg", ".pdf", ".png") for f in files):
             raise SpecError(f"{where_}: key 'plots.{kind}' must be paths ending in .svg, .pdf or .png")
         plots[kind] = tuple(files)
+    if "bubble" in plots and not moderators:
+        raise SpecError(f"{where_}: key 'plots.bubble' needs 'moderators'")
     dpi = raw.get("dpi", 200)
     if isinstance(dpi, bool) or not 10 <= dpi <= 1200:
         raise SpecError(f"{where_}: key 'dpi' must be an integer between 10 and 1200, got {dpi!r}")

@@ -699,3 +699,204 @@ def test_single_level_without_overall_keeps_its_subtotal(tmp_path):
         assert len(_patch_ys(ax, "diamond")) == 1 and len(_patch_ys(ax, "pi")) == 1
         assert not [t for t in texts if t.get_gid() == "weight"]
         plt.close(ax.figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# the other figure types in the check: bubble, Baujat, funnel, Bayesian forest, method panel
+# ---------------------------------------------------------------------------------------------
+
+def _no_warn(fn, *a, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return fn(*a, **kw)
+
+
+def _gen(k, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 10, k)
+    vi = rng.uniform(0.01, 0.3, k)
+    yi = 0.2 + 0.05 * x + rng.normal(0, np.sqrt(vi + 0.02))
+    grp = np.array(["alpha", "beta", "gamma"])[np.arange(k) % 3]
+    return yi, vi, x, grp, [f"Study {i + 1}" for i in range(k)]
+
+
+@pytest.mark.parametrize("k", [5, 60])
+def test_bubble_continuous_and_categorical(k):
+    yi, vi, x, grp, labels = _gen(k, k)
+    with figure_context():
+        for mods, name in (({"dose": x}, "dose"), ({"dose": x, "cell": grp}, "cellbeta")):
+            reg = mm.meta_regression(yi, vi, mods, labels=labels)
+            ax = _no_warn(reg.plot_bubble, name)
+            check_figure(ax.figure)
+            j = list(reg.names).index(name)
+            xs = np.asarray(reg.X)[:, j]
+            pts = [c for c in ax.collections if c.get_gid() == "studies"][0]
+            np.testing.assert_allclose(pts.get_offsets(), np.c_[xs, yi], rtol=1e-12)
+            w = 1 / (vi + reg.tau2)
+            sizes = pts.get_sizes()
+            assert np.all(np.diff(sizes[np.argsort(w)]) >= 0) and sizes.max() == pytest.approx(300)
+            fit = [ln for ln in ax.lines if ln.get_gid() == "fit"][0]
+            fx, fy = fit.get_xdata(), fit.get_ydata()
+            assert (fx[0], fx[-1]) == (xs.min(), xs.max())
+            for end in (0, -1):
+                row = np.asarray(reg.X).mean(axis=0)
+                row[j] = fx[end]
+                want = reg.predict(row[None, :], intercept=False).pred[0]
+                assert fy[end] == pytest.approx(want, rel=1e-12, abs=1e-12)
+            plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("k", [5, 60])
+def test_baujat_points_are_influences_coordinates(k):
+    yi, vi, _, _, labels = _gen(k, 100 + k)
+    res = mm.pool(yi, vi, labels=labels)
+    inf = mm.influence(res)
+    with figure_context():
+        for lab in (True, False):
+            ax = _no_warn(inf.plot_baujat, labels=lab)
+            check_figure(ax.figure)
+            pts = [c for c in ax.collections if c.get_gid() == "studies"][0]
+            np.testing.assert_allclose(pts.get_offsets(), np.c_[inf.baujat_x, inf.baujat_y], rtol=1e-12)
+            if lab:  # each label at its study's point; overlapping ones left as hollow points
+                shown = {t.get_text(): t.get_position() for t in ax.texts if t.get_gid() == "label"}
+                assert shown and (k > 5 or list(shown) == list(inf.labels))
+                for i, name in enumerate(inf.labels):
+                    if name in shown:
+                        assert shown[name] == (inf.baujat_x[i], inf.baujat_y[i])
+                rest = [c for c in ax.collections if c.get_gid() == "unlabelled"]
+                n_rest = len(rest[0].get_offsets()) if rest else 0
+                assert len(shown) + n_rest == k
+            plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("k", [5, 60])
+def test_funnel_contours_egger_trimfill(k):
+    yi, vi, _, _, labels = _gen(k, 200 + k)
+    yi = yi + 2 * np.sqrt(vi)  # asymmetric: trim and fill has something to fill
+    res = mm.pool(yi, vi, labels=labels)
+    with figure_context():
+        for opts in ({}, {"contours": (0.9, 0.95, 0.99), "egger": True, "trimfill": True}):
+            ax = _no_warn(funnel, res, title=f"k = {k}", **opts)
+            if opts:
+                ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+                ax.figure.set_size_inches(7.5, 4.2)
+                ax.figure.subplots_adjust(left=0.1, right=0.68, bottom=0.13, top=0.9)
+            check_figure(ax.figure)
+            pts = [c for c in ax.collections if c.get_gid() == "studies"][0]
+            np.testing.assert_allclose(pts.get_offsets(), np.c_[yi, np.sqrt(vi)], rtol=1e-12)
+            x0, x1 = ax.get_xlim()
+            assert x0 < yi.min() and yi.max() < x1
+            plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("k", [1, 5, 60])
+def test_bayes_forest(k):
+    yi, vi, _, _, labels = _gen(k, 300 + k)
+    labels[0] = "A study with a rather long label, et al. 2021"
+    b = mm.bayes(yi, vi, labels=labels)
+    with figure_context():
+        ax = _no_warn(b.plot_forest)
+        check_figure(ax.figure)
+        est = [ln.get_xdata()[0] for ln in ax.lines if (ln.get_gid() or "").startswith("est:")]
+        np.testing.assert_allclose(est, yi, rtol=1e-12)
+        shr = [ln.get_xdata()[0] for ln in ax.lines if (ln.get_gid() or "").startswith("shrunk:")]
+        np.testing.assert_allclose(shr, b.theta_median, rtol=1e-12)
+        d = [p for p in ax.patches if p.get_gid() == "diamond"][0].get_xy()[:, 0]
+        assert (d.min(), d.max()) == pytest.approx((b.mu_ci_lb, b.mu_ci_ub), rel=1e-12)
+        plt.close(ax.figure)
+
+
+def test_method_sensitivity_panel():
+    rng = np.random.default_rng(5)
+    total = rng.integers(10, 60, 6)
+    events = rng.binomial(total, 0.4)
+    ms = mm.method_sensitivity(events, total, labels=[f"S{i}" for i in range(6)])
+    with figure_context():
+        ax = _no_warn(ms.plot)
+        check_figure(ax.figure)
+        est = sorted(ln.get_xdata()[0] for ln in ax.lines if (ln.get_gid() or "").startswith("est:"))
+        want = sorted(100 * r.natural_estimate for r in ms.rows if np.isfinite(r.natural_estimate))
+        np.testing.assert_allclose(est, want, rtol=1e-12)
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("k", [5, 60])
+def test_sensitivity_forests_at_k(k):
+    from metamsc.plots import sensitivity_forest
+
+    yi, vi, _, _, labels = _gen(k, 400 + k)
+    res = mm.pool(yi, vi, labels=labels)
+    with figure_context():
+        for table in (mm.leave_one_out(res), mm.cumulative(res)):
+            ax = _no_warn(sensitivity_forest, table, result=res)
+            check_figure(ax.figure)
+            sq = [ln.get_xdata()[0] for ln in ax.lines if ln.get_gid() == "square"]
+            x0, x1 = ax.get_xlim()
+            want = [e for e in table.estimate if x0 <= e <= x1]
+            np.testing.assert_allclose(sq, want, rtol=1e-12)
+            plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("k", [5, 60])
+def test_influence_plot_panels_are_the_diagnostics(k):
+    from metamsc.plots.influence import PANELS
+
+    yi, vi, _, _, labels = _gen(k, 500 + k)
+    yi[1] += 3.0  # an outlier, flagged
+    res = mm.pool(yi, vi, labels=labels)
+    inf = mm.influence(res)
+    assert inf.influential.any()
+    with figure_context():
+        axes = _no_warn(inf.plot)
+        fig = axes[0].figure
+        check_figure(fig)
+        assert [ax.get_title() for ax in axes] == [t for _, t in PANELS]
+        for ax, (attr, _) in zip(axes, PANELS):
+            vals = [ln for ln in ax.lines if ln.get_gid() == "values"][0]
+            np.testing.assert_array_equal(vals.get_xdata(), np.arange(1, k + 1))
+            np.testing.assert_allclose(vals.get_ydata(), getattr(inf, attr), rtol=1e-12)
+            mk = [ln for ln in ax.lines if ln.get_gid() == "influential"][0]
+            np.testing.assert_array_equal(mk.get_xdata(), np.flatnonzero(inf.influential) + 1)
+        dff = [ln.get_ydata()[0] for ln in axes[1].lines if ln.get_gid() == "cutoff"]
+        assert dff == pytest.approx([3 * np.sqrt(1 / (k - 1))], rel=1e-12)
+        plt.close(fig)
+        fig, grid = plt.subplots(2, 4)
+        assert inf.plot(axes=grid)[0] is grid[0, 0]
+        with pytest.raises(ValueError, match="axes"):
+            inf.plot(axes=grid[0])
+        plt.close(fig)
+
+
+def test_spec_bubble_baujat_influence_plots_are_checked_and_byte_reproducible(tmp_path):
+    from metamsc.cli import main
+    from metamsc.plots import spec_figures
+    from metamsc.spec import SpecError, load_spec
+
+    (tmp_path / "d.csv").write_text(
+        "study,events,total,dose,source\nA,4,23,1,adipose\nB,9,30,2,cord\nC,3,31,4,marrow\n"
+        "D,12,40,8,cord\nE,7,25,3,adipose\nF,15,33,10,marrow\n")
+    (tmp_path / "s.toml").write_text(
+        'title = "Response by dose"\ndata = "d.csv"\nmeasure = "PLO"\nmoderators = ["dose"]\n'
+        'dpi = 72\n[plots]\nbubble = ["b.svg", "b.png"]\nbaujat = "j.pdf"\ninfluence = "i.svg"\n')
+    files = ("b.svg", "b.png", "j.pdf", "i.svg")
+    digests = []
+    for _ in range(2):  # the figures go beside the spec; run twice, same bytes
+        assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path)]) == 0
+        digests.append([(tmp_path / f).read_bytes() for f in files])
+        for f in files:
+            (tmp_path / f).unlink()
+    assert all(len(b) > 1000 for b in digests[0]) and digests[0] == digests[1]
+    an = run_spec(tmp_path / "s.toml")
+    with figure_context():
+        figs = spec_figures(an)
+        assert len(figs) == 3
+        for ax, _ in figs:
+            check_figure(ax.figure)
+        pts = [c for c in figs[0][0].collections if c.get_gid() == "studies"][0]
+        np.testing.assert_allclose(pts.get_offsets()[:, 0], [1, 2, 4, 8, 3, 10])
+        np.testing.assert_allclose(pts.get_offsets()[:, 1], an.result.yi, rtol=1e-12)
+        plt.close("all")
+    bad = tmp_path / "x.toml"
+    bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n[plots]\nbubble = "b.svg"\n')
+    with pytest.raises(SpecError, match="plots.bubble' needs 'moderators'"):
+        load_spec(bad)

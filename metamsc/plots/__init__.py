@@ -14,9 +14,10 @@ from .forest import forest
 from .baujat import baujat
 from .bubble import bubble
 from .funnel import funnel
+from .influence import influence_plot
 from .sensitivity import sensitivity_forest
 
-__all__ = ["forest", "funnel", "sensitivity_forest", "bubble", "baujat", "evidence_map_plot", "save_figure",
+__all__ = ["forest", "funnel", "sensitivity_forest", "bubble", "baujat", "influence_plot", "evidence_map_plot", "save_figure",
            "figure_context", "spec_figures", "FORMATS"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
@@ -38,7 +39,7 @@ def figure_context():
 
 def spec_figures(an) -> list[tuple[object, tuple[Path, ...]]]:
     """The figures of a spec's analysis, each with the files it goes to: the forest (or the
-    evidence map) to ``figure``, and the ``plots`` (leave-one-out, cumulative, funnel)."""
+    evidence map) to ``figure``, and the ``plots`` (leave-one-out, cumulative, funnel, bubble, Baujat, influence)."""
     from ..spec import EvidenceMap, SpecError
 
     try:
@@ -65,6 +66,18 @@ def _spec_figures(an):
             ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
             ax.figure.set_size_inches(7.5, 4.2)
             ax.figure.subplots_adjust(left=0.1, right=0.68, bottom=0.13, top=0.9)
+        elif kind == "bubble":
+            from ..metareg import spec_meta_regression_fit
+
+            reg = spec_meta_regression_fit(an.selection.rows, res, spec.moderators, spec.categorical)
+            ax = bubble(reg)
+            ax.set_title(_wrap(spec.title), fontsize=10)
+        elif kind == "baujat":
+            ax = baujat(res, title=_wrap(spec.title))
+        elif kind == "influence":
+            ax = influence_plot(res)[0]
+            ax.figure.suptitle(_wrap(spec.title, 90), fontsize=10)
+            ax.figure.subplots_adjust(top=0.92)
         else:
             from .. import sensitivity as sens
 
@@ -72,6 +85,12 @@ def _spec_figures(an):
             ax = sensitivity_forest(table, result=res, title=spec.title)
         out.append((ax, paths))
     return out
+
+
+def _wrap(title: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width)[:2])
 
 
 def save_figure(fig, path: str | Path, *, dpi: int = 200) -> Path:

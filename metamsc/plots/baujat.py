@@ -20,8 +20,9 @@ def baujat(result: Any, ax=None, *, labels: bool = True, color: str = "black",
     :func:`metamsc.influence` accepts) on ``ax`` (a new figure if None) and return ``ax``.
 
     The studies are the PathCollection with gid "studies" (offsets = (x, y)); with ``labels``
-    each study's label is written at its point (Text objects with gid "label").
-    """
+    each study's label is written at its point (Text objects with gid "label"); where labels
+    would overlap, the less outlying studies are drawn as hollow points (gid "unlabelled")
+    instead."""
     import matplotlib.pyplot as plt
 
     from ..influence import Influence, influence
@@ -32,8 +33,8 @@ def baujat(result: Any, ax=None, *, labels: bool = True, color: str = "black",
     x, y = np.asarray(inf.baujat_x), np.asarray(inf.baujat_y)
     if labels:
         ax.scatter(x, y, s=0, gid="studies")
-        for lab, xi, yi in zip(inf.labels, x, y):
-            ax.text(xi, yi, lab, ha="center", va="center", fontsize=8, color=color, gid="label")
+        texts = [ax.text(xi, yi, lab, ha="center", va="center", fontsize=8, color=color, gid="label")
+                 for lab, xi, yi in zip(inf.labels, x, y)]
     else:
         ax.scatter(x, y, s=20, facecolors="none", edgecolors=color, gid="studies")
     ax.set_xlabel("Squared Pearson Residual")
@@ -43,4 +44,27 @@ def baujat(result: Any, ax=None, *, labels: bool = True, color: str = "black",
     ax.set_ylim(min(0.0, np.nanmin(y)), np.nanmax(y) * (1 + pad) if np.nanmax(y) > 0 else 1)
     if title:
         ax.set_title(title)
+    if labels:
+        _thin_labels(ax, texts, x, y, color)
     return ax
+
+
+def _thin_labels(ax, texts, x, y, color):
+    """Where labels would overlap, keep the label of the more outlying study (largest x + y on
+    the axes' scale) and draw the others as hollow points: every study stays visible."""
+    fig = ax.figure
+    r = fig.canvas.get_renderer()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    score = np.nan_to_num((x - x0) / (x1 - x0 or 1) + (y - y0) / (y1 - y0 or 1), nan=-1.0)
+    kept: list = []
+    hidden = []
+    for i in np.argsort(-score, kind="stable"):
+        b = texts[i].get_window_extent(r).padded(1.0)
+        if any(b.overlaps(k) for k in kept):
+            hidden.append(i)
+        else:
+            kept.append(b)
+    for i in hidden:
+        texts[i].remove()
+    if hidden:
+        ax.scatter(x[hidden], y[hidden], s=12, facecolors="none", edgecolors=color, gid="unlabelled")

@@ -19,9 +19,15 @@ def bayes_forest(res, ax=None, *, title: str | None = None, xlabel: str | None =
 
     k = res.k
     n = k + 3
+    # the label column is as wide as the longest label (8 pt text, ~0.6 em per character)
+    left_in = 0.25 + max([len(s) for s in res.labels] + [24]) * 8 * 0.62 / 72
+    ax_in, right_in = 3.8, 1.9
     if ax is None:
-        fig = plt.figure(figsize=(8.5, 1.6 + 0.3 * n))
-        ax = fig.add_axes((0.3, 1.0 / (1.6 + 0.3 * n), 0.45, 0.3 * n / (1.6 + 0.3 * n)))
+        h = 1.6 + 0.3 * n
+        fig = plt.figure(figsize=(left_in + ax_in + right_in, h))
+        w = left_in + ax_in + right_in
+        ax = fig.add_axes((left_in / w, 1.0 / h, ax_in / w, 0.3 * n / h))
+    ax_w = ax.get_position().width * ax.figure.get_figwidth()
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_yticks([])
     trans = ax.get_yaxis_transform()
@@ -56,7 +62,7 @@ def bayes_forest(res, ax=None, *, title: str | None = None, xlabel: str | None =
     ax.axvline(res.mu_median, color="0.7", lw=0.6, ls=":")
     ax.set_xlabel(xlabel or f"Effect ({res.measure} scale)")
     ax.set_title(title or f"Bayesian random-effects meta-analysis ({res.model})", fontsize=10,
-                 loc="left", x=-0.5)
+                 loc="left", x=-(left_in - 0.1) / ax_w)
     ax.figure.text(0.02, 0.15 / ax.figure.get_figheight(),
                    f"Priors: \u03bc ~ {res.prior_mu.label}; \u03c4 ~ {res.prior_tau.label}. "
                    f"Black: observed estimate, {100 * res.level:g}% CI; grey: shrunken estimate "
