@@ -900,3 +900,37 @@ def test_spec_bubble_baujat_influence_plots_are_checked_and_byte_reproducible(tm
     bad.write_text('title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n[plots]\nbubble = "b.svg"\n')
     with pytest.raises(SpecError, match="plots.bubble' needs 'moderators'"):
         load_spec(bad)
+
+
+def test_forest_of_a_meta_regressions_subgroups():
+    """The subgroups of a meta-regression on a categorical moderator (one common tau^2, as
+    metafor rma(yi, vi, mods = ~ factor(g) - 1)): each subtotal diamond spans that level's
+    coefficient CI from meta_regression, on the natural scale, and the figure passes the check."""
+    # dat.bcg by allocation (metadat): tpos, tneg, cpos, cneg
+    tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+    tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+    cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+    cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    alloc = ["random", "random", "random", "random", "alternate", "alternate", "random",
+             "random", "systematic", "systematic", "systematic", "systematic", "systematic"]
+    es = mm.effect_size("RR", events1=tpos, total1=np.add(tpos, tneg), events2=cpos,
+                        total2=np.add(cpos, cneg), labels=[f"Study {i + 1}" for i in range(13)])
+    res = mm.pool_effects(es, subgroup=alloc, tau2_common=True)
+    levels = list(res.subgroups)
+    dummies = np.array([[a == lv for lv in levels] for a in alloc], dtype=float)
+    reg = mm.meta_regression(es.yi, es.vi, dummies, intercept=False)
+    with figure_context():
+        ax = _no_warn(res.plot_forest)
+        texts = check_figure(ax.figure)
+        # the studies are drawn grouped by level: the same printed values, in another order
+        from metamsc.plots.forest import ci_text
+
+        est, lo, hi = res.study_natural()
+        want_rows = sorted(ci_text(e, a, b, _scale(res), res.measure)[0] for e, a, b in zip(est, lo, hi))
+        assert sorted(t.get_text() for t in texts if t.get_gid() == "value-study") == want_rows
+        spans = sorted((p.get_xy()[:, 0].min(), p.get_xy()[:, 0].max()) for p in ax.patches
+                       if isinstance(p, Polygon) and p.get_gid() == "diamond")
+        for j, lv in enumerate(levels):
+            want = (np.exp(reg.ci_lb[j]), np.exp(reg.ci_ub[j]))
+            assert any(np.allclose(s, want, rtol=1e-9) for s in spans), lv
+        plt.close(ax.figure)
