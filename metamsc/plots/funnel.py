@@ -19,18 +19,10 @@ from typing import Any
 import numpy as np
 
 from .._dist import norm_isf
+from ..measures import get_measure
 from ..results import MetaResult
 
 __all__ = ["funnel"]
-
-_XLABEL = {"RR": "Log risk ratio", "OR": "Log odds ratio", "PETO": "Log odds ratio (Peto)",
-           "ROM": "Log ratio of means", "PLO": "Log odds (logit proportion)",
-           "PLN": "Log proportion", "PAS": "Arcsine square-root proportion",
-           "PFT": "Freeman-Tukey double-arcsine proportion", "PR": "Proportion",
-           "IR": "Incidence rate", "IRLN": "Log incidence rate", "MD": "Mean difference",
-           "SMD": "Standardised mean difference", "MC": "Mean change",
-           "SMCC": "Standardised mean change", "SMCR": "Standardised mean change",
-           "RD": "Risk difference"}
 
 
 def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
@@ -133,7 +125,7 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
     ax.set_ylim(top, 0.0)  # inverted: precise studies at the top
     pad = 0.04 * (span.max() - span.min() or 1.0)
     ax.set_xlim(span.min() - pad, span.max() + pad)
-    ax.set_xlabel(xlabel if xlabel is not None else _XLABEL.get(res.measure, "Effect size"))
+    ax.set_xlabel(xlabel if xlabel is not None else get_measure(res.measure).analysis_label)
     ax.set_ylabel("Standard error")
     if title:
         ax.set_title(title)
