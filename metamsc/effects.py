@@ -40,6 +40,7 @@ from scipy import special
 from ._dist import norm_isf
 from ._util import readonly
 from . import transforms
+from .frames import accepts_data
 from .measures import REGISTRY, get_measure
 
 __all__ = ["MEASURES", "EffectSizes", "effect_size", "measure_roles", "NATURAL_SCALE",
@@ -689,6 +690,7 @@ def _alpha(measure: str, a: dict):
     return -np.log(1 - al), 2 * mi / ((mi - 1) * (ni - 2)), ni
 
 
+@accepts_data((), var_roles=True, drop=False)
 def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
                 drop00: bool = False, vtype: str | None = None, labels: ArrayLike | None = None,
                 convention: str = "metafor", incr: str | None = None,
