@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["Interval", "Summary", "explained", "scale_name", "level_arg", "fmt", "record_frame",
-           "one_line"]
+__all__ = ["Interval", "Summary", "explained", "scale_name", "level_arg", "level_keyword", "fmt",
+           "record_frame", "one_line"]
 
 
 def fmt(x: Any, digits: int = 4) -> str:
@@ -90,6 +90,34 @@ def scale_name(measure: str | None, natural: bool = False) -> str:
     if natural:
         return m.natural_scale or ""
     return "effect size" if m.code == "GEN" else m.description
+
+
+def level_keyword(old: str = "confidence_level"):
+    """Decorator for a method whose confidence-level parameter is still called ``old``: callers
+    use ``level=`` (the name everywhere in metamsc); ``old=`` still works, with a
+    DeprecationWarning. Positional calls are unchanged."""
+    import functools
+    import inspect
+
+    def decorate(func):
+        sig = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, level=None, **kwargs):
+            if old in kwargs:
+                import warnings
+
+                warnings.warn(f"{func.__name__}: {old}= is deprecated; use level= (the name "
+                              "used everywhere in metamsc)", DeprecationWarning, stacklevel=2)
+            if level is not None:
+                kwargs[old] = level
+            return func(*args, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=[
+            p.replace(name="level") if p.name == old else p for p in sig.parameters.values()])
+        return wrapper
+
+    return decorate
 
 
 def level_arg(level: float | None, confidence_level: float | None, where: str) -> float | None:

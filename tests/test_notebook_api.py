@@ -327,3 +327,30 @@ def test_progress_reports_on_a_terminal_unless_switched_off(monkeypatch):
     forced = io.StringIO()
     list(progress(range(2), "grid", stream=forced, delay=0, every=0))
     assert "grid: 2/2 done" in forced.getvalue()
+
+
+def test_effect_sizes_take_level_and_warn_on_confidence_level():
+    es = mm.effect_size("PLO", events=[1, 2], total=[5, 6])
+    np.testing.assert_array_equal(es.confidence_interval(level=0.9)[0], es.confidence_interval(0.9)[0])
+    with pytest.warns(DeprecationWarning, match="use level="):
+        es.to_frame(confidence_level=0.9)
+
+
+def test_the_dataframes_guide_runs_as_shown():
+    """docs/guide/dataframes.rst: every >>> example gives the output printed there."""
+    import doctest
+    from pathlib import Path
+
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "guide" / "dataframes.rst"
+    try:
+        out = doctest.testfile(str(path), module_relative=False, verbose=False,
+                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    finally:
+        plt.close("all")
+    assert out.attempted > 20 and out.failed == 0
