@@ -215,7 +215,7 @@ def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
     rows = []
     tgt = target.resolve()
     with report.Staging() as stage:
-        for i, p in enumerate(progress(specs, "reproduce"), 1):
+        for i, p in enumerate(progress(specs, "reproduce") if quiet else specs, 1):  # else [i/n]
             lines: list[str] = []
             written = run_one(p, target / "results", stage=stage, allowed=(root,), say=lines,
                               redirect=None if tgt == root.resolve() else (root, target))

@@ -176,6 +176,10 @@ def accepts_data(roles: Iterable[str], *, labels: str | None = "labels", drop: b
 
                 miss = {r: np.fromiter((_is_missing(v) for v in col), bool, col.size)
                         for r, col in columns.items()}
+                if labels in miss and miss[labels].any():  # a study without a name keeps its row
+                    named = columns[labels].astype(object)
+                    named[miss[labels]] = [f"row {rownames[i]}" for i in np.flatnonzero(miss[labels])]
+                    columns[labels], miss[labels] = named, np.zeros(n, dtype=bool)
                 bad = np.zeros(n, dtype=bool)
                 for m in miss.values():
                     bad |= m
@@ -184,8 +188,7 @@ def accepts_data(roles: Iterable[str], *, labels: str | None = "labels", drop: b
                     gone = [r for r in columns if miss[r][i]]
                     what = (", ".join(str(role_args[r]) for r in gone)
                             + f" (argument{'s' if len(gone) > 1 else ''} {', '.join(gone)};")
-                    name = (str(lab_col[i]) if lab_col is not None and not miss[labels][i]
-                            else f"row {rownames[i]}")
+                    name = str(lab_col[i]) if lab_col is not None else f"row {rownames[i]}"
                     excluded.append(Excluded(name, f"missing {what} row {rownames[i]} of data)"))
                 keep = np.flatnonzero(~bad)
                 if keep.size == 0:

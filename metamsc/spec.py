@@ -762,7 +762,7 @@ def _exact_two_group(an: Analysis) -> list[dict[str, Any]] | None:
         a, n1, c, n2 = (int(round(d[r][j])) for r in ("events1", "total1", "events2", "total2"))
         table = [[a, n1 - a], [c, n2 - c]]
         cond = contingency.odds_ratio(table, kind="conditional")
-        ci = cond.confidence_interval(an.spec.level)
+        ci = cond.confidence_interval(confidence_level=an.spec.level)
         out.append({"study": lab, "table": table, "fisher_pvalue": fisher_exact(table)[1],
                     "or_conditional_mle": cond.statistic, "or_exact_ci_lb": ci.low,
                     "or_exact_ci_ub": ci.high, "risk1": a / n1, "risk2": c / n2,

@@ -129,6 +129,11 @@ def test_missing_values_are_excluded_with_a_reason_naming_the_column_and_row():
     assert [(e.study, e.reason) for e in res2.excluded] == [
         ("Chen", "missing design (argument subgroup; row 1 of data)")]
     assert sum(s.k for s in res2.subgroups.values()) == 5
+    # a study without a name keeps its data: it is called by its row
+    df3 = PROPS.copy()
+    df3.loc[2, "study"] = None
+    res3 = mm.pool_proportions(data=df3, events="responders", total="n", labels="study")
+    assert res3.k == 6 and res3.labels[2] == "row 3" and res3.excluded == ()
 
 
 def test_missing_values_in_sensitivity_and_bias_tables_are_listed():
