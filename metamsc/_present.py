@@ -161,7 +161,7 @@ class Summary(str):
         head = "".join(f"<th>{e(c)}</th>" for c in self.columns)
         body = "".join("<tr>" + "".join(f"<td>{e(fmt(c))}</td>" for c in r) + "</tr>"
                        for r in self.rows)
-        return (f"<table class=\"metamsc-summary\"><thead><tr>{head}</tr></thead>"
+        return (f"<table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
 
     def _repr_html_(self) -> str:
