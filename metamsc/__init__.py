@@ -27,6 +27,10 @@ from .tau2 import estimate_tau2
 from .transforms import transf
 from .metareg import AnovaResult, MetaRegression, Prediction, anova, meta_regression
 from .influence import Influence, influence
+from ._present import Summary, explained as _explained
+from .progress import progress
+
+_explained(BayesResult)  # one-line repr, Summary and HTML as every result (see _present)
 
 __version__ = "0.1.0"
 
@@ -71,6 +75,8 @@ __all__ = [
     "SubgroupTest",
     "subgroup_analysis",
     "Interval",
+    "Summary",
+    "progress",
     "Conventions",
     "Diagnostics",
     "Excluded",

@@ -14,6 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import norm_isf, norm_sf, t_isf, t_sf
+from ._present import explained
+from .progress import progress
 from .core import canonical_test
 from .tau2 import Projection, canonical_method, estimate_tau2
 
@@ -22,6 +24,7 @@ __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
 BATCH_METHODS = ("EE", "DL", "HE", "PM", "ML", "REML")
 
 
+@explained
 @dataclass(frozen=True)
 class BatchResult:
     """Pooled results of many meta-analyses; every field is an array of length n_analyses."""
@@ -42,6 +45,30 @@ class BatchResult:
     q: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
+
+    def __len__(self) -> int:
+        return int(np.size(self.estimate))
+
+    def _repr_extra(self) -> str:
+        return f"analyses={len(self)} converged={int(np.sum(self.converged))}"
+
+    def summary(self) -> str:
+        """Counts and the spread of the pooled estimates, as text."""
+        est = np.asarray(self.estimate, dtype=float)
+        fin = est[np.isfinite(est)]
+        spread = (f"estimate from {fin.min():.4f} to {fin.max():.4f} (median {np.median(fin):.4f})"
+                  if fin.size else "no finite estimate")
+        return (f"Batch of {len(self)} meta-analyses, k = {self.k} studies each "
+                f"({self.method}, test {self.test}, {100 * self.level:g}% CI)\n{spread}\n"
+                f"converged: {int(np.sum(self.converged))} of {len(self)}")
+
+    def to_frame(self):
+        """One row per meta-analysis (pandas DataFrame)."""
+        import pandas as pd
+
+        cols = ("estimate", "se", "ci_lb", "ci_ub", "pvalue", "pi_lb", "pi_ub", "tau2", "i2", "q",
+                "converged", "iterations")
+        return pd.DataFrame({c: np.asarray(getattr(self, c)) for c in cols})
 
     def coverage(self, true_value: float) -> float:
         """Share of CIs that contain ``true_value`` (a simulation's coverage)."""
@@ -119,7 +146,8 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
     elif method == "HE":
         tau2 = np.maximum(0.0, he)
     elif method == "PM":
-        tau2 = np.array([estimate_tau2(y[i], v[i], "PM").tau2 for i in range(m)])
+        tau2 = np.array([estimate_tau2(y[i], v[i], "PM").tau2
+                         for i in progress(range(m), "pool_batch (PM, row by row)")])
     else:  # ML / REML Fisher scoring on all rows at once (Viechtbauer 2005)
         tau2 = np.maximum(0.0, he)
         active = np.ones(m, dtype=bool)

@@ -24,6 +24,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
+from ._present import explained, record_frame
+from .frames import accepts_data
+from .results import Excluded
 from ._util import check_level, readonly, study_arrays, warn_omitted
 from .core import canonical_test
 from .pooling import pool
@@ -84,6 +87,7 @@ def _data(yi, vi, labels=None, what: str | None = None):
 # Egger's regression test
 # ---------------------------------------------------------------------------------------------
 
+@explained
 @dataclass(frozen=True)
 class EggerTest:
     """Egger's regression test for funnel plot asymmetry (metafor ``regtest``, predictor "sei").
@@ -117,6 +121,18 @@ class EggerTest:
     limit_ci_ub: float
     tau2: float
     regression: MetaRegression | None = field(default=None, repr=False, compare=False)
+    #: rows of ``data=`` left out for a missing value (see :mod:`metamsc.frames`)
+    excluded: tuple[Excluded, ...] = ()
+
+    def _repr_extra(self) -> str:
+        stat = "z" if self.df is None else f"t({self.df:g})"
+        return f"{stat}={self.statistic:.4f} p={self.pvalue:.4g} limit={self.limit_estimate:.4f}"
+
+    def to_frame(self):
+        """A one-row pandas DataFrame of the test and the limit estimate."""
+        return record_frame(self, ("name", "model", "method", "k", "statistic", "df", "pvalue",
+                                   "slope", "slope_se", "limit_estimate", "limit_se",
+                                   "limit_ci_lb", "limit_ci_ub", "tau2"))
 
     def summary(self) -> str:
         what = ("mixed-effects meta-regression model" if self.model == "rma" and self.method != "EE"
@@ -128,10 +144,8 @@ class EggerTest:
                 f"limit estimate (as sei -> 0): b = {self.limit_estimate:.4f} "
                 f"({100 * self.level:g}% CI {self.limit_ci_lb:.4f}, {self.limit_ci_ub:.4f})")
 
-    def __str__(self) -> str:
-        return self.summary()
 
-
+@accepts_data(("yi", "vi"), labels=None)
 def egger_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *, model: str = "rma",
                method: str | None = None, test: str | None = None, level: float | None = None,
                threshold: float = 1e-12, maxiter: int = 100) -> EggerTest:
@@ -179,6 +193,7 @@ def egger_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *, model
 # Begg's rank correlation test
 # ---------------------------------------------------------------------------------------------
 
+@explained
 @dataclass(frozen=True)
 class BeggTest:
     """Begg and Mazumdar's rank correlation test for funnel plot asymmetry (metafor ``ranktest``).
@@ -201,12 +216,16 @@ class BeggTest:
     exact: bool
     note: str = ""
 
+    def _repr_extra(self) -> str:
+        return f"tau={self.tau:.4f} p={self.pvalue:.4g}"
+
+    def to_frame(self):
+        """A one-row pandas DataFrame of the test."""
+        return record_frame(self, ("name", "k", "tau", "statistic", "pvalue", "exact"))
+
     def summary(self) -> str:
         how = "exact" if self.exact else "normal approximation (ties)"
         return (f"{self.name}\nKendall's tau = {self.tau:.4f}, p = {self.pvalue:.4g} ({how})")
-
-    def __str__(self) -> str:
-        return self.summary()
 
 
 def _kendall_pmf(n: int) -> np.ndarray:
@@ -268,6 +287,7 @@ def begg_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None) -> BeggTe
 # trim and fill
 # ---------------------------------------------------------------------------------------------
 
+@explained
 @dataclass(frozen=True)
 class TrimAndFill:
     """Duval and Tweedie's trim-and-fill method (metafor ``trimfill``).
@@ -297,6 +317,8 @@ class TrimAndFill:
     fill: np.ndarray
     result: MetaResult = field(repr=False)
     original: MetaResult = field(repr=False)
+    #: rows of ``data=`` left out for a missing value (see :mod:`metamsc.frames`)
+    excluded: tuple[Excluded, ...] = ()
 
     @property
     def estimate(self) -> float:
@@ -321,8 +343,24 @@ class TrimAndFill:
                 f"estimate after filling: {r.estimate:.4f} ({100 * r.level:g}% CI {r.ci_lb:.4f}, "
                 f"{r.ci_ub:.4f}); before: {self.original.estimate:.4f}")
 
-    def __str__(self) -> str:
-        return self.summary()
+    @property
+    def k(self) -> int:
+        return self.result.k
+
+    @property
+    def measure(self) -> str:
+        return self.result.measure
+
+    def _repr_extra(self) -> str:
+        return f"k0={self.k0} ({self.side} side)"
+
+    def to_frame(self):
+        """The observed and the filled studies: study, yi, vi, filled (True for a filled one)."""
+        import pandas as pd
+
+        r = self.result
+        return pd.DataFrame({"study": list(r.labels), "yi": r.yi, "vi": r.vi,
+                             "filled": np.asarray(self.fill, dtype=bool)})
 
     def plot_funnel(self, ax=None, **options):
         """Funnel plot of the observed and (hollow) filled studies; returns ax."""
@@ -338,6 +376,7 @@ def _ranks_first(x: np.ndarray) -> np.ndarray:
     return r
 
 
+@accepts_data(("yi", "vi"))
 def trim_and_fill(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
                   method: str | None = None, test: str | None = None, level: float | None = None,
                   side: str | None = None, estimator: str = "L0", maxiter: int = 100,

@@ -200,6 +200,7 @@ def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
     Returns the outputs' paths relative to ``target``.
     """
     from . import __version__, report
+    from .progress import progress
     from .spec import load_spec
 
     specs = sorted((root / "analyses").glob("*.toml"))
@@ -214,7 +215,7 @@ def reproduce(root: Path, target: Path, *, quiet: bool = False) -> list[str]:
     rows = []
     tgt = target.resolve()
     with report.Staging() as stage:
-        for i, p in enumerate(specs, 1):
+        for i, p in enumerate(progress(specs, "reproduce") if quiet else specs, 1):  # else [i/n]
             lines: list[str] = []
             written = run_one(p, target / "results", stage=stage, allowed=(root,), say=lines,
                               redirect=None if tgt == root.resolve() else (root, target))

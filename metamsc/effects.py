@@ -40,6 +40,8 @@ from scipy import special
 from ._dist import norm_isf
 from ._util import readonly
 from . import transforms
+from ._present import level_keyword
+from .frames import accepts_data
 from .measures import REGISTRY, get_measure
 
 __all__ = ["MEASURES", "EffectSizes", "effect_size", "measure_roles", "NATURAL_SCALE",
@@ -89,11 +91,13 @@ class EffectSizes:
     def sei(self) -> np.ndarray:
         return np.sqrt(self.vi)
 
+    @level_keyword()
     def confidence_interval(self, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Wald interval yi -/+ z * sqrt(vi) on the analysis scale."""
         z = norm_isf((1 - confidence_level) / 2)
         return self.yi - z * self.sei, self.yi + z * self.sei
 
+    @level_keyword()
     def proportion_ci(self, method: str = "CP", confidence_level: float = 0.95):
         """Per-study CI of a single proportion from the raw counts (meta's ``method.ci``:
         CP, WS, WSCC, AC, SA, SACC, JEFFREYS); proportion measures only."""
@@ -108,6 +112,7 @@ class EffectSizes:
         """Back-transform per-study values (PFT with each study's own n)."""
         return transforms.back_transform(self.measure, x, self.n, harmonic=False)
 
+    @level_keyword()
     def to_frame(self, confidence_level: float = 0.95):
         """A pandas DataFrame with study, yi, vi, sei, ci_lb, ci_ub."""
         import pandas as pd
@@ -689,6 +694,7 @@ def _alpha(measure: str, a: dict):
     return -np.log(1 - al), 2 * mi / ((mi - 1) * (ni - 2)), ni
 
 
+@accepts_data((), var_roles=True, drop=False)
 def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
                 drop00: bool = False, vtype: str | None = None, labels: ArrayLike | None = None,
                 convention: str = "metafor", incr: str | None = None,

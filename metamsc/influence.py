@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._dist import chi2_sf
+from ._present import explained
 from ._util import readonly
 from .tau2 import _inv, _sym
 
 __all__ = ["Influence", "influence"]
 
 
+@explained
 @dataclass(frozen=True)
 class Influence:
     """Influence diagnostics, one entry per study (see the module docstring)."""
@@ -45,6 +47,17 @@ class Influence:
     qe: float = float("nan")
     baujat_x: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     baujat_y: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _repr_extra(self) -> str:
+        return f"influential={int(np.sum(self.influential))}"
+
+    def summary(self) -> str:
+        """The influence diagnostics as text, one row per study (* marks an influential one)."""
+        return ("Influence diagnostics (Viechtbauer & Cheung 2010)\n"
+                + self.to_frame().to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
     def to_frame(self):
         """Columns study rstudent dffits cooks_distance cov_ratio tau2_deleted qe_deleted hat

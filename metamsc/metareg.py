@@ -20,6 +20,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf
+from ._present import explained, record_frame
+from .frames import accepts_data
 from ._util import check_level, readonly
 from .core import ModelFit, canonical_test, fit_model
 from .results import Excluded
@@ -161,6 +163,7 @@ def design_matrix(mods, data=None, *, intercept: bool = True,
 # results
 # ---------------------------------------------------------------------------------------------
 
+@explained
 @dataclass(frozen=True)
 class Prediction:
     """Predicted effects for moderator values (metafor ``predict.rma``), arrays per row."""
@@ -172,6 +175,12 @@ class Prediction:
     pi_lb: np.ndarray
     pi_ub: np.ndarray
 
+    def __len__(self) -> int:
+        return int(np.size(self.pred))
+
+    def summary(self) -> str:
+        return "Predicted effects\n" + self.to_frame().to_string(index=False)
+
     def to_frame(self):
         import pandas as pd
 
@@ -179,6 +188,7 @@ class Prediction:
                              ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")})
 
 
+@explained
 @dataclass(frozen=True)
 class MetaRegression:
     """A mixed-effects meta-regression y = X beta + u + e (metafor ``rma.uni`` with ``mods``).
@@ -323,23 +333,8 @@ class MetaRegression:
             lines.append("left out: " + "; ".join(f"{e.study} ({e.reason})" for e in self.excluded))
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        import html
-
-        head = "".join(f"<th>{h}</th>" for h in ("", "estimate", "se", "statistic", "pvalue",
-                                                  "ci_lb", "ci_ub"))
-        rows = "".join(
-            "<tr><td>" + html.escape(r["name"]) + "</td>" + "".join(
-                f"<td>{r[c]:.4g}</td>" for c in ("estimate", "se", "statistic", "pvalue",
-                                                 "ci_lb", "ci_ub")) + "</tr>"
-            for r in self.coefficients())
-        cap = (f"Meta-regression (k = {self.k}, {self.method}, {self.test}): tau^2 = "
-               f"{self.tau2:.4g}, I^2 = {self.i2:.1f}%, R^2 = {self.r2:.1f}%, QM = {self.qm:.4g} "
-               f"(p = {self.qm_pvalue:.3g}), QE = {self.qe:.4g} (p = {self.qe_pvalue:.3g})")
-        return (f"<table><caption>{html.escape(cap)}</caption><tr>{head}</tr>{rows}</table>")
+    def _repr_extra(self) -> str:
+        return f"p={self.p} QM={self.qm:.4f} p(QM)={self.qm_pvalue:.4g} tau2={self.tau2:.4f}"
 
     def plot_bubble(self, mod: int | str | None = None, ax=None, **options):
         """Bubble plot of yi against one moderator with the fitted line (see
@@ -430,6 +425,7 @@ def _pseudo_r2(y, v, X, fit: ModelFit, method, weights, threshold, maxiter) -> f
     return float(max(0.0, 100 * (re - fit.tau2) / re))
 
 
+@accepts_data(("yi", "vi", "weights"))
 def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: str = "REML",
                     test: str = "z", level: float = 0.95, intercept: bool = True,
                     labels: ArrayLike | None = None, categorical: Sequence[str] = (),
@@ -520,6 +516,7 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: st
 # model comparison
 # ---------------------------------------------------------------------------------------------
 
+@explained
 @dataclass(frozen=True)
 class AnovaResult:
     """A likelihood-ratio test of two nested models (``kind="LRT"``: ``lrt``, ``df``, ``pvalue``,
@@ -545,6 +542,13 @@ class AnovaResult:
     def lrt(self) -> float:
         return self.statistic
 
+    def _repr_extra(self) -> str:
+        return f"{self.kind} statistic={self.statistic:.4f} df={self.df} p={self.pvalue:.4g}"
+
+    def to_frame(self):
+        """A one-row pandas DataFrame of the test."""
+        return record_frame(self, ("kind", "statistic", "df", "df2", "pvalue", "r2"))
+
     def summary(self) -> str:
         if self.kind == "LRT":
             return (f"Likelihood-ratio test: LRT = {self.statistic:.4f}, df = {self.df}, "
@@ -555,9 +559,6 @@ class AnovaResult:
             return f"Wald test of {what}: QM({self.df}) = {self.statistic:.4f}, p = {self.pvalue:.4g}"
         return (f"Wald test of {what}: F({self.df}, {self.df2:g}) = {self.statistic:.4f}, "
                 f"p = {self.pvalue:.4g}")
-
-    def __str__(self) -> str:
-        return self.summary()
 
 
 def _as_regression(fit) -> MetaRegression:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._present import explained
+from .progress import progress
 from ._util import check_level
 
 __all__ = ["MethodRow", "MethodSensitivity", "method_sensitivity", "PROPORTION_TRANSFORMS"]
@@ -61,6 +63,7 @@ class MethodRow:
                 "note": self.note}
 
 
+@explained
 @dataclass(frozen=True)
 class MethodSensitivity:
     """The rows of a method-sensitivity analysis, with the settings that produced them."""
@@ -81,7 +84,24 @@ class MethodSensitivity:
                             "ci_lb_min": min(r.natural_ci_lb for r in ok) if ok else None,
                             "ci_ub_max": max(r.natural_ci_ub for r in ok) if ok else None}}
 
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _repr_extra(self) -> str:
+        s = self.to_dict()["summary"]
+        if s["estimate_min"] is None:
+            return "no estimate"
+        return f"natural estimate {s['estimate_min']:.4f} to {s['estimate_max']:.4f}"
+
+    def summary(self) -> str:
+        """One line per analysis: its label, k and the natural-scale estimate and interval."""
+        lines = [f"Method sensitivity ({len(self.rows)} analyses, {100 * self.level:g}% intervals)"]
+        lines += [f"{r.label}: k = {r.k}, {r.natural_estimate:.4f} [{r.natural_ci_lb:.4f}, "
+                  f"{r.natural_ci_ub:.4f}]" + (f" ({r.note})" if r.note else "") for r in self.rows]
+        return "\n".join(lines)
+
     def to_frame(self):
+        """One row per analysis (pandas DataFrame)."""
         import pandas as pd
 
         return pd.DataFrame([{k: v for k, v in r.to_dict().items() if k != "natural"}
@@ -168,10 +188,9 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
             rows.append(_nan_row(group, method, measure, test, studies, int(idx.size), f"not fitted: {e}"))
 
     every = np.arange(x.size)
-    for measure in transforms:
-        for method in methods:
-            for test in tests:
-                freq("estimator x test x transform", measure, method, test, every, "all")
+    grid = [(m, me, t) for m in transforms for me in methods for t in tests]
+    for measure, method, test in progress(grid, "method sensitivity"):
+        freq("estimator x test x transform", measure, method, test, every, "all")
     if glmm:
         try:
             res = fit_glmm(x, n, measure="PLO", method="ML", test="z", level=level, labels=labs)
@@ -189,7 +208,7 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
             raise ValueError("subset must have one entry per study")
         freq("study set", pm, pmeth, ptest, np.flatnonzero(sub), subset_label)
     if leave_one_out and x.size > 1:
-        for i in range(x.size):
+        for i in progress(range(x.size), "method sensitivity, leave-one-out"):
             freq("study set", pm, pmeth, ptest, np.delete(every, i), f"without {labs[i]}")
     settings = {"methods": list(methods), "tests": list(tests), "transforms": list(transforms),
                 "primary": {"measure": pm, "method": pmeth, "test": ptest}, "glmm": glmm,

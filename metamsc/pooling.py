@@ -23,6 +23,7 @@ from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from ._util import check_level, readonly, study_arrays
 from . import transforms
 from .effects import EffectSizes, effect_size
+from .frames import accepts_data
 from .hetci import TAU2_CI_METHODS
 from .measures import get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, IVSettings,
@@ -121,6 +122,7 @@ def _attach_subgroups(res: MetaResult, subgroup, tau2_common: bool) -> MetaResul
     return subgroup_analysis(res, subgroup, tau2_common=tau2_common).attach()
 
 
+@accepts_data(("yi", "vi", "n", "weights", "corrected", "subgroup"))
 @_recorded
 def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
          level: float = 0.95, measure: str = "GEN", labels: ArrayLike | None = None,
@@ -328,6 +330,7 @@ def _correction_text(es: EffectSizes) -> str:
     return _correction_text_of(es.add, es.to, es.corrected)
 
 
+@accepts_data(("subgroup",), labels=None, drop=False)
 def pool_effects(es: EffectSizes, *, subgroup: ArrayLike | None = None, tau2_common: bool = False,
                  **kwargs) -> MetaResult:
     """Pool an :class:`EffectSizes` (keeps its measure, labels, n and correction).
@@ -345,6 +348,7 @@ def pool_effects(es: EffectSizes, *, subgroup: ArrayLike | None = None, tau2_com
     return _attach_subgroups(res, subgroup, tau2_common)
 
 
+@accepts_data(("events", "total", "subgroup"))
 def pool_proportions(events: ArrayLike, total: ArrayLike, *, measure: str = "PLO",
                      method: str = "REML", test: str = "z", level: float = 0.95,
                      labels: ArrayLike | None = None, add: float | None = None,

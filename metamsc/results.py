@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, NamedTuple
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
 from ._dist import norm_isf, t_isf
+from ._present import Interval, Summary, explained, fmt, level_arg, record_frame, scale_name
 from ._util import check_level
 from . import transforms
 
 __all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult",
            "IVResult", "IVSettings", "MHResult", "PetoResult", "GLMMResult", "CommonEffect",
            "Subgroups", "SubgroupTest", "PI_RULES", "I2_DEFINITIONS", "prediction_bounds",
-           "check_level"]
+           "check_level", "Summary"]
 
 #: prediction-interval rules: critical value and standard deviation used
 PI_RULES = {
@@ -72,13 +73,6 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
     return float(estimate - crit * sd), float(estimate + crit * sd)
 
 
-class Interval(NamedTuple):
-    """A two-sided interval ``(low, high)``."""
-
-    low: float
-    high: float
-
-
 @dataclass(frozen=True)
 class Conventions:
     """Which conventions produced a result (so a reader can reproduce it)."""
@@ -123,6 +117,16 @@ class NaturalScale:
     pi_ub: float
     transform: str
 
+    @property
+    def ci(self) -> Interval:
+        """The back-transformed confidence interval, with its scale."""
+        return Interval(self.ci_lb, self.ci_ub, None, self.scale)
+
+    @property
+    def pi(self) -> Interval:
+        """The back-transformed prediction interval, with its scale."""
+        return Interval(self.pi_lb, self.pi_ub, None, self.scale)
+
 
 def _fmt(x: float, digits: int = 4) -> str:
     if x is None or not np.isfinite(x):
@@ -143,10 +147,11 @@ def _confidence_level(value: float | None, default: float) -> float:
     try:
         return check_level(value)
     except (TypeError, ValueError):
-        raise ValueError(f"confidence_level must lie strictly between 0 and 1 (e.g. 0.95), "
+        raise ValueError(f"level must lie strictly between 0 and 1 (e.g. 0.95), "
                          f"got {value!r}") from None
 
 
+@explained
 @dataclass(frozen=True)
 class SubgroupTest:
     """Test for subgroup differences, Q_between on G - 1 df (Borenstein et al. 2009, ch. 19).
@@ -165,7 +170,23 @@ class SubgroupTest:
     method: str = "Q-between from the subgroup estimates and SEs (separate tau^2 per subgroup)"
     df2: float | None = None
 
+    def _repr_extra(self) -> str:
+        return f"Q({self.df})={_fmt(self.q)} p={_pfmt(self.pvalue)}"
 
+    def summary(self) -> str:
+        df2 = "" if self.df2 is None else f" (F test on {self.df}, {self.df2:g} df)"
+        return (f"Test for subgroup differences: Q({self.df}) = {_fmt(self.q)}, "
+                f"p = {_pfmt(self.pvalue)}{df2}\nsubgroups: {', '.join(self.groups_used)}\n"
+                f"method: {self.method}")
+
+    def to_frame(self):
+        """A one-row pandas DataFrame: q, df, df2, pvalue, groups."""
+        d = record_frame(self, ("q", "df", "df2", "pvalue"))
+        d["groups"] = ", ".join(self.groups_used)
+        return d
+
+
+@explained
 @dataclass(frozen=True, eq=False)
 class Subgroups(Mapping):
     """Subgroup name -> fitted result, in the order of the analysis (an immutable mapping).
@@ -189,9 +210,30 @@ class Subgroups(Mapping):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{n!r}: k = {r.k}, estimate = {_fmt(r.estimate)}" for n, r in self.pairs)
-        return f"Subgroups({{{inner}}})"
+    def _repr_extra(self) -> str:
+        common = " common tau^2" if self.tau2_common else ""
+        return (", ".join(f"{n!r}: k={r.k} estimate={_fmt(r.estimate)}" for n, r in self.pairs)
+                + common)
+
+    def summary(self) -> str:
+        common = "one common tau^2" if self.tau2_common else "a tau^2 per subgroup"
+        lines = [f"Subgroups ({len(self)}, {common})"]
+        lines += [f"{n}: k = {r.k}, estimate = {_fmt(r.estimate)} [{_fmt(r.ci_lb)}, "
+                  f"{_fmt(r.ci_ub)}], tau^2 = {_fmt(r.tau2)}" for n, r in self.pairs]
+        lines += [f"note: {m}" for m in self.notes]
+        return "\n".join(lines)
+
+    def to_frame(self):
+        """One row per subgroup: subgroup, model, method, k, estimate, se, ci_lb, ci_ub, tau2,
+        i2, pvalue (pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"subgroup": n, "model": r.model, "method": r.method, "k": r.k,
+                              "estimate": r.estimate, "se": r.se, "ci_lb": r.ci_lb,
+                              "ci_ub": r.ci_ub, "tau2": r.tau2, "i2": r.i2, "pvalue": r.pvalue}
+                             for n, r in self.pairs],
+                            columns=["subgroup", "model", "method", "k", "estimate", "se",
+                                     "ci_lb", "ci_ub", "tau2", "i2", "pvalue"])
 
 
 def _subset_index(subset, k: int) -> np.ndarray:
@@ -236,6 +278,7 @@ class IVSettings:
     not_refittable: str | None = None
 
 
+@explained
 @dataclass(frozen=True)
 class MetaResult:
     """A fitted meta-analytic model with one pooled effect: the inverse-variance common- or
@@ -253,6 +296,7 @@ class MetaResult:
 
     #: the model kind: "IV" (inverse variance), "MH", "PETO" or "GLMM"
     model: ClassVar[str] = "IV"
+    _repr_name: ClassVar[str] = "IVResult"
 
     measure: str
     method: str
@@ -314,39 +358,63 @@ class MetaResult:
         """Q-based I^2 in percent, max(0, (Q - df) / Q) (as R meta reports it)."""
         return float(max(0.0, 100 * (self.q - self.q_df) / self.q)) if self.q > 0 else 0.0
 
-    def _crit(self, confidence_level: float) -> float:
+    def _crit(self, level: float) -> float:
         if self.df is None:
-            return float(norm_isf((1 - confidence_level) / 2))
+            return float(norm_isf((1 - level) / 2))
         if self.df <= 0:
             return float("nan")
-        return float(t_isf((1 - confidence_level) / 2, self.df))
+        return float(t_isf((1 - level) / 2, self.df))
 
-    def confidence_interval(self, confidence_level: float | None = None) -> Interval:
-        """CI of the pooled effect on the analysis scale (z, or t(df) for Knapp-Hartung)."""
-        lvl = _confidence_level(confidence_level, self.level)
+    def _interval(self, lower: float, upper: float, level: float, natural: bool) -> Interval:
+        """An interval on the analysis scale, or back-transformed to the natural scale."""
+        if not natural:
+            return Interval(float(lower), float(upper), level, scale_name(self.measure))
+        name = scale_name(self.measure, natural=True)
+        if not name:
+            raise ValueError(f"measure {self.measure} has no natural scale other than its own")
+        back = transforms.back_transform(self.measure, np.array([lower, upper]), self.n,
+                                         harmonic=True)
+        if back is None:
+            raise ValueError(f"measure {self.measure}: the back-transform needs the study sizes n")
+        lo, hi = sorted(float(x) for x in back)
+        return Interval(lo, hi, level, name)
+
+    def confidence_interval(self, level: float | None = None, *, natural: bool = False,
+                            confidence_level: float | None = None) -> Interval:
+        """CI of the pooled effect (z, or t(df) for Knapp-Hartung) at ``level`` (default: the
+        fit's), on the analysis scale or, with ``natural=True``, back-transformed (e.g. to
+        proportions); the :class:`Interval` names its scale."""
+        lvl = _confidence_level(level_arg(level, confidence_level, "confidence_interval"),
+                                self.level)
         c = self._crit(lvl)
-        return Interval(self.estimate - c * self.se, self.estimate + c * self.se)
+        return self._interval(self.estimate - c * self.se, self.estimate + c * self.se, lvl,
+                              natural)
 
-    def prediction_interval(self, confidence_level: float | None = None,
-                            rule: str = "metafor") -> Interval:
+    def prediction_interval(self, level: float | None = None, rule: str = "metafor", *,
+                            natural: bool = False,
+                            confidence_level: float | None = None) -> Interval:
         """Prediction interval for the effect in a new study (``rule`` from ``PI_RULES``;
         the default is metafor's ``predict()``). NaN for a common-effect model."""
-        lvl = _confidence_level(confidence_level, self.level)
+        lvl = _confidence_level(level_arg(level, confidence_level, "prediction_interval"),
+                                self.level)
         if self.method == "EE":
-            return Interval(float("nan"), float("nan"))
-        return Interval(*prediction_bounds(self.estimate, self.se, self.se_model, self.s2w_knha,
-                                           self.tau2, self.k, self.test, lvl, rule))
+            return Interval(float("nan"), float("nan"), lvl,
+                            scale_name(self.measure, natural=natural))
+        return self._interval(*prediction_bounds(self.estimate, self.se, self.se_model,
+                                                 self.s2w_knha, self.tau2, self.k, self.test, lvl,
+                                                 rule), lvl, natural)
 
-    def study_intervals(self, confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def study_intervals(self, level: float | None = None, *,
+                        confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-study Wald CIs yi -/+ z sqrt(vi) on the analysis scale."""
-        lvl = _confidence_level(confidence_level, self.level)
+        lvl = _confidence_level(level_arg(level, confidence_level, "study_intervals"), self.level)
         z = norm_isf((1 - lvl) / 2)
         s = np.sqrt(self.vi)
         return self.yi - z * s, self.yi + z * s
 
-    def study_natural(self, confidence_level: float | None = None):
+    def study_natural(self, level: float | None = None, *, confidence_level: float | None = None):
         """Per-study estimate and CI back-transformed (PFT with each study's own n), or None."""
-        lb, ub = self.study_intervals(confidence_level)
+        lb, ub = self.study_intervals(level_arg(level, confidence_level, "study_natural"))
         out = [transforms.back_transform(self.measure, v, self.n, harmonic=False)
                for v in (self.yi, lb, ub)]
         return None if out[0] is None else tuple(out)
@@ -455,13 +523,20 @@ class MetaResult:
             lines.append(f"excluded: {e.study}: {e.reason}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f"<pre>{html.escape(self.summary())}</pre>"
+    def _summary_rows(self):
+        """The HTML table of ``summary()``: the pooled values with their intervals."""
+        pct = f"{100 * self.level:g}%"
+        rows = [("estimate", self.estimate, self.ci_lb, self.ci_ub, f"{pct} CI, {scale_name(self.measure)}"),
+                ("prediction", self.estimate, self.pi_lb, self.pi_ub, f"{pct} PI")]
+        if self.natural is not None:
+            nat = self.natural
+            rows += [(f"{nat.scale}", nat.estimate, nat.ci_lb, nat.ci_ub, f"{pct} CI, back-transformed"),
+                     (f"{nat.scale} (prediction)", nat.estimate, nat.pi_lb, nat.pi_ub, f"{pct} PI")]
+        if self.method != "EE":
+            rows.append(("tau^2", self.tau2, self.tau2_ci_lb, self.tau2_ci_ub, f"{pct} CI"))
+        rows.append(("I^2 (%)", self.i2, self.i2_ci_lb, self.i2_ci_ub, f"{pct} CI"))
+        rows.append((f"Q ({self.q_df} df)", self.q, None, None, f"p = {_pfmt(self.q_pvalue)}"))
+        return ("quantity", "value", "lower", "upper", "note"), rows
 
     def plot_forest(self, ax=None, **options):
         """Draw a forest plot of this result on ``ax`` (a new figure if None); returns ax."""
@@ -487,6 +562,7 @@ def _iv_settings_from(res: MetaResult) -> IVSettings:
 
 # --- two-group common-effect models ---------------------------------------------------------
 
+@explained
 @dataclass(frozen=True)
 class _TwoGroupResult(MetaResult):
     """Shared fields of the Mantel-Haenszel and Peto results: the 2x2 tables of the studies
@@ -515,6 +591,7 @@ class _TwoGroupResult(MetaResult):
         return dataclasses.replace(child, kept=self._child_kept(idx, child))
 
 
+@explained
 @dataclass(frozen=True)
 class MHResult(_TwoGroupResult):
     """A Mantel-Haenszel common-effect fit of 2x2 tables (metafor ``rma.mh``).
@@ -569,6 +646,7 @@ class MHResult(_TwoGroupResult):
         return d
 
 
+@explained
 @dataclass(frozen=True)
 class PetoResult(_TwoGroupResult):
     """Peto's one-step pooled log odds ratio (metafor ``rma.peto``); ``k_pos`` tables have a
@@ -611,6 +689,7 @@ class CommonEffect:
     exact_ci_kind: str | None = None
 
 
+@explained
 @dataclass(frozen=True)
 class GLMMResult(MetaResult):
     """A binomial-normal / Poisson-normal GLMM fit (metafor ``rma.glmm``), see :mod:`metamsc.glmm`.

@@ -19,8 +19,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._util import readonly, study_arrays, warn_omitted
+from ._present import explained, fmt
+from .frames import accepts_data
+from .progress import progress
 from .pooling import pool
-from .results import MetaResult
+from .results import Excluded, MetaResult
 
 __all__ = ["LeaveOneOut", "Cumulative", "leave_one_out", "cumulative"]
 
@@ -54,9 +57,29 @@ class _Table:
     level: float
     measure: str
     fits: tuple[MetaResult, ...] = field(default=(), repr=False, compare=False)
+    #: rows of ``data=`` left out for a missing value (see :mod:`metamsc.frames`)
+    excluded: tuple[Excluded, ...] = ()
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def _repr_extra(self) -> str:
+        if not len(self):
+            return ""
+        return (f"estimate {fmt(np.nanmin(self.estimate))} to {fmt(np.nanmax(self.estimate))}")
+
+    def summary(self) -> str:
+        """The table as text, one row per refit."""
+        head = (f"{type(self).__name__} ({self.method}, test {self.test}, measure {self.measure}, "
+                f"{100 * self.level:g}% CI)")
+        lines = [head, f"{'study':20s} {'k':>3s} {'estimate':>10s} {'ci.lb':>9s} {'ci.ub':>9s} "
+                       f"{'tau2':>9s} {'I2':>7s}"]
+        for i, lab in enumerate(self.labels):
+            lines.append(f"{str(lab)[:20]:20s} {int(self.k[i]):3d} {fmt(self.estimate[i]):>10s} "
+                         f"{fmt(self.ci_lb[i]):>9s} {fmt(self.ci_ub[i]):>9s} "
+                         f"{fmt(self.tau2[i]):>9s} {fmt(self.I2[i], 2):>7s}")
+        lines += [f"excluded: {e.study}: {e.reason}" for e in self.excluded]
+        return "\n".join(lines)
 
     def to_frame(self):
         """The table as a pandas DataFrame (pandas imported on first use)."""
@@ -73,12 +96,14 @@ class _Table:
         return sensitivity_forest(self, ax=ax, **options)
 
 
+@explained
 @dataclass(frozen=True)
 class LeaveOneOut(_Table):
     """Leave-one-out analysis: row i is the model fitted without study ``labels[i]``
     (metafor ``leave1out``)."""
 
 
+@explained
 @dataclass(frozen=True)
 class Cumulative(_Table):
     """Cumulative meta-analysis: row i is the model of the first i + 1 studies in ``order``;
@@ -153,6 +178,7 @@ def _table(cls, fits, labels, kw, **extra):
                measure=last.measure, fits=tuple(fits), **extra)
 
 
+@accepts_data(("yi", "vi") + _PER_STUDY)
 def leave_one_out(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
                   labels: ArrayLike | None = None, **pool_kwargs) -> LeaveOneOut:
     """Refit the model once without each study (metafor ``leave1out(rma(...))``).
@@ -167,10 +193,12 @@ def leave_one_out(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     k = y.size
     if k < 2:
         raise ValueError("leave-one-out needs at least 2 studies (metafor: 'Stopped because k = 1.')")
-    fits = [_refit(yi, y, v, labs, kw, np.delete(np.arange(k), i)) for i in range(k)]
+    fits = [_refit(yi, y, v, labs, kw, np.delete(np.arange(k), i))
+            for i in progress(range(k), "leave-one-out")]
     return _table(LeaveOneOut, fits, labs, kw)
 
 
+@accepts_data(("yi", "vi", "order") + _PER_STUDY)
 def cumulative(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
                order: ArrayLike | None = None, decreasing: bool = False,
                labels: ArrayLike | None = None, **pool_kwargs) -> Cumulative:
@@ -195,7 +223,7 @@ def cumulative(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
         # as R's order(): stable, and ties keep the data order when decreasing as well
         _, rank = np.unique(key, return_inverse=True)
         idx = np.argsort(-rank if decreasing else rank, kind="stable")
-    fits = [_refit(yi, y, v, labs, kw, idx[: i + 1]) for i in range(y.size)]
+    fits = [_refit(yi, y, v, labs, kw, idx[: i + 1]) for i in progress(range(y.size), "cumulative")]
     idx = np.array(idx, dtype=int)
     idx.flags.writeable = False
     return _table(Cumulative, fits, [labs[i] for i in idx], kw, order=idx)

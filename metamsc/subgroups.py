@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf
+from .frames import accepts_data
 from .results import MetaResult, NaturalScale, SubgroupTest, Subgroups, prediction_bounds
 
 __all__ = ["SubgroupAnalysis", "subgroup_analysis", "between_test"]
@@ -88,6 +89,7 @@ def between_test(estimates: ArrayLike, se: ArrayLike, *, df2: float | None = Non
     return SubgroupTest(q, df, p, groups_used=tuple(groups), method=method, df2=df2)
 
 
+@accepts_data(("groups", "order"), labels=None, drop=False)
 def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: bool = False,
                       order: ArrayLike | None = None,
                       descriptive: ArrayLike = ()) -> SubgroupAnalysis:

@@ -79,6 +79,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf
+from .frames import accepts_data
 from ._util import check_level, readonly
 from .effects import effect_size
 from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResult, NaturalScale,
@@ -343,6 +344,7 @@ def _yi_warnings(yi_ok: np.ndarray, labels) -> list[str]:
             + " (kept in the pooled estimate, left out of Q, I^2 and H^2)"]
 
 
+@accepts_data(("events1", "total1", "events2", "total2", "subgroup"))
 def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike, *,
             measure: str = "OR", level: float = 0.95, add: float | tuple = 0.5,
             to: str | tuple = "only0", drop00: bool | tuple = True, correct: bool = True,
@@ -446,6 +448,7 @@ def _rates(events1, time1, events2, time2):
     return tuple(arrs)
 
 
+@accepts_data(("events1", "time1", "events2", "time2", "subgroup"))
 def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time2: ArrayLike, *,
                   measure: str = "IRR", level: float = 0.95, add: float | tuple = 0.5,
                   to: str | tuple = "only0", drop00: bool | tuple = True, correct: bool = True,
@@ -522,6 +525,7 @@ def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time
     return _with_subgroups(res, subgroup)
 
 
+@accepts_data(("events1", "total1", "events2", "total2", "subgroup"))
 def pool_peto(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike, *,
               level: float = 0.95, add: float | tuple = 0.5, to: str | tuple = "only0",
               drop00: bool | tuple = True, labels: ArrayLike | None = None,

@@ -320,7 +320,7 @@ def test_pool_proportions_glmm_and_names_in_any_case():
                                   "study_intervals(1)"])
 def test_interval_levels_outside_0_1_are_refused(call):
     r = mm.pool([0.1, 0.3, 0.2], [0.1, 0.2, 0.1])
-    with pytest.raises(ValueError, match="confidence_level must lie strictly between 0 and 1"):
+    with pytest.raises(ValueError, match="level must lie strictly between 0 and 1"):
         eval("r." + call)
     assert r.confidence_interval(0.9).low > r.confidence_interval(0.99).low
 
