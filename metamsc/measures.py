@@ -7,8 +7,25 @@ natural scale, the back-transformation (a name of :func:`metamsc.transforms.tran
 the axis label for plots, the default continuity correction, the variance types
 (``vtype``) it accepts, and whether the GLMM of :mod:`metamsc.glmm` fits it.
 
-Adding a measure is one entry here plus its formula in ``effects.py``.
 Codes are case-insensitive (:func:`get_measure`).
+
+Adding a measure is one entry here plus its formula in the family module
+``metamsc/effects/<family>.py``. :func:`metamsc.effects.effect_size` reads the roles,
+variance types, default correction and conventions from the entry and calls
+``compute(code, roles, options)`` of the module named by ``family``; plots, back-transforms
+and the spec read the rest of the entry. For example, a new 2x2-table measure ``XYZ``
+(a made-up code)::
+
+    # metamsc/measures.py, in _ENTRIES:
+    _m("XYZ", _BIN2, "binary2", "what it is", "Author (year) Journal",
+       label="Axis label", corrects=True),
+
+    # metamsc/effects/binary2.py, in compute(), before the final raise:
+    if code == "XYZ":
+        return yi, vi, ni, corrected  # yi and vi from the cells ai, bi, ci, di
+
+A new family of roles is a new module ``metamsc/effects/<family>.py`` with a
+``compute`` function, listed once in the import of ``metamsc/effects/__init__.py``.
 
 Roles of the newer measures, against metafor's argument names:
 
@@ -29,13 +46,19 @@ SDLN               sd, n                                 sdi, ni
 ARAW AHW ABT       alpha, items, n                       ai, mi, ni
 MPRD MPRR MPOR     both, only1, only2, neither           ai, bi, ci, di (paired)
 MPORC MPPETO
+MPORM              events1, total1, events2, total2, r   ai, bi, ci, di, ri
+REH                homozygous1, heterozygous,            ai, bi, ci
+                   homozygous2
 =================  ====================================  ===========================
 
 ``predictors`` is the number of predictors in the regression model (so the t test
 has n - predictors - 1 degrees of freedom); ``r2`` that model's R^2; ``alpha`` Cronbach's alpha of a scale
 with ``items`` items given to ``n`` persons. In a paired 2x2 table ``both``
 counts the pairs with the event under both conditions, ``only1`` under the
-first only, ``only2`` under the second only and ``neither`` under none.
+first only, ``only2`` under the second only and ``neither`` under none. MPORM takes
+the marginal counts of n pairs as a 2x2 table (``events1`` of ``total1`` = n under the
+first condition, ``events2`` of ``total2`` = n under the second) and ``r``, the correlation
+of the paired outcomes. REH takes the genotype counts of a biallelic marker.
 """
 
 from __future__ import annotations
@@ -63,6 +86,8 @@ class Measure:
     vtypes: tuple[str, ...]  # accepted variance types; the first is the default
     glmm: tuple[str, ...]  # GLMM models fitted by metamsc.glmm ("" = the one-group model)
     corrects: bool  # whether add/to (zero-cell corrections) apply to this measure
+    conventions: tuple[str, ...] = ("metafor",)  # "meta": R meta's variant (effect_size(convention=))
+    meta_variants: tuple[str, ...] = ()  # meta's named variants of this measure (e.g. RR.COCHRANE)
 
 
 _PROP = ("events", "total")
@@ -76,9 +101,11 @@ _PAIRED = ("both", "only1", "only2", "neither")
 _V = "Viechtbauer (2010) J Stat Softw 36(3)"
 
 def _m(code, roles, family, description, reference, natural=None, back=None, label="Effect size",
-       analysis=None, scale="linear", add=0.5, vtypes=("LS",), glmm=(), corrects=False) -> Measure:
+       analysis=None, scale="linear", add=0.5, vtypes=("LS",), glmm=(), corrects=False,
+       meta=False, variants=()) -> Measure:
     return Measure(code, roles, family, description, reference, natural, back, label,
-                   analysis or label, scale, add, vtypes, glmm, corrects)
+                   analysis or label, scale, add, vtypes, glmm, corrects,
+                   ("metafor", "meta") if meta else ("metafor",), variants)
 
 
 _P, _R, _L = "percent", "log", "linear"
@@ -86,9 +113,9 @@ _P, _R, _L = "percent", "log", "linear"
 _ENTRIES = (
     # single proportions
     _m("PR", _PROP, "proportion", "raw proportion", _V, "proportion", "identity",
-       "Proportion (%)", "Proportion", _P, vtypes=("LS", "UB", "AV"), corrects=True),
+       "Proportion (%)", "Proportion", _P, vtypes=("LS", "UB", "AV"), corrects=True, meta=True),
     _m("PLN", _PROP, "proportion", "log proportion", _V, "proportion", "exp",
-       "Proportion (%)", "Log proportion", _P, vtypes=("LS", "AV"), corrects=True),
+       "Proportion (%)", "Log proportion", _P, vtypes=("LS", "AV"), corrects=True, meta=True),
     _m("PLO", _PROP, "proportion", "logit proportion", _V, "proportion", "transf.ilogit",
        "Proportion (%)", "Log odds (logit proportion)", _P, vtypes=("LS", "AV"), glmm=("",),
        corrects=True),
@@ -144,14 +171,16 @@ _ENTRIES = (
        "Ratio of means, post / pre (log scale)", "Log ratio of means (post / pre)", _R),
     # two groups, binary outcome (2x2 table)
     _m("RR", _BIN2, "binary2", "log risk ratio", _V, "risk ratio", "exp",
-       "Risk ratio (log scale)", "Log risk ratio", _R, corrects=True),
+       "Risk ratio (log scale)", "Log risk ratio", _R, corrects=True, meta=True,
+       variants=("RR.COCHRANE",)),
     _m("OR", _BIN2, "binary2", "log odds ratio", _V, "odds ratio", "exp",
-       "Odds ratio (log scale)", "Log odds ratio", _R, glmm=("UM.FS", "UM.RS"), corrects=True),
+       "Odds ratio (log scale)", "Log odds ratio", _R, glmm=("UM.FS", "UM.RS"), corrects=True,
+       meta=True),
     _m("PETO", _BIN2, "binary2", "log odds ratio, Peto's one-step estimate",
        "Yusuf et al. (1985) Prog Cardiovasc Dis 27:335", "odds ratio", "exp",
        "Odds ratio (log scale)", "Log odds ratio (Peto)", _R, corrects=True),
     _m("RD", _BIN2, "binary2", "risk difference", _V, label="Risk difference",
-       vtypes=("LS", "UB", "AV"), corrects=True),
+       vtypes=("LS", "UB", "AV"), corrects=True, meta=True),
     _m("AS", _BIN2, "binary2", "arcsine square-root risk difference",
        "Ruecker et al. (2009) Stat Med 28:721", label="Arcsine risk difference", add=0.0,
        corrects=True),
@@ -161,6 +190,9 @@ _ENTRIES = (
        label="Yule's Q", corrects=True),
     _m("YUY", _BIN2, "binary2", "Yule's Y", "Yule (1912) J R Stat Soc 75:579",
        label="Yule's Y", corrects=True),
+    _m("RTET", _BIN2, "binary2", "tetrachoric correlation (maximum likelihood)",
+       "Pearson (1900) Phil Trans R Soc A 195:1; Olsson (1979) Psychometrika 44:443",
+       label="Tetrachoric correlation", add=0.0, corrects=True),
     _m("PBIT", _BIN2, "binary2", "probit difference, as an SMD",
        "Sanchez-Meca et al. (2003) Psychol Methods 8:448", label="Standardised mean difference",
        corrects=True),
@@ -170,6 +202,10 @@ _ENTRIES = (
     _m("OR2DL", _BIN2, "binary2", "log odds ratio to SMD, logistic factor sqrt(3)/pi",
        "Hasselblad & Hedges (1995) Psychol Bull 117:167", label="Standardised mean difference",
        corrects=True),
+    _m("MPORM", _BIN2 + ("r",), "binary2",
+       "log odds ratio, paired data from marginal counts and their correlation",
+       "Elbourne et al. (2002) Int J Epidemiol 31:140", "odds ratio", "exp",
+       "Odds ratio (log scale)", "Log odds ratio", _R, corrects=True),
     # paired binary data (a paired 2x2 table)
     _m("MPRD", _PAIRED, "paired", "risk difference, paired data",
        "Zou (2007) Stat Med 26:3213", label="Risk difference", corrects=True),
@@ -197,7 +233,7 @@ _ENTRIES = (
        vtypes=("LS", "UB", "HO")),
     _m("SMD", _CONT2, "continuous2", "standardised mean difference (Hedges' g)",
        "Hedges (1981) J Educ Stat 6:107", label="Standardised mean difference (Hedges' g)",
-       analysis="Standardised mean difference", vtypes=("LS", "UB", "LS2", "AV")),
+       analysis="Standardised mean difference", vtypes=("LS", "UB", "LS2", "AV"), meta=True),
     _m("SMD1", ("mean1", "n1", "mean2", "sd2", "n2"), "continuous2",
        "SMD standardised by group 2's SD (Glass's delta, bias-corrected)",
        "Glass (1976) Educ Res 5:3; Hedges (1981)", label="Standardised mean difference (by group 2's SD)",
@@ -256,6 +292,12 @@ _ENTRIES = (
     _m("ABT", ("alpha", "items", "n"), "alpha", "transformed Cronbach's alpha, -log(1 - alpha)",
        "Bonett (2002) J Educ Behav Stat 27:335", "Cronbach's alpha", "transf.iabt",
        "Cronbach's alpha", "Transformed alpha (Bonett)"),
+    # genetics
+    _m("REH", ("homozygous1", "heterozygous", "homozygous2"), "genetics",
+       "log relative excess heterozygosity",
+       "Ziegler et al. (2011) Breast Cancer Res Treat 128:197", "relative excess heterozygosity",
+       "exp", "Relative excess heterozygosity (log scale)", "Log relative excess heterozygosity",
+       _R),
     # given effect sizes
     _m("GEN", ("yi", "vi"), "generic", "effect sizes given with their variances", _V),
 )

@@ -65,7 +65,9 @@ R <- list(
   smd1 = c(m1i = "mean1", n1i = "n1", m2i = "mean2", sd2i = "sd2", n2i = "n2"),
   ## SMCRH standardises by escalc's sd1i: we pass the pre-test SD there (as for SMCR)
   smcrh = c(m1i = "mean_post", m2i = "mean_pre", sd1i = "sd_pre", sd2i = "sd_post", ni = "n", ri = "r"),
-  vrc = c(sd1i = "sd_post", sd2i = "sd_pre", ni = "n", ri = "r")
+  vrc = c(sd1i = "sd_post", sd2i = "sd_pre", ni = "n", ri = "r"),
+  mporm = c(ai = "events1", bi = NA, ci = "events2", di = NA, ri = "r"),
+  reh = c(ai = "homozygous1", bi = "heterozygous", ci = "homozygous2")
 )
 
 cases <- list()
@@ -82,9 +84,10 @@ add_case <- function(measure, ds, layout, extra = list()) {
   env <- new.env(); env$dat <- dat
   r <- run(call, env)
   roles <- list()
-  if (layout == "bin2") {
+  if (layout %in% c("bin2", "mporm")) {
     roles <- list(events1 = arr(dat$ai), total1 = arr(dat$ai + dat$bi),
                   events2 = arr(dat$ci), total2 = arr(dat$ci + dat$di))
+    if (layout == "mporm") roles$r <- arr(dat$ri)
   } else {
     for (a in args) roles[[am[[a]]]] <- arr(dat[[a]])
   }
@@ -158,6 +161,62 @@ R$prop <- c(xi = "events", ni = "total")
 add_case("PR", "pritz", "prop", list(vtype = "UB"))
 for (m in c("PR", "PLN", "PLO")) add_case(m, "pritz", "prop", list(vtype = "AV"))
 
+## measures added for issue 12: RTET, MPORM, REH
+## RTET: escalc maximises the likelihood with optim's Nelder-Mead and takes the variance from
+## its finite-difference Hessian, so these cases hold to the optimiser's precision only
+## (1e-4 in the test); rtet_exact below is the reference at full precision.
+## Tables with a single empty cell are left out here (escalc: yi = +-1 and the Hessian of a
+## likelihood clamped at |rho| = 0.9999); the test checks their yi by hand.
+## row 6: an empty row (no estimate: escalc recodes its yi = 0, vi = Inf to NA);
+## row 7: b = c = 0 (yi = 1, vi = 0)
+D$rtet <- data.frame(ai = c(20, 5, 10, 40, 3, 0, 12), bi = c(30, 25, 30, 10, 47, 0, 0),
+                     ci = c(10, 12, 3, 15, 5, 7, 0), di = c(50, 18, 30, 35, 45, 8, 14))
+add_case("RTET", "bcg", "bin2")
+add_case("RTET", "rtet", "bin2")
+D$rtet_add <- D$rtet[1:6, ]  # not row 7: near rho = 1 escalc's Hessian is off by several %
+add_case("RTET", "rtet_add", "bin2", list(add = 0.5, to = "all"))
+## MPORM: marginal counts of n pairs (ai of ai+bi = n, ci of ci+di = n) with their correlation
+D$mporm <- data.frame(ai = c(20, 5, 0, 33, 14), bi = c(30, 25, 40, 17, 6),
+                      ci = c(12, 9, 4, 20, 14), di = c(38, 21, 36, 30, 6),
+                      ri = c(0.3, 0.5, 0.1, -0.2, 0.8))
+add_case("MPORM", "mporm", "mporm")
+add_case("MPORM", "mporm", "mporm", list(to = "all"))
+add_case("MPORM", "mporm", "mporm", list(add = 0.25, to = "if0all"))
+## REH: genotype counts (homozygous dominant, heterozygous, homozygous recessive)
+D$reh <- data.frame(ai = c(30, 40, 112, 61, 9, 250), bi = c(50, 45, 98, 80, 21, 402),
+                    ci = c(20, 15, 30, 27, 14, 160))
+add_case("REH", "reh", "reh")
+
+## RTET at full precision: rho solves Phi2(h, k; rho) = a/n with the thresholds at the
+## margins, h = qnorm((a+c)/n), k = qnorm((a+b)/n) (the likelihood is then maximal: the
+## cell probabilities equal the observed proportions), found by uniroot on mvtnorm's
+## bivariate normal CDF; the variance is the [rho, rho] element of the inverse Fisher
+## information of (rho, h, k), n J' diag(1/p) J, with J the derivatives of the cell
+## probabilities (Olsson 1979 Psychometrika 44:443).
+rtet_exact <- function(a, b, c, d) {
+  n <- a + b + c + d
+  h <- qnorm((a + c) / n); k <- qnorm((a + b) / n)
+  p2 <- function(r) mvtnorm::pmvnorm(upper = c(h, k), corr = matrix(c(1, r, r, 1), 2))[1]
+  rho <- uniroot(function(r) p2(r) - a / n, c(-1 + 1e-10, 1 - 1e-10), tol = 1e-15,
+                 maxiter = 1000)$root
+  s <- sqrt(1 - rho^2)
+  dens <- exp(-(h^2 - 2 * rho * h * k + k^2) / (2 * s^2)) / (2 * pi * s)
+  da.h <- dnorm(h) * pnorm((k - rho * h) / s)
+  da.k <- dnorm(k) * pnorm((h - rho * k) / s)
+  J <- rbind(c(dens, da.h, da.k), c(-dens, -da.h, dnorm(k) - da.k),
+             c(-dens, dnorm(h) - da.h, -da.k), c(dens, da.h - dnorm(h), da.k - dnorm(k)))
+  p <- c(a, b, c, d) / n
+  info <- n * t(J) %*% diag(1 / p) %*% J
+  c(yi = rho, vi = solve(info)[1, 1])
+}
+rtet_tabs <- rbind(with(dat.bcg, cbind(tpos, tneg, cpos, cneg)),
+                   as.matrix(D$rtet[1:5, ]), c(1, 99, 2, 98), c(300, 2, 3, 250))
+rtet_ref <- t(apply(rtet_tabs, 1, function(x) rtet_exact(x[1], x[2], x[3], x[4])))
+rtet_case <- list(R = "rtet_exact(ai, bi, ci, di) per table (see make_escalc2_fixtures.R)",
+                  ai = arr(rtet_tabs[, 1]), bi = arr(rtet_tabs[, 2]), ci = arr(rtet_tabs[, 3]),
+                  di = arr(rtet_tabs[, 4]), yi = arr(rtet_ref[, "yi"]), vi = arr(rtet_ref[, "vi"]),
+                  mvtnorm_version = pkgv("mvtnorm"))
+
 ## SMCR: metafor's sd1i is the pre-test SD (see README); the case is written by hand
 local({
   dat <- D$prepost
@@ -217,5 +276,5 @@ write_fixture(list(
               gsl_version = pkgv("gsl"),
               generator = "tests/reference/make_escalc2_fixtures.R",
               missing_values = "NA, NaN, Inf and -Inf are written as null",
-              transf_cases = tcases),
+              transf_cases = tcases, rtet_exact = rtet_case),
   cases = cases), "escalc2.json")

@@ -5,7 +5,8 @@
 ##     cd tests/reference && Rscript make_hetci_fixtures.R
 ## Writes hetci.json (deterministic). type = "GENQ" needs the CompQuadForm package,
 ## which is not installed here (and not available for this R), so there are no
-## GENQ cases; see docs/validation.md.
+## GENQ cases here: make_genq_fixtures.R computes the GENQ and Jackson intervals
+## independently (Imhof's inversion) into genq.json; see docs/validation.md.
 
 suppressPackageStartupMessages({
   library(metafor)
