@@ -8,6 +8,7 @@ warning naming the page and the line, so ``sphinx-build -W`` fails on a broken e
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import io
 import os
@@ -38,7 +39,8 @@ def run_text(text: str, name: str) -> tuple[int, int, str]:
         finally:
             os.chdir(cwd)
             plt.close("all")
-    res = runner.summarize(verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = runner.summarize(verbose=False)
     return res.failed, res.attempted, out.getvalue()
 
 
