@@ -14,10 +14,6 @@ import io
 import os
 import tempfile
 
-from sphinx.util import logging
-
-logger = logging.getLogger(__name__)
-
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
@@ -45,6 +41,9 @@ def run_text(text: str, name: str) -> tuple[int, int, str]:
 
 
 def _source_read(app, docname, source):
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
     if not docname.startswith("guide/"):
         return
     failed, attempted, report = run_text(source[0], docname)
