@@ -54,6 +54,12 @@ def _source_read(app, docname, source):
         logger.info("%s: %d examples ran", docname, attempted)
 
 
+def _always_rerun(app, env, added, changed, removed):
+    """Read the guide again on every build, so that its examples run against the current code."""
+    return [d for d in env.found_docs if d.startswith("guide/") and d not in added | changed]
+
+
 def setup(app):
     app.connect("source-read", _source_read)
+    app.connect("env-get-outdated", _always_rerun)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
