@@ -118,6 +118,40 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
     traces and quadratic forms, applied to all rows at once); PM is solved row by row by
     :func:`metamsc.tau2.estimate_tau2`; rows whose Fisher scoring does not converge get the root
     of the estimating equation, bracketed and bisected on all of them at once.
+
+    Parameters
+    ----------
+    yi, vi : array_like, shape (n_analyses, k)
+        Effect sizes and sampling variances, one meta-analysis per row.
+    method : str
+        tau^2 estimator (default "REML").
+    test : {"z", "knha", "adhoc", "t"}
+        Inference for the pooled effects.
+    level : float
+        Confidence level (default 0.95).
+    threshold, maxiter : float, int
+        Convergence rule of the iterative estimators.
+
+    Returns
+    -------
+    BatchResult
+        Arrays of one value per row: ``estimate``, ``se``, ``ci_lb``, ``ci_ub``, ``pvalue``,
+        ``pi_lb``, ``pi_ub``, ``tau2``, ``i2``, ``q``, ``converged``, ``iterations``.
+
+    References
+    ----------
+    As :func:`metamsc.pool`; the REML and ML scoring steps of Viechtbauer W (2005). J Educ Behav
+    Stat 30:261-293.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> b = mm.pool_batch(np.array([yi, yi[::-1], np.add(yi, 1)]), np.array([vi, vi, vi]))
+    >>> b.estimate.round(4), b.tau2.round(4)
+    (array([-0.9905, -1.1037,  0.0095]), array([0.2248, 0.1274, 0.2248]))
     """
     y = np.atleast_2d(np.asarray(yi, dtype=float))
     v = np.atleast_2d(np.asarray(vi, dtype=float))

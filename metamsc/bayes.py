@@ -638,6 +638,45 @@ def bayes(yi: ArrayLike, vi: ArrayLike, *, mu_prior=("normal", 0, 10), tau_prior
     ``TAU_PRIORS`` with its parameters, e.g. ``("halfnormal", 0.5)``, ``("halfcauchy", 1)``,
     ``("turner", outcome, comparison)``. Quantiles are exact to ~1e-9 (Röver 2020 J Stat
     Softw 93(6), sec. 2; the integration is ours: adaptive Gauss-Legendre in tau).
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances.
+    mu_prior : tuple
+        Prior of the overall effect: ``("normal", mean, sd)`` or ``("flat",)``.
+    tau_prior : tuple
+        Prior of the between-study standard deviation tau.
+    level : float
+        Probability of the credible intervals (default 0.95).
+    labels : array_like, optional
+        Study labels.
+    measure : str
+        The measure of ``yi`` (for ``natural``).
+    n : array_like, optional
+        Study sizes (Freeman-Tukey back-transform).
+
+    Returns
+    -------
+    BayesResult
+        Posterior medians, means, equal-tailed and shortest intervals of mu, tau and a new study's
+        effect, shrunken study estimates, the marginal likelihood and Bayes factors.
+
+    References
+    ----------
+    Röver C (2020). Bayesian random-effects meta-analysis using the bayesmeta R package. J Stat
+    Softw 93(6):1-51. Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT (2015). Stat Med
+    34:984-998 and Rhodes KM, Turner RM, Higgins JPT (2015). J Clin Epidemiol 68:52-60 (empirical
+    priors for tau).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> b = mm.bayes(yi, vi, mu_prior=("normal", 0, 10), tau_prior=("halfnormal", 0.5))
+    >>> print(f"mu = {b.mu_median:.4f} [{b.mu_ci_lb:.4f}, {b.mu_ci_ub:.4f}], tau = {b.tau_median:.4f}")
+    mu = -0.9849 [-1.5222, -0.4835], tau = 0.4734
     """
     level = check_level(level)
     pm = _make_mu_prior(mu_prior)

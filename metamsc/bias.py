@@ -154,6 +154,41 @@ def egger_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *, model
     ``yi`` is a :class:`MetaResult` (its method, test and level are used, as regtest on an rma
     object) or effect sizes with sampling variances ``vi`` (then REML, z and 0.95 unless given,
     as regtest on vectors). ``model`` is "rma" (default) or "lm" (see :class:`EggerTest`).
+
+    Parameters
+    ----------
+    yi : MetaResult or array_like
+        A fitted result, or effect sizes.
+    vi : array_like, optional
+        Sampling variances (when ``yi`` holds effect sizes).
+    model : {"rma", "lm"}
+        Mixed-effects meta-regression on the standard error (default), or Egger's weighted
+        linear regression.
+    method, test, level : optional
+        Settings of the regression model.
+    threshold, maxiter : float, int
+        Convergence rule of the iterative estimators.
+
+    Returns
+    -------
+    EggerTest
+        The ``statistic`` and ``pvalue`` of the slope on the standard error, and the limit
+        estimate (the intercept, as the standard error goes to 0) with its CI.
+
+    References
+    ----------
+    Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a
+    simple, graphical test. BMJ 315:629-634. Sterne JAC, Egger M (2005), in Publication Bias in
+    Meta-Analysis, Wiley, ch. 6.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> e = mm.egger_test(yi, vi)
+    >>> print(f"z = {e.statistic:.4f}, p = {e.pvalue:.4f}")
+    z = -0.5172, p = 0.6050
     """
     y, v, _, res = _data(yi, vi, what="Egger's regression test")
     method = method or (res.method if res is not None else "REML")
@@ -239,7 +274,35 @@ def _kendall_pmf(n: int) -> np.ndarray:
 
 
 def begg_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None) -> BeggTest:
-    """Begg's rank correlation test (metafor ``ranktest``); see :class:`BeggTest`."""
+    """Begg's rank correlation test (metafor ``ranktest``); see :class:`BeggTest`.
+
+    Parameters
+    ----------
+    yi : MetaResult or array_like
+        A fitted result, or effect sizes.
+    vi : array_like, optional
+        Sampling variances (when ``yi`` holds effect sizes).
+
+    Returns
+    -------
+    BeggTest
+        Kendall's ``tau`` between standardised effects and variances, and its ``pvalue`` (exact
+        for small k, as metafor).
+
+    References
+    ----------
+    Begg CB, Mazumdar M (1994). Operating characteristics of a rank correlation test for
+    publication bias. Biometrics 50:1088-1101.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> b = mm.begg_test(yi, vi)
+    >>> print(f"tau = {b.tau:.4f}, p = {b.pvalue:.4f}")
+    tau = -0.0667, p = 1.0000
+    """
     y, v, _, _ = _data(yi, vi)
     n = y.size
     if n < 2:
@@ -393,6 +456,46 @@ def trim_and_fill(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     Note: metafor's ``trimfill()`` fits the filled model with its own defaults ``test="z"`` and
     95% unless ``test``/``level`` are passed to it; here the filled model keeps the test and level
     of the input model (the same numbers for z).
+
+    Parameters
+    ----------
+    yi : MetaResult or array_like
+        A fitted result, or effect sizes.
+    vi : array_like, optional
+        Sampling variances (when ``yi`` holds effect sizes).
+    method, test, level : optional
+        Settings of the fits.
+    side : {"left", "right"}, optional
+        The side where studies are missing.
+    estimator : {"L0", "R0", "Q0"}
+        Estimator of the number of missing studies.
+    maxiter : int
+        Maximum number of trim-and-fill iterations.
+    labels : array_like, optional
+        Study labels.
+    **pool_kwargs
+        Passed to :func:`metamsc.pool`.
+
+    Returns
+    -------
+    TrimAndFill
+        ``k0`` (studies filled) with its SE, the ``side``, the filled studies and the ``result`` of
+        the model on the filled data.
+
+    References
+    ----------
+    Duval S, Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of testing and
+    adjusting for publication bias in meta-analysis. Biometrics 56:455-463. Duval S, Tweedie R
+    (2000). J Am Stat Assoc 95:89-98.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> tf = mm.trim_and_fill(yi, vi)
+    >>> print(tf.k0, tf.side, f"{tf.result.estimate:.4f}")
+    1 right -0.8965
     """
     y, v, labs, res = _data(yi, vi, labels, what="Trim and fill")
     kw = dict(pool_kwargs)

@@ -240,6 +240,46 @@ def tau2_ci(yi: ArrayLike, vi: ArrayLike, tau2: float, *, method: str = "QP",
     ``tau2``. The search range is [0, max(100, 10 tau2)] unless ``tau2_max`` is given (as
     metafor's ``confint``). "PL" profiles the ``estimator``'s likelihood ("ML" or "REML");
     "GENQ" needs the ``weights`` the fit used; "Wald*" need the fit's ``se_tau2``.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances.
+    tau2 : float
+        The fitted tau^2.
+    method : str
+        "QP" (Q-profile, default), "PL" (profile likelihood), "GENQ", "J" (Jackson), "Wald",
+        "Wald.log", "Wald.sqrt".
+    level : float
+        Confidence level (default 0.95).
+    estimator : {"ML", "REML"}
+        The likelihood profiled by "PL".
+    weights : array_like, optional
+        Weights of a GENQ fit.
+    se_tau2 : float, optional
+        Standard error of tau2 (the Wald intervals).
+    tau2_max : float, optional
+        Upper end of the search range.
+
+    Returns
+    -------
+    Tau2Interval
+        ``low`` and ``high`` for tau^2, with the implied bounds of I^2 and H^2.
+
+    References
+    ----------
+    Viechtbauer W (2007). Confidence intervals for the amount of heterogeneity in meta-analysis.
+    Stat Med 26:37-52 (QP). Hardy RJ, Thompson SG (1996). Stat Med 15:619-629 (PL). Jackson D
+    (2013). Res Synth Methods 4:220-229 (J, GENQ).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> ci = mm.tau2_ci(yi, vi, mm.estimate_tau2(yi, vi, "REML").tau2, method="QP")
+    >>> print(f"tau^2 [{ci.low:.4f}, {ci.high:.4f}], I^2 [{ci.i2_low:.1f}, {ci.i2_high:.1f}]")
+    tau^2 [0.0383, 1.4816], I^2 [45.5, 97.0]
     """
     y, v = _arrays(yi, vi)
     if method not in TAU2_CI_METHODS:
@@ -322,6 +362,32 @@ def h_i2_ci(q: float, k: int, level: float = 0.95) -> HInterval:
     Stat Med 21:1539, Appendix): ln H -/+ z SE, with
     SE(ln H) = (ln Q - ln(k-1)) / (2 (sqrt(2Q) - sqrt(2k-3))) when Q > k, else
     sqrt(1/(2(k-2)) (1 - 1/(3(k-2)^2))); centred on ln max(H, 1), bounds floored at 1 (meta).
+
+    Parameters
+    ----------
+    q : float
+        Cochran's Q.
+    k : int
+        Number of studies.
+    level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    HInterval
+        ``h``, ``h_low``, ``h_high`` and ``i2``, ``i2_low``, ``i2_high`` (percent).
+
+    References
+    ----------
+    Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med
+    21:1539-1558, Appendix.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> h = mm.h_i2_ci(29.5, 6)
+    >>> print(f"H = {h.h:.3f} [{h.h_low:.3f}, {h.h_high:.3f}]; I^2 = {h.i2:.1f}% [{h.i2_low:.1f}, {h.i2_high:.1f}]")
+    H = 2.429 [1.675, 3.522]; I^2 = 83.1% [64.4, 91.9]
     """
     if k < 2:
         raise ValueError(f"k must be >= 2, got {k}")
@@ -359,7 +425,36 @@ class RbResult:
 def rb(yi: ArrayLike, vi: ArrayLike, tau2: float, level: float = 0.95) -> RbResult:
     """R_b = (1/k) sum tau^2/(vi + tau^2) = tau^2 / (k Var(mu_RE)) (Crippa et al. 2016,
     Stat Med 35:3661, eq. 4) with the delta-method CI of their Appendix D (SE of Q under
-    tau^2), clipped to [0, 1] as R meta."""
+    tau^2), clipped to [0, 1] as R meta.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances.
+    tau2 : float
+        The fitted tau^2.
+    level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    RbResult
+        ``rb`` with its ``se`` and the interval ``low``, ``high``.
+
+    References
+    ----------
+    Crippa A, Khudyakov P, Wang M, Orsini N, Spiegelman D (2016). A new measure of between-studies
+    heterogeneity in meta-analysis. Stat Med 35:3661-3675.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> r = mm.rb(yi, vi, 0.2248)
+    >>> print(f"R_b = {r.rb:.4f} [{r.low:.4f}, {r.high:.4f}]")
+    R_b = 0.6649 [0.2986, 1.0000]
+    """
     y, v = _arrays(yi, vi)
     k = y.size
     if k < 2:
@@ -387,7 +482,31 @@ class StudyTests:
 
 def study_tests(yi: ArrayLike, vi: ArrayLike, null: float = 0.0) -> StudyTests:
     """Wald tests of each study's effect against ``null`` (metafor's ``summary(escalc)``
-    columns zi and pval)."""
+    columns zi and pval).
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances.
+    null : float
+        The value tested against (default 0).
+
+    Returns
+    -------
+    StudyTests
+        ``z`` = (yi - null) / sqrt(vi) and the two-sided ``p``.
+
+    References
+    ----------
+    Viechtbauer W (2010). J Stat Softw 36(3):1-48.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> t = mm.study_tests([-0.89, -1.44], [0.33, 0.02])
+    >>> t.z.round(4), t.p.round(4)
+    (array([ -1.5493, -10.1823]), array([0.1213, 0.    ]))
+    """
     y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     if y.shape != v.shape:
         raise ValueError("yi and vi must have the same length")

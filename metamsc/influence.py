@@ -87,7 +87,34 @@ class Influence:
 def influence(result) -> Influence:
     """Influence diagnostics of ``result``: a :func:`metamsc.meta_regression` fit or an
     inverse-variance :func:`metamsc.pool` fit (refitted as the intercept-only model with the same
-    estimator, test and level)."""
+    estimator, test and level).
+
+    Parameters
+    ----------
+    result : MetaRegression or MetaResult
+        An inverse-variance fit.
+
+    Returns
+    -------
+    Influence
+        Per study: ``rstudent``, ``dffits``, ``cooks_distance``, ``cov_ratio``, ``tau2_deleted``,
+        ``qe_deleted``, ``hat``, ``weight``, ``dfbetas``, the ``influential`` flags and the Baujat
+        coordinates; ``plot()`` and ``plot_baujat()`` draw them.
+
+    References
+    ----------
+    Viechtbauer W, Cheung MWL (2010). Outlier and influence diagnostics for meta-analysis. Res
+    Synth Methods 1:112-125. Baujat B, Mahe C, Pignon JP, Hill C (2002). Stat Med 21:2641-2652.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> inf = mm.influence(mm.pool(yi, vi))
+    >>> inf.cooks_distance.round(4)
+    array([0.0058, 0.1581, 0.0188, 0.3943, 0.5709, 0.0861])
+    """
     from .metareg import MetaRegression, _as_regression
 
     fit = _as_regression(result)

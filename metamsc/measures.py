@@ -314,7 +314,31 @@ def normalise_code(code: str) -> str:
 
 
 def get_measure(code: str) -> Measure:
-    """The registry entry of ``code`` (case-insensitive); ValueError if unknown."""
+    """The registry entry of ``code`` (case-insensitive); ValueError if unknown.
+
+    Parameters
+    ----------
+    code : str
+        A measure code, e.g. "PLO", "rr", "SMD".
+
+    Returns
+    -------
+    Measure
+        The code's ``roles`` (the data it needs), ``family``, ``natural_scale``,
+        ``back_transform``, axis labels, default continuity correction, variance types and the
+        formula's ``reference``.
+
+    References
+    ----------
+    Viechtbauer W (2010). J Stat Softw 36(3):1-48 (escalc's measures).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> m = mm.get_measure("plo")
+    >>> m.code, m.roles, m.natural_scale, m.back_transform
+    ('PLO', ('events', 'total'), 'proportion', 'transf.ilogit')
+    """
     try:
         return REGISTRY[normalise_code(code)]
     except KeyError:

@@ -441,6 +441,68 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: st
     tau^2 estimator (case-insensitive); ``test``: z, knha, adhoc or t. ``tau2`` fixes tau^2.
     Studies with a missing yi, vi or moderator are left out and listed in ``excluded`` (with a
     warning). ``intercept=False`` fits X as given (e.g. one dummy per subgroup).
+
+    Parameters
+    ----------
+    yi, vi : array_like or str
+        Effect sizes and sampling variances (or column names of ``data``).
+    mods : array_like, dict, DataFrame or str
+        The moderators, or a formula over ``data``.
+    data : DataFrame or dict, optional
+        Columns for a formula or for names given as ``yi``/``vi``.
+    method : str
+        tau^2 estimator (default "REML").
+    test : {"z", "knha", "adhoc", "t"}
+        Inference for the coefficients.
+    level : float
+        Confidence level (default 0.95).
+    intercept : bool
+        Add an intercept column (default True).
+    labels : array_like, optional
+        Study labels.
+    categorical : sequence of str
+        Numeric moderators to treat as categories.
+    weights : array_like, optional
+        User weights.
+    tau2 : float, optional
+        A fixed tau^2.
+    threshold, maxiter : float, int
+        Convergence rule of the iterative estimators.
+
+    Returns
+    -------
+    MetaRegression
+        Coefficients with SEs, tests and CIs (``to_frame()``), the omnibus test ``qm``, residual
+        heterogeneity ``qe``, ``tau2``, ``i2``, ``r2``, information criteria, and ``predict()``.
+
+    References
+    ----------
+    Thompson SG, Sharp SJ (1999). Explaining heterogeneity in meta-analysis: a comparison of
+    methods. Stat Med 18:2693-2708. Knapp G, Hartung J (2003). Stat Med 22:2693-2710 (knha).
+    Raudenbush SW (2009). Analyzing effect sizes: random-effects models. In The Handbook of
+    Research Synthesis and Meta-Analysis, 2nd ed. (R^2). Viechtbauer W (2010). J Stat Softw
+    36(3):1-48.
+
+    Examples
+    --------
+    The BCG vaccine trials (metafor's ``dat.bcg``): log risk ratio on absolute latitude.
+
+    >>> import numpy as np
+    >>> import metamsc as mm
+    >>> tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+    >>> tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+    >>> cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+    >>> cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    >>> es = mm.effect_size("RR", events1=tpos, total1=np.add(tpos, tneg),
+    ...                     events2=cpos, total2=np.add(cpos, cneg))
+    >>> ablat = [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33]
+    >>> reg = mm.meta_regression(es.yi, es.vi, {"ablat": ablat}, method="REML")
+    >>> print(reg.to_frame()[["name", "estimate", "se"]].round(4).to_string(index=False))
+       name  estimate     se
+    intrcpt    0.2515 0.2491
+      ablat   -0.0291 0.0072
+    >>> print(f"tau^2 = {reg.tau2:.4f}, R^2 = {reg.r2:.2f}%")
+    tau^2 = 0.0763, R^2 = 75.63%
     """
     method = canonical_method(method)
     test = canonical_test(test)
@@ -581,6 +643,41 @@ def anova(full, reduced=None, *, btt: Sequence[int | str] | None = None) -> Anov
     As metafor, the model with more parameters is taken as the full model; the models must be
     fitted to the same yi and vi with ML or REML (or both EE); REML fits are compared only when
     their fixed effects (X) are identical (refit both with method="ML" otherwise).
+
+    Parameters
+    ----------
+    full : MetaRegression or MetaResult
+        A fitted model.
+    reduced : MetaRegression or MetaResult, optional
+        A nested model, for the likelihood-ratio test.
+    btt : sequence of int or str, optional
+        Coefficients of ``full`` for the Wald test.
+
+    Returns
+    -------
+    AnovaResult
+        The test statistic (``lrt`` or ``qm``), degrees of freedom and p-value.
+
+    References
+    ----------
+    Viechtbauer W (2010). J Stat Softw 36(3):1-48. Raudenbush SW (2009), in The Handbook of
+    Research Synthesis and Meta-Analysis, 2nd ed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import metamsc as mm
+    >>> tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
+    >>> tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
+    >>> cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
+    >>> cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    >>> es = mm.effect_size("RR", events1=tpos, total1=np.add(tpos, tneg),
+    ...                     events2=cpos, total2=np.add(cpos, cneg))
+    >>> ablat = [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33]
+    >>> full = mm.meta_regression(es.yi, es.vi, {"ablat": ablat}, method="ML")
+    >>> lrt = mm.anova(full, mm.pool(es.yi, es.vi, method="ML"))
+    >>> print(f"LRT = {lrt.lrt:.4f}, p = {lrt.pvalue:.4f}")
+    LRT = 9.9588, p = 0.0016
     """
     f = _as_regression(full)
     if reduced is None:

@@ -155,7 +155,55 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
     the binomial-normal GLMM (ML, z); the Bayesian normal-normal model on the logit scale for
     each (mu prior, tau prior) in ``bayes_priors``; and, with the ``primary`` (measure, method,
     test), the study sets: all, only the studies where ``subset`` is True (named
-    ``subset_label``), and each study left out."""
+    ``subset_label``), and each study left out.
+
+    Parameters
+    ----------
+    events, total : array_like
+        Events and patients per study.
+    labels : array_like, optional
+        Study labels.
+    level : float
+        Confidence level (default 0.95).
+    methods, tests, transforms : sequence of str
+        The tau^2 estimators, tests and measures crossed.
+    primary : tuple
+        (measure, method, test) of the study-set rows.
+    glmm : bool
+        Add the binomial-normal GLMM.
+    bayes_priors : sequence
+        (mu prior, tau prior) pairs of the Bayesian rows.
+    subset : array_like of bool, optional
+        The studies of the subset row.
+    subset_label : str
+        Its name.
+    leave_one_out : bool
+        Add a row per study left out.
+
+    Returns
+    -------
+    MethodSensitivity
+        One row per analysis (``to_frame()``: method, measure, test, studies, estimate, CI,
+        tau^2 and the estimate as a proportion); ``plot()`` draws the panel.
+
+    References
+    ----------
+    Stijnen T, Hamza TH, Ozdemir P (2010). Stat Med 29:3046-3067 (GLMM). Röver C (2020). J Stat
+    Softw 93(6) (Bayesian model). Veroniki AA et al. (2016). Res Synth Methods 7:55-79 (tau^2
+    estimators).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> ms = mm.method_sensitivity([8, 2, 1, 2, 1], [17, 2, 1, 2, 1], glmm=False, bayes_priors=(),
+    ...                           methods=("DL", "REML"), tests=("z",), transforms=("PLO",),
+    ...                           primary=("PLO", "REML", "z"), leave_one_out=False)
+    >>> df = ms.to_frame()
+    >>> print(df[["method", "measure", "test", "studies", "natural_estimate"]].round(4).to_string(index=False))
+    method measure test studies  natural_estimate
+        DL     PLO    z     all            0.5711
+      REML     PLO    z     all            0.6150
+    """
     from .bayes import bayes
     from .effects import effect_size
     from .glmm import fit_glmm

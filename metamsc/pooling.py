@@ -147,6 +147,66 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     Method and test names are case-insensitive. Zero sampling variances are kept for the
     estimators that metafor allows them with (HE, SJ, ML, REML, EB, GENQ; then Q and I^2 are not
     defined); negative ones are left out and listed. Weights must be positive and finite.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and their sampling variances, one per study.
+    method : str
+        tau^2 estimator (default "REML"); "EE" for the common-effect model.
+    test : {"z", "knha", "adhoc", "t"}
+        Inference for the pooled effect.
+    level : float
+        Confidence level, between 0 and 1 (default 0.95).
+    measure : str
+        The measure of ``yi`` (for the back-transformation in ``natural``; default "GEN").
+    labels, n : array_like, optional
+        Study labels; study sizes (Freeman-Tukey back-transform).
+    weights : array_like, optional
+        User weights instead of the inverse variances.
+    correction, corrected : str, array_like, optional
+        The continuity correction the effect sizes carry, for the record.
+    pi : str
+        Prediction-interval rule (default "metafor").
+    i2 : {"tau2", "Q"}
+        I^2 definition.
+    threshold, maxiter : float, int
+        Convergence rule of the iterative estimators.
+    tau2 : float, optional
+        A fixed tau^2.
+    tau2_ci : str
+        CI method for tau^2 (default "QP").
+    subgroup : array_like, optional
+        A subgroup label per study.
+    tau2_common : bool
+        One tau^2 for all subgroups.
+
+    Returns
+    -------
+    MetaResult
+        The pooled estimate, SE, CI, p-value, prediction interval, tau^2 with its SE and CI, I^2,
+        H^2, Q, the back-transformed values (``natural``), per-study weights, the excluded studies
+        and the conventions and diagnostics of the fit.
+
+    References
+    ----------
+    DerSimonian R, Laird N (1986). Control Clin Trials 7:177-188 (DL). Viechtbauer W (2005).
+    J Educ Behav Stat 30:261-293 (ML, REML). Paule RC, Mandel J (1982). J Res Natl Bur Stand
+    87:377-385 (PM). Hartung J, Knapp G (2001). Stat Med 20:3875-3889 and Sidik K, Jonkman JN
+    (2002). Stat Med 21:3153-3159 (knha). Viechtbauer W (2007). Stat Med 26:37-52 (Q-profile CI).
+    Higgins JPT, Thompson SG (2002). Stat Med 21:1539-1558 (I^2, H^2). Riley RD, Higgins JPT,
+    Deeks JJ (2011). BMJ 342:d549 (prediction interval).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> res = mm.pool(yi, vi, method="REML", test="knha")
+    >>> print(f"{res.estimate:.4f} [{res.ci_lb:.4f}, {res.ci_ub:.4f}], tau^2 = {res.tau2:.4f}")
+    -0.9905 [-1.5526, -0.4285], tau^2 = 0.2248
+    >>> print(f"PI [{res.pi_lb:.4f}, {res.pi_ub:.4f}], I^2 = {res.i2:.1f}%")
+    PI [-2.3328, 0.3517], I^2 = 83.1%
     """
     method = canonical_method(method)
     test = canonical_test(test)
@@ -338,6 +398,34 @@ def pool_effects(es: EffectSizes, *, subgroup: ArrayLike | None = None, tau2_com
     ``subgroup`` (a label per study) adds a fit per subgroup (``result.subgroups``) and the test
     for subgroup differences (``result.subgroup_test``), with a tau^2 per subgroup, or one
     common tau^2 when ``tau2_common`` (see :func:`metamsc.subgroups.subgroup_analysis`).
+
+    Parameters
+    ----------
+    es : EffectSizes
+        The output of :func:`metamsc.effect_size`.
+    subgroup : array_like, optional
+        A subgroup label per study.
+    tau2_common : bool
+        One tau^2 for all subgroups.
+    **kwargs
+        Passed to :func:`metamsc.pool` (``method``, ``test``, ``level``, ``pi``, ...).
+
+    Returns
+    -------
+    MetaResult
+        As :func:`metamsc.pool`, with the measure's back-transformation in ``natural``.
+
+    References
+    ----------
+    Viechtbauer W (2010). J Stat Softw 36(3):1-48.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> es = mm.effect_size("PLO", events=[8, 2, 1], total=[17, 2, 1])
+    >>> res = mm.pool_effects(es, method="REML")
+    >>> print(f"{res.natural.estimate:.4f} ({res.natural.scale})")
+    0.5407 (proportion)
     """
     if subgroup is not None and np.atleast_1d(subgroup).shape[0] != es.k:
         raise ValueError(f"subgroup must have one label per study ({np.atleast_1d(subgroup).shape[0]} "
@@ -362,6 +450,45 @@ def pool_proportions(events: ArrayLike, total: ArrayLike, *, measure: str = "PLO
     (:func:`metamsc.glmm.fit_glmm`, metafor ``rma.glmm``; ``"GLMM-EE"`` its common-effect
     GLM; ``nagq`` may be passed); it needs ``measure="PLO"``. ``subgroup`` as in
     :func:`pool_effects`. Names are case-insensitive.
+
+    Parameters
+    ----------
+    events, total : array_like
+        Number of events and number of patients per study.
+    measure : {"PLO", "PFT", "PAS", "PLN", "PR"}
+        Scale of the analysis (default "PLO", the logit).
+    method : str
+        tau^2 estimator, or "GLMM" / "GLMM-EE" for the binomial-normal model.
+    test, level, labels : optional
+        As :func:`metamsc.pool`.
+    add, to : float, str
+        Continuity correction (metafor's defaults: 1/2 to studies with a zero cell).
+    subgroup, tau2_common : optional
+        As :func:`metamsc.pool`.
+    **kwargs
+        Passed to :func:`metamsc.pool` or to the GLMM (``nagq``).
+
+    Returns
+    -------
+    MetaResult
+        An inverse-variance result, or a :class:`GLMMResult`; ``natural`` holds the pooled
+        proportion with its CI and prediction interval.
+
+    References
+    ----------
+    Freeman MF, Tukey JW (1950). Ann Math Stat 21:607-611. Miller JJ (1978). Am Stat 32:138
+    (inverse of the Freeman-Tukey transform). Stijnen T, Hamza TH, Ozdemir P (2010). Stat Med
+    29:3046-3067 (binomial-normal model).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> res = mm.pool_proportions([8, 2, 1, 2, 1], [17, 2, 1, 2, 1], measure="PLO", method="REML")
+    >>> print(f"{res.natural.estimate:.4f} [{res.natural.ci_lb:.4f}, {res.natural.ci_ub:.4f}]")
+    0.6150 [0.3657, 0.8156]
+    >>> glmm = mm.pool_proportions([0, 1, 0, 2, 0], [17, 10, 6, 12, 5], method="GLMM")
+    >>> print(f"{glmm.natural.estimate:.4f}")
+    0.0574
     """
     measure = str(measure).upper()
     if measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):

@@ -188,6 +188,36 @@ def leave_one_out(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     sizes, with ``vi`` their sampling
     variances and ``pool_kwargs`` passed to :func:`metamsc.pool` (``method``, ``test``, ``level``,
     ``measure``, ``n``, ...). Row i of the result is the fit without study i.
+
+    Parameters
+    ----------
+    yi : MetaResult or array_like
+        A fitted result, or effect sizes.
+    vi : array_like, optional
+        Sampling variances (when ``yi`` holds effect sizes).
+    labels : array_like, optional
+        Study labels.
+    **pool_kwargs
+        Settings of the fit (:func:`metamsc.pool`).
+
+    Returns
+    -------
+    LeaveOneOut
+        A row per study left out: ``estimate``, ``se``, ``ci_lb``, ``ci_ub``, ``Q``, ``tau2``,
+        ``I2``, ...; ``to_frame()`` and ``plot_forest()``.
+
+    References
+    ----------
+    Viechtbauer W (2010). J Stat Softw 36(3):1-48.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> loo = mm.leave_one_out(yi, vi, method="REML")
+    >>> loo.estimate.round(4)
+    array([-1.0085, -0.8961, -0.958 , -0.8414, -1.1699, -1.0602])
     """
     y, v, labs, kw = _inputs(yi, vi, labels, pool_kwargs)
     k = y.size
@@ -208,6 +238,41 @@ def cumulative(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
     publication year; a stable sort, so ties keep the data order; ``decreasing`` reverses it),
     as metafor's ``order`` argument. Inputs as for :func:`leave_one_out`. The first row is a fit
     of a single study (tau^2 = 0; Knapp-Hartung falls back to z, as metafor).
+
+    Parameters
+    ----------
+    yi : MetaResult or array_like
+        A fitted result, or effect sizes.
+    vi : array_like, optional
+        Sampling variances (when ``yi`` holds effect sizes).
+    order : array_like, optional
+        A value per study to sort by (e.g. the year).
+    decreasing : bool
+        Sort in decreasing order.
+    labels : array_like, optional
+        Study labels.
+    **pool_kwargs
+        Settings of the fit (:func:`metamsc.pool`).
+
+    Returns
+    -------
+    Cumulative
+        A row per step: ``estimate``, ``se``, ``ci_lb``, ``ci_ub``, ``Q``, ``tau2``, ``I2``, ...,
+        and the ``order`` used; ``to_frame()`` and ``plot_forest()``.
+
+    References
+    ----------
+    Lau J, Antman EM, Jimenez-Silva J, Kupelnick B, Mosteller F, Chalmers TC (1992). Cumulative
+    meta-analysis of therapeutic trials for myocardial infarction. N Engl J Med 327:248-254.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> cum = mm.cumulative(yi, vi, method="REML")
+    >>> cum.estimate.round(4)
+    array([-0.89  , -1.3342, -1.3377, -1.422 , -1.0602, -0.9905])
     """
     y_in = np.atleast_1d(np.asarray(yi.yi if isinstance(yi, MetaResult) else yi, dtype=float))
     y, v, labs, kw = _inputs(yi, vi, labels, pool_kwargs)

@@ -101,6 +101,42 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
     out is not pooled (said in ``notes``); one without a finite SE is left out of the test
     (said too), and so are the ``descriptive`` levels (shown, not tested: e.g. case reports
     beside a trial). See the module docstring for ``tau2_common``.
+
+    Parameters
+    ----------
+    result : MetaResult
+        A fitted result.
+    groups : array_like
+        A subgroup label per study of the input of ``result``.
+    tau2_common : bool
+        One tau^2 for all subgroups (the meta-regression on the subgroup dummies).
+    order : array_like, optional
+        Subgroup labels to list first.
+    descriptive : array_like
+        Subgroups shown but not tested.
+
+    Returns
+    -------
+    SubgroupAnalysis
+        ``subgroups`` (a fit per subgroup) and ``test`` (Q-between, its df and p-value).
+
+    References
+    ----------
+    Borenstein M, Hedges LV, Higgins JPT, Rothstein HR (2009). Introduction to Meta-Analysis,
+    Wiley, ch. 19. Viechtbauer W (2010). J Stat Softw 36(3):1-48 (common tau^2).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> sa = mm.subgroup_analysis(mm.pool(yi, vi), ["a", "a", "a", "b", "b", "b"])
+    >>> for name, fit in sa.subgroups.items():
+    ...     print(name, fit.k, f"{fit.estimate:.4f}")
+    a 3 -1.3377
+    b 3 -0.8323
+    >>> print(f"Q = {sa.test.q:.4f}, df = {sa.test.df}, p = {sa.test.pvalue:.4f}")
+    Q = 1.2016, df = 1, p = 0.2730
     """
     descriptive = tuple(str(x) for x in descriptive)
     g = _labels(groups, result)

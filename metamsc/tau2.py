@@ -321,6 +321,47 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     Brent's method. Negative estimates are truncated at 0 and flagged with ``at_boundary``. Zero
     sampling variances are accepted by HE, SJ, GENQ, ML, REML and EB (as metafor). ``tau2``
     fixes the value (its standard error is the method's formula at that value, as metafor).
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect sizes and sampling variances.
+    method : str
+        One of EE (FE, CE), DL, HE, HS, HSk, SJ, ML, REML, EB, PM, PMM, GENQ.
+    X : array_like, optional
+        Design matrix, k x p (meta-regression); default a column of ones.
+    weights : array_like, optional
+        Weights of the GENQ estimator.
+    tau2 : float, optional
+        A fixed value.
+    threshold, maxiter : float, int
+        Convergence rule of Fisher scoring.
+
+    Returns
+    -------
+    Tau2Fit
+        ``tau2``, its standard error ``se``, ``converged``, ``iterations``, ``at_boundary`` and the
+        ``algorithm`` used.
+
+    References
+    ----------
+    DerSimonian R, Laird N (1986). Control Clin Trials 7:177-188. Hedges LV, Olkin I (1985).
+    Statistical Methods for Meta-Analysis (HE). Hunter JE, Schmidt FL (2004). Methods of
+    Meta-Analysis, 2nd ed. (HS). Sidik K, Jonkman JN (2005). J Biopharm Stat 15:823-838 (SJ).
+    Viechtbauer W (2005). J Educ Behav Stat 30:261-293 (ML, REML). Morris CN (1983). J Am Stat
+    Assoc 78:47-55 (EB). Paule RC, Mandel J (1982). J Res Natl Bur Stand 87:377-385 (PM).
+    DerSimonian R, Kacker R (2007). Contemp Clin Trials 28:105-114 (GENQ).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> fit = mm.estimate_tau2(yi, vi, "REML")
+    >>> print(f"{fit.tau2:.4f} (SE {fit.se:.4f}), converged: {fit.converged}")
+    0.2248 (SE 0.2078), converged: True
+    >>> print(f"{mm.estimate_tau2(yi, vi, 'PM').tau2:.4f}")
+    0.1804
     """
     method = canonical_method(method)
     y = np.asarray(yi, dtype=float).ravel()

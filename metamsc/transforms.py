@@ -237,6 +237,33 @@ def transf(name: str, x: ArrayLike, **targs) -> np.ndarray:
     are its extra arguments (``ni`` for the Freeman-Tukey inverses, ``ti`` for
     rates, ``tau2`` for the ``.int`` integrals over N(x, tau2), ``pc``, ...).
     Definitions: Viechtbauer (2010) J Stat Softw 36(3) and the measures' papers.
+
+    Parameters
+    ----------
+    name : str
+        The transform, e.g. "ilogit", "ipft.hm", "exp", "iarcsin", "ztor".
+    x : array_like
+        Values to transform.
+    **targs
+        Extra arguments of the transform (``ni``, ``ti``, ``tau2``, ...).
+
+    Returns
+    -------
+    numpy.ndarray
+        The transformed values.
+
+    References
+    ----------
+    Viechtbauer W (2010). J Stat Softw 36(3):1-48. Miller JJ (1978). The inverse of the
+    Freeman-Tukey double arcsine transformation. Am Stat 32:138.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> mm.transf("ilogit", [0.0, 1.0]).round(4)
+    array([0.5   , 0.7311])
+    >>> mm.transf("ipft.hm", [0.5], ni=[10, 20]).round(4)
+    array([0.2106])
     """
     key = name.lower()
     if key not in TRANSFORMS and f"transf.{key}" in TRANSFORMS:

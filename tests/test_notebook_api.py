@@ -342,7 +342,7 @@ def test_effect_sizes_take_level_and_warn_on_confidence_level():
 
 
 def test_the_dataframes_guide_runs_as_shown():
-    """docs/guide/dataframes.rst: every >>> example gives the output printed there."""
+    """docs/guide/1b-dataframes.rst: every >>> example gives the output printed there."""
     import doctest
     from pathlib import Path
 
@@ -352,7 +352,7 @@ def test_the_dataframes_guide_runs_as_shown():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(__file__).resolve().parents[1] / "docs" / "guide" / "dataframes.rst"
+    path = Path(__file__).resolve().parents[1] / "docs" / "guide" / "1b-dataframes.rst"
     try:
         out = doctest.testfile(str(path), module_relative=False, verbose=False,
                                optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

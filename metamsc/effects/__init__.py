@@ -148,6 +148,54 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
       n2/(n1+n2) in arm 2.
     - SMD (``metacont``): Hedges' g with the approximate correction
       J = 1 - 3/(4N - 9) and variance N/(n1 n2) + g^2/(2(N - 3.94)).
+
+    Parameters
+    ----------
+    measure : str
+        An escalc measure code of the registry (:data:`metamsc.MEASURE_REGISTRY`), e.g. "PLO",
+        "PFT", "RR", "OR", "SMD", "SMCR", "MN", "IR", "GEN".
+    add, to, drop00 : float, str, bool
+        Continuity correction: the value added, to which studies ("only0", "all", "if0all",
+        "none"), and whether studies with zero events in both groups are dropped.
+    vtype : str, optional
+        Variance type of the measure (the registry's first by default).
+    labels : array_like, optional
+        A label per study.
+    convention : {"metafor", "meta"}
+        Whose formulas to follow where metafor and R meta differ.
+    incr : str, optional
+        ``"TACC"`` for the treatment-arm continuity correction (``convention="meta"``).
+    **roles : array_like
+        The data, by the measure's roles (``get_measure(code).roles``): ``events``/``total``;
+        ``events1``, ``total1``, ``events2``, ``total2``; ``mean1``, ``sd1``, ``n1``, ...;
+        ``n``, ``mean_pre``, ``sd_pre``, ``mean_post``, ``r``; ``yi``/``vi`` for GEN.
+
+    Returns
+    -------
+    EffectSizes
+        ``yi``, ``vi``, ``n``, ``labels``, which studies were ``corrected``, and the inputs.
+
+    References
+    ----------
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw
+    36(3):1-48. Each measure's own formula paper is named in its registry entry (``reference``).
+
+    Examples
+    --------
+    Logit proportions (the zero cells of studies 2 and 3 are corrected by 1/2):
+
+    >>> import metamsc as mm
+    >>> es = mm.effect_size("PLO", events=[8, 2, 1], total=[17, 2, 1])
+    >>> es.yi.round(4), es.vi.round(4)
+    (array([-0.1178,  1.6094,  1.0986]), array([0.2361, 2.4   , 2.6667]))
+    >>> es.corrected
+    array([False,  True,  True])
+
+    Standardised mean change of one group, standardised by the pre-treatment SD:
+
+    >>> es = mm.effect_size("SMCR", n=[14], mean_pre=[20.1], sd_pre=[3.1], mean_post=[13.8], r=[0.5])
+    >>> print(f"{es.yi[0]:.4f} ({es.vi[0]:.4f})")
+    -1.9123 (0.2020)
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; expected 'metafor' or 'meta'")
