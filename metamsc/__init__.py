@@ -28,7 +28,7 @@ from .transforms import transf
 from .metareg import AnovaResult, MetaRegression, Prediction, anova, meta_regression
 from .influence import Influence, influence
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "effect_size",

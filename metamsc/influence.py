@@ -75,9 +75,9 @@ def influence(result) -> Influence:
     """Influence diagnostics of ``result``: a :func:`metamsc.meta_regression` fit or an
     inverse-variance :func:`metamsc.pool` fit (refitted as the intercept-only model with the same
     estimator, test and level)."""
-    from .metareg import MetaRegression, _as_regression
+    from .metareg import MetaRegression, as_regression
 
-    fit = _as_regression(result)
+    fit = as_regression(result)
     assert isinstance(fit, MetaRegression)
     y, v, X = np.asarray(fit.yi), np.asarray(fit.vi), np.asarray(fit.X)
     k, p = X.shape

@@ -64,6 +64,18 @@ class Measure:
     glmm: tuple[str, ...]  # GLMM models fitted by metamsc.glmm ("" = the one-group model)
     corrects: bool  # whether add/to (zero-cell corrections) apply to this measure
 
+    @property
+    def null_value(self) -> float | None:
+        """The value of no effect on the natural scale, where a measure compares two groups or
+        two times: 1 for a ratio (a log measure), 0 for a difference; None for one group."""
+        if self.family not in _COMPARATIVE:
+            return None
+        return 1.0 if self.back_transform == "exp" else 0.0
+
+
+#: families of measures that compare (two groups, two conditions, pre and post)
+_COMPARATIVE = ("binary2", "continuous2", "rate2", "paired", "prepost")
+
 
 _PROP = ("events", "total")
 _RATE = ("events", "time")
@@ -103,14 +115,15 @@ _ENTRIES = (
     _m("IR", _RATE, "rate", "raw incidence rate", _V, "rate", "identity", "Incidence rate",
        corrects=True),
     _m("IRLN", _RATE, "rate", "log incidence rate", _V, "rate", "exp",
-       "Incidence rate (log scale)", "Log incidence rate", glmm=("",), corrects=True),
+       "Incidence rate (log scale)", "Log incidence rate", _R, glmm=("",), corrects=True),
     _m("IRS", _RATE, "rate", "square-root incidence rate", _V, "rate", "transf.isqrt",
        "Incidence rate", "Square-root incidence rate", add=0.0, corrects=True),
     _m("IRFT", _RATE, "rate", "Freeman-Tukey incidence rate", "Freeman & Tukey (1950)",
        label="Freeman-Tukey transformed rate", add=0.0, corrects=True),
     # single means
     _m("MN", ("mean", "sd", "n"), "mean", "raw mean", _V, label="Mean"),
-    _m("MNLN", ("mean", "sd", "n"), "mean", "log mean", _V, "mean", "exp", "Mean", "Log mean"),
+    _m("MNLN", ("mean", "sd", "n"), "mean", "log mean", _V, "mean", "exp", "Mean (log scale)",
+       "Log mean", _R),
     _m("CVLN", ("mean", "sd", "n"), "mean", "log coefficient of variation",
        "Nakagawa et al. (2015) Methods Ecol Evol 6:143", "coefficient of variation", "exp",
        "Coefficient of variation (log scale)", "Log coefficient of variation", _R),
@@ -120,7 +133,8 @@ _ENTRIES = (
     _m("SMN", ("mean", "sd", "n"), "mean", "single-group standardised mean, mean / sd",
        "Hedges (1981) J Educ Stat 6:107", label="Standardised mean"),
     # pre/post (change = post - pre; ratio = post / pre)
-    _m("MC", _PREPOST, "prepost", "raw mean change", _V, label="Mean change (post \u2212 pre)",
+    _m("MC", _PREPOST, "prepost", "raw mean change, post minus pre", _V,
+       label="Mean change (post \u2212 pre)",
        analysis="Mean change"),
     _m("SMCC", _PREPOST, "prepost", "standardised mean change, change-score SD",
        "Gibbons et al. (1993) J Educ Stat 18:271", label="Standardised mean change",

@@ -73,7 +73,7 @@ Weights: x2 t1/T (IRR), t1 t2/T (IRD). The continuity correction adds ``add`` to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -81,15 +81,16 @@ from numpy.typing import ArrayLike
 from ._dist import chi2_sf, norm_isf, norm_sf
 from ._util import check_level, readonly
 from .effects import effect_size
+from .measures import get_measure
 from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResult, NaturalScale,
                       PetoResult)
 
-__all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "MH_MEASURES", "MH_RATE_MEASURES"]
+__all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "exact_two_group", "MH_MEASURES",
+           "MH_RATE_MEASURES"]
 
 MH_MEASURES = ("OR", "RR", "RD")
 MH_RATE_MEASURES = ("IRR", "IRD")
 _TO = ("only0", "all", "if0all", "none")
-_NATURAL = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio", "IRR": "rate ratio"}
 
 
 def _pair(value: Any, second: Any, name: str) -> tuple[Any, Any]:
@@ -274,9 +275,10 @@ def _finish(*, cls, measure, pooling, estimator_name, algorithm, level, beta, se
     lb, ub = beta - crit * se, beta + crit * se
     natural = None
     transform = "none"
-    if measure in _NATURAL:
+    if get_measure(measure).back_transform == "exp":  # the ratios (OR, RR, PETO, IRR)
         transform = "exp"
-        natural = NaturalScale(_NATURAL[measure], float(np.exp(beta)), float(np.exp(lb)),
+        natural = NaturalScale(get_measure(measure).natural_scale, float(np.exp(beta)),
+                               float(np.exp(lb)),
                                float(np.exp(ub)), nan, nan, transform)
     ok = np.isfinite(yi) & np.isfinite(vi)
     conventions = Conventions(
@@ -580,3 +582,24 @@ def _with_subgroups(res, subgroup):
     from .subgroups import subgroup_analysis
 
     return subgroup_analysis(res, subgroup).attach()
+
+
+def exact_two_group(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike,
+                    labels: Sequence[str], *, level: float = 0.95) -> list[dict[str, Any]]:
+    """Per study 2x2 exact statistics: Fisher's exact test and the conditional MLE odds ratio
+    with its exact CI (Fisher 1935; Cornfield 1956), as R's ``fisher.test``."""
+    from scipy.stats import contingency, fisher_exact
+
+    check_level(level)
+    out = []
+    for lab, *cells in zip(labels, events1, total1, events2, total2):
+        a, n1, c, n2 = (int(round(float(x))) for x in cells)
+        table = [[a, n1 - a], [c, n2 - c]]
+        cond = contingency.odds_ratio(table, kind="conditional")
+        ci = cond.confidence_interval(confidence_level=level)
+        out.append({"study": lab, "table": table, "fisher_pvalue": fisher_exact(table)[1],
+                    "or_conditional_mle": cond.statistic, "or_exact_ci_lb": ci.low,
+                    "or_exact_ci_ub": ci.high, "risk1": a / n1, "risk2": c / n2,
+                    "method": "Fisher's exact test (two-sided); conditional MLE odds ratio with "
+                              "exact CI (as R fisher.test)"})
+    return out
