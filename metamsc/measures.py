@@ -42,7 +42,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Measure", "REGISTRY", "get_measure", "normalise_code", "measure_codes"]
+__all__ = ["Measure", "REGISTRY", "get_measure", "normalise_code", "measure_codes",
+           "CORRECTION_RULES", "correction_mask"]
 
 
 @dataclass(frozen=True)
@@ -296,3 +297,26 @@ def get_measure(code: str) -> Measure:
 def measure_codes(family: str | None = None) -> tuple[str, ...]:
     """All codes, or those of one family (e.g. ``"proportion"``), in registry order."""
     return tuple(c for c, m in REGISTRY.items() if family is None or m.family == family)
+
+
+#: continuity-correction rules (escalc's ``to``): the studies that get ``add``
+CORRECTION_RULES = ("only0", "all", "if0all", "none")
+
+
+def correction_mask(to: str, zero):
+    """Which studies get the continuity correction under rule ``to`` (a boolean array), given
+    which have a zero cell: "only0" those, "if0all" all if any has one, "all" all, "none" none
+    (Viechtbauer 2010, escalc's ``to``)."""
+    import numpy as np
+
+    zero = np.asarray(zero, dtype=bool)
+    if to not in CORRECTION_RULES:
+        raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of "
+                         f"{', '.join(CORRECTION_RULES)}")
+    if to == "all":
+        return np.ones_like(zero)
+    if to == "only0":
+        return zero.copy()
+    if to == "if0all":
+        return np.full_like(zero, bool(zero.any()))
+    return np.zeros_like(zero)

@@ -81,7 +81,7 @@ from numpy.typing import ArrayLike
 from ._dist import chi2_sf, norm_isf, norm_sf
 from ._util import check_level, readonly
 from .effects import effect_size
-from .measures import get_measure
+from .measures import CORRECTION_RULES, correction_mask, get_measure
 from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResult, NaturalScale,
                       PetoResult)
 
@@ -90,7 +90,6 @@ __all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "exact_two_group", "MH_MEASU
 
 MH_MEASURES = ("OR", "RR", "RD")
 MH_RATE_MEASURES = ("IRR", "IRD")
-_TO = ("only0", "all", "if0all", "none")
 
 
 def _pair(value: Any, second: Any, name: str) -> tuple[Any, Any]:
@@ -123,24 +122,16 @@ def _tables(events1, total1, events2, total2):
 
 def _correct(cells, add: float, to: str):
     """Add ``add`` to every cell of the tables selected by ``to`` (escalc's rule)."""
-    if to not in _TO:
-        raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of {', '.join(_TO)}")
+    if to not in CORRECTION_RULES:
+        raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of {', '.join(CORRECTION_RULES)}")
     a, b, c, d = cells
     mask = _to_mask((a == 0) | (b == 0) | (c == 0) | (d == 0), add, to)
     return tuple(v + add * mask for v in cells), mask
 
 
 def _to_mask(zero: np.ndarray, add: float, to: str) -> np.ndarray:
-    """The studies that get ``add`` under the rule ``to``, given which ones have a zero cell."""
-    if to == "all":
-        mask = np.ones_like(zero)
-    elif to == "only0":
-        mask = zero
-    elif to == "if0all":
-        mask = np.full_like(zero, bool(zero.any()))
-    else:
-        mask = np.zeros_like(zero)
-    return mask & (add != 0)
+    """The studies that get a non-zero ``add`` under the rule ``to`` (the registry's rule)."""
+    return correction_mask(to, zero) & (add != 0)
 
 
 def _double_zero(a, b, c, d):
@@ -319,8 +310,8 @@ def _options(add, to, drop00):
     drop1, drop2 = _pair(drop00, False, "drop00")
     add1, add2, drop1, drop2 = float(add1), float(add2), bool(drop1), bool(drop2)
     for t in (to1, to2):
-        if t not in _TO:
-            raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(_TO)}")
+        if t not in CORRECTION_RULES:
+            raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(CORRECTION_RULES)}")
     if add1 < 0 or add2 < 0:
         raise ValueError("add must be >= 0")
     return (add1, to1, drop1), (add2, to2, drop2)

@@ -4,6 +4,8 @@ the plots (:mod:`metamsc.plots.rows`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._layout import Measurer
@@ -72,18 +74,106 @@ def draw(rows: list[Row], *, ax=None, scale: str, title: str | None, footnote: s
     """Draw rows built by a forest-type plot (also used by the sensitivity forests)."""
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms
-    from matplotlib.patches import Polygon, Rectangle
-    from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator
 
     n_rows = len(rows)
     own_fig = ax is None
     fig = plt.figure(figsize=(6, 4)) if own_fig else ax.figure
     m = Measurer(fig)
     small = FONT - 1.5
-    has_weight = any(np.isfinite(r.weight) for r in rows if r.kind in ("study", "summary"))
     gap = 10.0
+    c = _columns(rows, m, left_headers, right_headers, value_header, label_header, gap)
+    margin = 8.0
+    title_lines = m.wrap(title, c.inner_w, FONT + 2, bold=True) if title else []
+    foot_lines = m.wrap(footnote, c.inner_w, small, italic=True) if footnote else []
+    title_h = len(title_lines) * (FONT + 2) * 1.25 * 1.2 + (10 if title_lines else 0)
+    axes_h = (n_rows + 1.5) * ROW_PT
+    below = 36.0 + (14.0 if direction else 0.0)
+    foot_h = len(foot_lines) * small * 1.3 * 1.2 + (6 if foot_lines else 0)
+    if own_fig:
+        width_pt = c.inner_w + 2 * margin
+        height_pt = margin + title_h + axes_h + below + foot_h + margin
+        fig.set_size_inches(width_pt / 72, height_pt / 72)
+        ax = fig.add_axes(((margin + c.left_total + gap) / width_pt,
+                           (margin + foot_h + below) / height_pt,
+                           PLOT_PT / width_pt, axes_h / height_pt))
+    ax.set_ylim(0.5, n_rows + 2.0)
+    ys = [n_rows - i for i in range(n_rows)]  # first row on top
+    header_y = n_rows + 1.0
+    blend = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
 
-    # column widths (points), measured
+    def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=FONT, style="normal", gid=None,
+                **kw):
+        if not s:
+            return
+        tr = mtransforms.offset_copy(blend, fig=fig, x=dx_pt, y=0, units="points")
+        ax.text(x_axes, y, s, transform=tr, ha=ha, va="center", fontsize=size,
+                fontweight="bold" if bold else "normal", fontstyle=style, clip_on=False,
+                parse_math=False, gid=gid, **kw)
+
+    # x axis
+    if xlim is not None:
+        x0, x1 = (_to_plot(v, scale) for v in xlim)
+        if scale == "log" and x0 <= 0:
+            raise ValueError(f"axis.xlim: {xlim[0]!r} is not positive; a log axis needs xlim > 0")
+    else:
+        x0, x1 = _auto_xlim(rows, scale, ref)
+        if scale == "percent":
+            x0, x1 = 0.0, 100.0
+    if scale == "log":
+        ax.set_xscale("log")
+    ax.set_xlim(x0, x1)
+
+    hdr = dict(bold=True)
+    text_at(0, c.x_label, header_y, label_header, gid="header", **hdr)
+    for x, h in zip(c.x_left, left_headers):
+        text_at(0, x, header_y, h, gid="header", **hdr)
+    for x, h in zip(c.x_right, right_headers):
+        text_at(1, x, header_y, h, gid="header", **hdr)
+    if c.has_weight:
+        text_at(1, c.x_weight, header_y, "Weight", ha="right", gid="header", **hdr)
+    text_at(1, c.x_value, header_y, value_header, ha="right", gid="header", **hdr)
+    _draw_rows(ax, rows, ys, text_at, c, x0, x1, scale)
+
+    # vertical lines from the bottom to the top of the first row (never through the header)
+    top = n_rows + 0.5
+    est0 = _to_plot(pooled, scale)
+    if np.isfinite(est0) and x0 < est0 < x1:
+        ax.plot([est0, est0], [0.5, top], color="0.4", lw=0.6, ls=(0, (3, 3)), zorder=1,
+                gid="pooled-line")
+    if ref is not None and x0 < _to_plot(ref, scale) < x1:
+        ax.plot([_to_plot(ref, scale)] * 2, [0.5, top], color="black", lw=0.6, zorder=1, gid="ref-line")
+    _x_axis(ax, scale, x0, x1, xlabel, direction, ref, pooled)
+    if title_lines:
+        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=c.x_label, y=6,
+                                     units="points")
+        ax.text(0, 1, "\n".join(title_lines), transform=tr, ha="left", va="bottom",
+                fontsize=FONT + 2, fontweight="bold", parse_math=False, gid="title",
+                linespacing=1.25)
+    if foot_lines:
+        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=c.x_label, y=-below, units="points")
+        ax.text(0, 0, "\n".join(foot_lines), transform=tr, ha="left", va="top", fontsize=small,
+                fontstyle="italic", parse_math=False, gid="footnote", linespacing=1.3)
+    return ax
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Column widths and x positions in points (from the axes' left or right edge)."""
+
+    has_weight: bool
+    left_total: float
+    inner_w: float
+    x_label: float
+    x_left: tuple[float, ...]
+    x_right: tuple[float, ...]
+    x_weight: float
+    x_value: float
+
+
+def _columns(rows, m, left_headers, right_headers, value_header, label_header, gap) -> _Columns:
+    """Every column as wide as its widest text, measured with the renderer."""
+    has_weight = any(np.isfinite(r.weight) for r in rows if r.kind in ("study", "summary"))
+
     def colw(texts, header):
         return max([m.width(t, FONT) for t in texts] + [m.width(header, FONT, bold=True)])
 
@@ -106,41 +196,11 @@ def draw(rows: list[Row], *, ax=None, scale: str, title: str | None, footnote: s
         w_label += span_left - left_total
         left_total = span_left
     right_total = gap + sum(w + gap for w in w_right) + (w_weight + gap if has_weight else 0) + w_value
-    margin = 8.0
     inner_w = left_total + gap + PLOT_PT + right_total
     span_any = max([m.width(r.label, FONT, bold=r.bold) for r in rows if r.kind == "group"]
                    + [m.width(r.label, FONT - 1, italic=True) for r in rows if r.kind == "het"]
                    + [0.0])
     inner_w = max(inner_w, span_any)
-
-    title_lines = m.wrap(title, inner_w, FONT + 2, bold=True) if title else []
-    foot_lines = m.wrap(footnote, inner_w, small, italic=True) if footnote else []
-    title_h = len(title_lines) * (FONT + 2) * 1.25 * 1.2 + (10 if title_lines else 0)
-    axes_h = (n_rows + 1.5) * ROW_PT
-    below = 36.0 + (14.0 if direction else 0.0)
-    foot_h = len(foot_lines) * small * 1.3 * 1.2 + (6 if foot_lines else 0)
-    if own_fig:
-        width_pt = inner_w + 2 * margin
-        height_pt = margin + title_h + axes_h + below + foot_h + margin
-        fig.set_size_inches(width_pt / 72, height_pt / 72)
-        ax = fig.add_axes(((margin + left_total + gap) / width_pt,
-                           (margin + foot_h + below) / height_pt,
-                           PLOT_PT / width_pt, axes_h / height_pt))
-    ax.set_ylim(0.5, n_rows + 2.0)
-    ys = [n_rows - i for i in range(n_rows)]  # first row on top
-    header_y = n_rows + 1.0
-    blend = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
-
-    def text_at(x_axes, dx_pt, y, s, ha="left", bold=False, size=FONT, style="normal", gid=None,
-                **kw):
-        if not s:
-            return
-        tr = mtransforms.offset_copy(blend, fig=fig, x=dx_pt, y=0, units="points")
-        ax.text(x_axes, y, s, transform=tr, ha=ha, va="center", fontsize=size,
-                fontweight="bold" if bold else "normal", fontstyle=style, clip_on=False,
-                parse_math=False, gid=gid, **kw)
-
-    # x positions (points from the axes' left or right edge)
     x_label = -(left_total + gap)
     x_left = []
     pos = x_label + w_label + gap
@@ -152,32 +212,16 @@ def draw(rows: list[Row], *, ax=None, scale: str, title: str | None, footnote: s
     for w in w_right:
         x_right.append(pos)
         pos += w + gap
-    x_weight = pos + w_weight  # right-aligned
-    x_value = right_total  # right-aligned
+    return _Columns(has_weight, left_total, inner_w, x_label, tuple(x_left), tuple(x_right),
+                    pos + w_weight, right_total)  # weight and value right-aligned
 
-    # x axis
-    if xlim is not None:
-        x0, x1 = (_to_plot(v, scale) for v in xlim)
-        if scale == "log" and x0 <= 0:
-            raise ValueError(f"axis.xlim: {xlim[0]!r} is not positive; a log axis needs xlim > 0")
-    else:
-        x0, x1 = _auto_xlim(rows, scale, ref)
-        if scale == "percent":
-            x0, x1 = 0.0, 100.0
-    if scale == "log":
-        ax.set_xscale("log")
-    ax.set_xlim(x0, x1)
+
+def _draw_rows(ax, rows, ys, text_at, c: _Columns, x0: float, x1: float, scale: str) -> None:
+    """Labels, values, weights, cells and the marks of each row (square and CI line of a study,
+    diamond of a summary, bar of a prediction interval, hatched box of an exact bound)."""
+    from matplotlib.patches import Polygon, Rectangle
 
     max_w = max([r.weight for r in rows if r.kind == "study" and np.isfinite(r.weight)] or [1])
-    hdr = dict(bold=True)
-    text_at(0, x_label, header_y, label_header, gid="header", **hdr)
-    for x, h in zip(x_left, left_headers):
-        text_at(0, x, header_y, h, gid="header", **hdr)
-    for x, h in zip(x_right, right_headers):
-        text_at(1, x, header_y, h, gid="header", **hdr)
-    if has_weight:
-        text_at(1, x_weight, header_y, "Weight", ha="right", gid="header", **hdr)
-    text_at(1, x_value, header_y, value_header, ha="right", gid="header", **hdr)
 
     def clip(v):
         return min(max(v, x0), x1)
@@ -186,27 +230,27 @@ def draw(rows: list[Row], *, ax=None, scale: str, title: str | None, footnote: s
         if r.kind == "gap":
             continue
         if r.kind == "group":
-            text_at(0, x_label, y, r.label, bold=True, gid="label")
+            text_at(0, c.x_label, y, r.label, bold=True, gid="label")
             continue
         if r.kind in ("het", "note"):
             # on white, above the vertical lines it may cross
-            text_at(0, x_label, y, r.label, size=FONT - 1, style="italic", gid="label", zorder=4,
+            text_at(0, c.x_label, y, r.label, size=FONT - 1, style="italic", gid="label", zorder=4,
                     bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
             continue
         lo, hi, est = _to_plot(r.lo, scale), _to_plot(r.hi, scale), _to_plot(r.est, scale)
         if r.kind == "pi":
-            text_at(0, x_label + 10, y, r.label, size=FONT - 0.5, gid="label")
-            text_at(1, x_value, y, r.value, ha="right", size=FONT - 0.5, gid="value")
+            text_at(0, c.x_label + 10, y, r.label, size=FONT - 0.5, gid="label")
+            text_at(1, c.x_value, y, r.value, ha="right", size=FONT - 0.5, gid="value")
         else:
-            text_at(0, x_label, y, r.label, bold=r.bold, gid="label")
-            text_at(1, x_value, y, r.value, ha="right", bold=r.bold,
+            text_at(0, c.x_label, y, r.label, bold=r.bold, gid="label")
+            text_at(1, c.x_value, y, r.value, ha="right", bold=r.bold,
                     gid="value-study" if r.kind == "study" else "value")
         if r.kind in ("study", "summary") and np.isfinite(r.weight):
-            text_at(1, x_weight, y, f"{r.weight:.1f}%", ha="right", bold=r.bold, gid="weight")
+            text_at(1, c.x_weight, y, f"{r.weight:.1f}%", ha="right", bold=r.bold, gid="weight")
         if r.kind == "study":
-            for x, s in zip(x_left, r.left):
+            for x, s in zip(c.x_left, r.left):
                 text_at(0, x, y, s, gid="cell")
-            for x, s in zip(x_right, r.right):
+            for x, s in zip(c.x_right, r.right):
                 text_at(1, x, y, s, gid="cell")
             if np.isfinite(lo) and np.isfinite(hi) and hi >= x0 and lo <= x1:
                 ax.plot([clip(lo), clip(hi)], [y, y], color="black", lw=0.9,
@@ -236,14 +280,12 @@ def draw(rows: list[Row], *, ax=None, scale: str, title: str | None, footnote: s
                 ax.add_patch(Rectangle((clip(lo), y - 0.12), clip(hi) - clip(lo), 0.24,
                                        facecolor="0.85", edgecolor="black", lw=0.6, zorder=2, gid="pi"))
 
-    # vertical lines from the bottom to the top of the first row (never through the header)
-    top = n_rows + 0.5
-    est0 = _to_plot(pooled, scale)
-    if np.isfinite(est0) and x0 < est0 < x1:
-        ax.plot([est0, est0], [0.5, top], color="0.4", lw=0.6, ls=(0, (3, 3)), zorder=1,
-                gid="pooled-line")
-    if ref is not None and x0 < _to_plot(ref, scale) < x1:
-        ax.plot([_to_plot(ref, scale)] * 2, [0.5, top], color="black", lw=0.6, zorder=1, gid="ref-line")
+
+def _x_axis(ax, scale: str, x0: float, x1: float, xlabel: str, direction, ref, pooled) -> None:
+    """Spines, ticks (percent, log with natural labels, or linear), the axis label and the
+    direction-of-effect labels beneath it."""
+    from matplotlib import transforms as mtransforms
+    from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator
 
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
@@ -272,17 +314,6 @@ def draw(rows: list[Row], *, ax=None, scale: str, title: str | None, footnote: s
             (np.log(xr) - np.log(x0)) / (np.log(x1) - np.log(x0)) if scale == "log"
             else (xr - x0) / (x1 - x0))
         for s, ha, dx in ((direction[0], "right", -4), (direction[1], "left", 4)):
-            tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=dx, y=-22, units="points")
+            tr = mtransforms.offset_copy(ax.transAxes, fig=ax.figure, x=dx, y=-22, units="points")
             ax.text(frac, 0, s, transform=tr, ha=ha, va="top", fontsize=FONT - 1, clip_on=False,
                     parse_math=False, gid="direction")
-    if title_lines:
-        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=x_label, y=6,
-                                     units="points")
-        ax.text(0, 1, "\n".join(title_lines), transform=tr, ha="left", va="bottom",
-                fontsize=FONT + 2, fontweight="bold", parse_math=False, gid="title",
-                linespacing=1.25)
-    if foot_lines:
-        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=x_label, y=-below, units="points")
-        ax.text(0, 0, "\n".join(foot_lines), transform=tr, ha="left", va="top", fontsize=small,
-                fontstyle="italic", parse_math=False, gid="footnote", linespacing=1.3)
-    return ax

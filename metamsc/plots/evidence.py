@@ -62,8 +62,6 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms
-    from matplotlib.legend_handler import HandlerTuple
-    from matplotlib.lines import Line2D
 
     label_col = None
     if hasattr(rows, "rows"):
@@ -152,6 +150,21 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     ax.set_xticklabels([str(t) for t in ticks] + ["n.d."])
     ax.tick_params(axis="x", labelsize=_FONT)
     ax.set_xlabel("Year of publication (n.d.: registration year not in the sources)", fontsize=_FONT)
+    _legend(ax, rows)
+    if title_lines:
+        _title(ax, title_lines, left_pt)
+    return ax
+
+
+def _legend(ax, rows) -> None:
+    """The legend below the plot: cell sources (with their unverified values), designs, and
+    filled (results reported) or hollow (registered only) markers."""
+    from matplotlib import transforms as mtransforms
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.lines import Line2D
+
+    fig = ax.figure
+
     def key(marker, face, edge, **kw):
         return Line2D([], [], ls="", marker=marker, markersize=7, markerfacecolor=face,
                       markeredgecolor=edge, **kw)
@@ -173,12 +186,17 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
               bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=4, fontsize=_FONT - 1,
               frameon=False, handletextpad=0.3, columnspacing=1.0,
               handler_map={tuple: HandlerTuple(ndivide=None, pad=0.1)})
-    if title_lines:
-        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
-        ax.text(0, 1, "\n".join(title_lines), transform=tr, fontsize=_FONT + 2.5, fontweight="bold",
-                va="bottom", parse_math=False, gid="title")
-        ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
-                transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
-                                                  units="points"),
-                fontsize=_FONT - 1, fontstyle="italic", va="bottom")
-    return ax
+
+
+def _title(ax, title_lines: list[str], left_pt: float) -> None:
+    """The title above the plot, and what a marker's area means."""
+    from matplotlib import transforms as mtransforms
+
+    fig = ax.figure
+    tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
+    ax.text(0, 1, "\n".join(title_lines), transform=tr, fontsize=_FONT + 2.5, fontweight="bold",
+            va="bottom", parse_math=False, gid="title")
+    ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
+            transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
+                                              units="points"),
+            fontsize=_FONT - 1, fontstyle="italic", va="bottom")

@@ -42,6 +42,9 @@ from .rows import (Axis, Row, axis_label, ci_text, fmt_value, is_glmm, model_lab
 __all__ = ["forest", "Columns", "Summary", "Axis", "ORDERS"]
 
 ORDERS = ("data", "estimate", "weight")
+#: the analysis scale of a measure, named by its back-transformation (registry ``back_transform``)
+_SCALE_WORDS = {"exp": "log", "transf.ilogit": "logit", "transf.iarcsin": "arcsine",
+                "transf.ipft.hm": "Freeman-Tukey"}
 #: fewest studies for a prediction interval (its t quantile has k - 2 df: Higgins, Thompson &
 #: Spiegelhalter 2009, JRSS A 172:137; with 2 studies tau^2 rests on one contrast)
 _PI_MIN_K = 3
@@ -128,11 +131,11 @@ def _footnote(res: MetaResult, scale: str, study_ci: str, rows: list[Row],
         name = _CI_NAMES.get(study_ci.upper(), study_ci)
         parts.append(f"Study rows: observed proportions with {100 * res.level:g}% {name} CIs.")
     else:
-        what = {"PLO": "logit", "PLN": "log", "PAS": "arcsine", "PFT": "Freeman-Tukey",
-                "PR": "raw proportion", "RR": "log", "OR": "log", "ROM": "log", "IRLN": "log",
-                "MNLN": "log", "PETO": "log"}.get(res.measure, "analysis")
+        m = get_measure(res.measure)
+        what = (f"raw {m.natural_scale}" if m.back_transform == "identity" else
+                _SCALE_WORDS.get(m.back_transform, "analysis"))
         text = f"Study CIs: Wald, {100 * res.level:g}%, on the {what} scale"
-        if scale in ("percent", "log") and res.measure not in ("PR",):
+        if scale in ("percent", "log") and m.back_transform != "identity":
             text += ", back-transformed"
         parts.append(text + ".")
     if modelled and study_ci != "model":

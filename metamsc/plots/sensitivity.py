@@ -49,10 +49,10 @@ def sensitivity_forest(table: Any, ax=None, *, result: MetaResult | None = None,
         i2 = f"{fit.i2:.0f}%" if fit.k > 1 else "\u2013"
         rows.append(Row("study", ("+ " if cumul else "") + lab, est, max(lo, a), min(hi, b),
                          right=(f"{fit.k}", i2, tau2), value=ci_text(est, lo, hi, scale, table.measure)[0]))
-    pooled = np.nan
+    pooled_est = np.nan
     if result is not None:
         est, lo, hi, _, _ = pooled(result)
-        pooled = est
+        pooled_est = est
         rows.append(Row("gap", ""))
         rows.append(Row("summary", f"All studies: {model_label(result)}", est, lo, hi, bold=True,
                          value=ci_text(est, lo, hi, scale, result.measure)[0]))
@@ -69,6 +69,6 @@ def sensitivity_forest(table: Any, ax=None, *, result: MetaResult | None = None,
     xlabel = axis.label or axis_label(table.measure)
     return draw(rows, ax=ax, scale=scale, title=title, footnote=footnote, xlabel=xlabel,
                 left_headers=[], right_headers=["k", "I\u00b2", "\u03c4\u00b2"],
-                value_header=value_header, pooled=pooled, ref=ref, xlim=axis.xlim,
+                value_header=value_header, pooled=pooled_est, ref=ref, xlim=axis.xlim,
                 direction=axis.direction,
                 label_header="Study added" if cumul else "Study omitted")

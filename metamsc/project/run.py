@@ -19,6 +19,7 @@ import numpy as np
 
 from .._util import study_arrays
 from ..effects import effect_size
+from ..measures import REGISTRY
 from ..errors import DataError, NoStudyLeft
 from ..pooling import pool_effects
 from ..results import Excluded, MetaResult, SubgroupTest
@@ -52,9 +53,9 @@ class Analysis:
         return analysis_forest(self, ax=ax, **overrides)
 
     def exact(self) -> list[dict[str, Any]] | None:
-        """Per study of a 2x2 measure (RR, OR, RD): Fisher's exact test and the exact
+        """Per study of a 2x2 measure (registry family "binary2"): Fisher's exact test and the exact
         conditional odds ratio (:func:`metamsc.twogroup.exact_two_group`); None otherwise."""
-        if self.spec.measure not in ("RR", "OR", "RD"):
+        if REGISTRY[self.spec.measure].family != "binary2":
             return None
         from ..twogroup import exact_two_group
 

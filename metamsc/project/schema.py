@@ -19,7 +19,9 @@ from typing import Any
 from .. import datasets
 from ..core import TESTS
 from ..errors import SpecError
-from ..measures import REGISTRY
+from ..measures import CORRECTION_RULES, REGISTRY
+from ..method_sensitivity import PROPORTION_TRANSFORMS, spec_options
+from ..plots.forest import check_spec_options
 from ..pooling import METHODS
 from ..results import I2_DEFINITIONS, PI_RULES
 
@@ -290,7 +292,7 @@ def _row_keys(where_: str, raw: dict[str, Any], measure: str) -> dict[str, Any]:
     if "add" in raw and not (math.isfinite(raw["add"]) and raw["add"] >= 0):
         raise SpecError(where_, f"key 'add' must be a finite number >= 0, got {raw['add']!r}", key="add")
     to = raw.get("to", "only0")
-    if to not in ("only0", "all", "if0all", "none"):
+    if to not in CORRECTION_RULES:
         raise SpecError(where_, f"key 'to': unknown rule {to!r}; expected only0, all, if0all or none", key="to")
     roles = REGISTRY[measure].roles
     assume: dict[str, float] = {}
@@ -374,8 +376,6 @@ def _output_keys(where_: str, path: Path, raw: dict[str, Any], kind: str, method
     if raw.get("headline") in descriptive:
         raise SpecError(where_, f"key 'headline': {raw['headline']!r} is also listed as descriptive", key="headline")
     forest_opts = raw.get("forest", {})
-    from ..plots.forest import check_spec_options
-
     try:
         check_spec_options(forest_opts)
     except ValueError as e:
@@ -396,10 +396,8 @@ def _output_keys(where_: str, path: Path, raw: dict[str, Any], kind: str, method
     if isinstance(dpi, bool) or not 10 <= dpi <= 1200:
         raise SpecError(where_, f"key 'dpi' must be an integer between 10 and 1200, got {dpi!r}", key="dpi")
     _check_figures_not_inputs(path, raw["data"], figs)
-    from ..method_sensitivity import spec_options
-
     options = spec_options(where_, raw, kind, method)
-    if kind == "method-sensitivity" and (measure not in ("PLO", "PFT", "PAS") or method not in METHODS):
+    if kind == "method-sensitivity" and (measure not in PROPORTION_TRANSFORMS or method not in METHODS):
         raise SpecError(where_, f"kind 'method-sensitivity' needs a proportion measure PLO, PFT or "
                         f"PAS and a tau^2 method for its primary analysis, not {measure}/{method}")
     return dict(options=options, forest=dict(forest_opts), plots=plots, dpi=dpi, role=role,
