@@ -348,10 +348,8 @@ def test_rr_with_wide_cis_has_a_positive_log_axis_squares_and_diamond():
                                   "psoriasis-pasi75", "ssc-mrss", "cheng2022-sex", "evidence-map"])
 def test_the_reviews_figures_pass_the_check(name):
     an = run_spec(ROOT / "analyses" / f"{name}.toml")
-    from metamsc.plots.evidence import evidence_map_plot
-
     with figure_context():
-        ax = evidence_map_plot(an) if name == "evidence-map" else an.plot_forest()
+        ax = an.plot_evidence_map() if name == "evidence-map" else an.plot_forest()
         check_figure(ax.figure)  # e.g. psoriasis-safety: the footnote was cut at the right edge
         plt.close(ax.figure)
 
@@ -410,10 +408,9 @@ def test_evidence_map_from_a_csv_without_year_or_design(tmp_path):
                                     "Beta,psoriasis,30\nGamma,scleroderma,\n")
     (tmp_path / "m.toml").write_text('kind = "evidence-map"\ntitle = "Map"\ndata = "d.csv"\n')
     an = run_spec(tmp_path / "m.toml")
-    from metamsc.plots import evidence_map_plot
 
     with figure_context():
-        ax = evidence_map_plot(an)
+        ax = an.plot_evidence_map()
         texts = check_figure(ax.figure)
         s = [t.get_text() for t in texts]
         assert {"Alpha 2020", "Beta", "Gamma"} <= set(s)
@@ -664,13 +661,11 @@ def test_weights_only_beside_a_drawn_overall_model():
 
 
 def test_evidence_map_marks_unverified_cell_sources():
-    from metamsc.plots.evidence import evidence_map_plot
-
     an = run_spec(ROOT / "analyses" / "evidence-map.toml")
     unverified = [r for r in an.rows if r.get("cell_source", "").endswith("(unverified)")]
     assert unverified  # the data have them (the review's 'hUCB' read as cord blood)
     with figure_context():
-        ax = evidence_map_plot(an)
+        ax = an.plot_evidence_map()
         texts = check_figure(ax.figure)
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "cord blood (unverified)" in legend

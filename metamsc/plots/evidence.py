@@ -52,8 +52,11 @@ def _label(r: dict[str, str], col: str | None, i: int) -> str:
     return f"study {i + 1}"
 
 
-def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
-    """Draw the evidence map of ``rows`` (study dicts, or an EvidenceMap) on ``ax``; returns ax.
+def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None,
+                      study_column: str | None = None):
+    """Draw the evidence map of ``rows`` (study dicts) on ``ax``; returns ax. A study's label is
+    its ``study_column`` value, else its citation, study_id, study, name or row (a spec's map
+    draws itself: ``EvidenceMap.plot_evidence_map()``).
 
     Marker position: publication or registration year; marker shape: design; colour: cell
     source (a value ending in "(unverified)": its source's colour, a "?" beside the marker and
@@ -63,11 +66,7 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms
 
-    label_col = None
-    if hasattr(rows, "rows"):
-        title = title if title is not None else rows.spec.title
-        label_col = rows.spec.columns.get("study")
-        rows = rows.rows
+    label_col = study_column
     check_length(title, "title", MAX_TITLE)
     if not rows:
         raise ValueError("evidence_map_plot: no studies to draw")

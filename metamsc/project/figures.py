@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MetamscError, SpecError
-from ..plots import baujat, bubble, evidence_map_plot, forest, funnel, influence_plot
+from ..plots import baujat, bubble, forest, funnel, influence_plot
 from ..plots import sensitivity_forest
 from ..plots.forest import ORDERS
 from .run import Analysis, EvidenceMap, moderator_regression
@@ -108,7 +108,7 @@ def _spec_figures(an):
     base = spec.path.parent
     out = []
     if spec.figures:
-        ax = evidence_map_plot(an) if isinstance(an, EvidenceMap) else analysis_forest(an)
+        ax = an.plot_evidence_map() if isinstance(an, EvidenceMap) else analysis_forest(an)
         out.append((ax, tuple((base / f).resolve() for f in spec.figures)))
     for kind, files in getattr(spec, "plots", {}).items():
         paths = tuple((base / f).resolve() for f in files)

@@ -173,6 +173,14 @@ class EvidenceMap:
     spec: Spec
     rows: tuple[dict[str, str], ...]
 
+    def plot_evidence_map(self, ax=None):
+        """The evidence map (:func:`metamsc.plots.evidence_map_plot`) with the spec's title and
+        study column."""
+        from ..plots import evidence_map_plot
+
+        return evidence_map_plot(list(self.rows), ax=ax, title=self.spec.title,
+                                 study_column=self.spec.columns.get("study"))
+
     def to_dict(self) -> dict[str, Any]:
         keep = ("study_id", "citation", "year", "registry_id", "indication", "setting", "design",
                 "phase", "n_planned", "n_enrolled", "n_analysed", "cell_source", "cell_preparation",
