@@ -32,7 +32,7 @@ from .progress import progress
 
 _explained(BayesResult)  # one-line repr, Summary and HTML as every result (see _present)
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "effect_size",

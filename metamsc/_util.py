@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["readonly", "check_level"]
+__all__ = ["readonly", "check_level", "Excluded"]
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A study left out of an analysis, and why (every model and :mod:`metamsc.frames` report
+    them; re-exported by :mod:`metamsc.results`)."""
+
+    study: str
+    reason: str
 
 
 def readonly(a: ArrayLike) -> np.ndarray:

@@ -31,7 +31,7 @@ from ._util import check_level, readonly, study_arrays, warn_omitted
 from .core import canonical_test
 from .pooling import pool
 from .results import MetaResult
-from .metareg import MetaRegression, _fit
+from .metareg import MetaRegression, fit_design
 from .tau2 import canonical_method
 
 __all__ = ["EggerTest", "BeggTest", "TrimAndFill", "egger_test", "begg_test", "trim_and_fill"]
@@ -40,7 +40,7 @@ __all__ = ["EggerTest", "BeggTest", "TrimAndFill", "egger_test", "begg_test", "t
 def _egger_fit(y, v, method, test="z", level=0.95, threshold=1e-12, maxiter=100) -> MetaRegression:
     """The meta-regression of yi on sei = sqrt(vi) (X = [1, sei]) by the model core."""
     X = np.column_stack([np.ones(y.size), np.sqrt(v)])
-    return _fit(y, v, X, ("intrcpt", "sei"), canonical_method(method), test, level, None, None,
+    return fit_design(y, v, X, ("intrcpt", "sei"), canonical_method(method), test, level, None, None,
                 threshold, maxiter, (), (), None, skip_r2=True)
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ._util import Excluded
+
 __all__ = ["accepts_data", "DATA_DOC"]
 
 #: appended to the docstring of every decorated function
@@ -119,6 +121,35 @@ def _attach(result, excluded: list, rows: np.ndarray):
     return dataclasses.replace(result, **changes) if changes else result
 
 
+def _drop_missing(columns: dict, role_args: dict, labels: str | None, rownames: list[str],
+                  n: int) -> tuple[np.ndarray, list]:
+    """The rows of ``columns`` without a missing value (``keep``) and an :class:`Excluded` record
+    for each other row, naming the column, the argument and the row. A missing study name does
+    not drop the row: the study is called "row N". ``columns`` is updated in place."""
+    excluded: list = []
+    miss = {r: np.fromiter((_is_missing(v) for v in col), bool, col.size)
+            for r, col in columns.items()}
+    if labels in miss and miss[labels].any():  # a study without a name keeps its row
+        named = columns[labels].astype(object)
+        named[miss[labels]] = [f"row {rownames[i]}" for i in np.flatnonzero(miss[labels])]
+        columns[labels], miss[labels] = named, np.zeros(n, dtype=bool)
+    bad = np.zeros(n, dtype=bool)
+    for m in miss.values():
+        bad |= m
+    lab_col = columns.get(labels) if labels else None
+    for i in np.flatnonzero(bad):
+        gone = [r for r in columns if miss[r][i]]
+        what = (", ".join(str(role_args[r]) for r in gone)
+                + f" (argument{'s' if len(gone) > 1 else ''} {', '.join(gone)};")
+        name = str(lab_col[i]) if lab_col is not None else f"row {rownames[i]}"
+        excluded.append(Excluded(name, f"missing {what} row {rownames[i]} of data)"))
+    keep = np.flatnonzero(~bad)
+    if keep.size == 0:
+        raise ValueError("data: every row misses a value in a column the call uses "
+                         f"({', '.join(str(role_args[r]) for r in columns)})")
+    return keep, excluded
+
+
 def accepts_data(roles: Iterable[str], *, labels: str | None = "labels", drop: bool = True,
                  var_roles: bool = False) -> Callable:
     """Decorate a public function so that, with ``data=``, its ``roles`` may be column names.
@@ -172,28 +203,7 @@ def accepts_data(roles: Iterable[str], *, labels: str | None = "labels", drop: b
             excluded: list = []
             keep = np.arange(n if n is not None else 0)
             if drop and n:
-                from .results import Excluded
-
-                miss = {r: np.fromiter((_is_missing(v) for v in col), bool, col.size)
-                        for r, col in columns.items()}
-                if labels in miss and miss[labels].any():  # a study without a name keeps its row
-                    named = columns[labels].astype(object)
-                    named[miss[labels]] = [f"row {rownames[i]}" for i in np.flatnonzero(miss[labels])]
-                    columns[labels], miss[labels] = named, np.zeros(n, dtype=bool)
-                bad = np.zeros(n, dtype=bool)
-                for m in miss.values():
-                    bad |= m
-                lab_col = columns.get(labels) if labels else None
-                for i in np.flatnonzero(bad):
-                    gone = [r for r in columns if miss[r][i]]
-                    what = (", ".join(str(role_args[r]) for r in gone)
-                            + f" (argument{'s' if len(gone) > 1 else ''} {', '.join(gone)};")
-                    name = str(lab_col[i]) if lab_col is not None else f"row {rownames[i]}"
-                    excluded.append(Excluded(name, f"missing {what} row {rownames[i]} of data)"))
-                keep = np.flatnonzero(~bad)
-                if keep.size == 0:
-                    raise ValueError("data: every row misses a value in a column the call uses "
-                                     f"({', '.join(str(role_args[r]) for r in columns)})")
+                keep, excluded = _drop_missing(columns, role_args, labels, rownames, n)
             call = {}
             for r, col in columns.items():
                 if not drop and col.dtype == object:  # missing values travel as NaN

@@ -115,9 +115,9 @@ def influence(result) -> Influence:
     >>> inf.cooks_distance.round(4)
     array([0.0058, 0.1581, 0.0188, 0.3943, 0.5709, 0.0861])
     """
-    from .metareg import MetaRegression, _as_regression
+    from .metareg import MetaRegression, as_regression
 
-    fit = _as_regression(result)
+    fit = as_regression(result)
     assert isinstance(fit, MetaRegression)
     y, v, X = np.asarray(fit.yi), np.asarray(fit.vi), np.asarray(fit.X)
     k, p = X.shape

@@ -65,7 +65,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Measure", "REGISTRY", "get_measure", "normalise_code", "measure_codes"]
+__all__ = ["Measure", "REGISTRY", "get_measure", "normalise_code", "measure_codes",
+           "CORRECTION_RULES", "correction_mask"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,18 @@ class Measure:
     corrects: bool  # whether add/to (zero-cell corrections) apply to this measure
     conventions: tuple[str, ...] = ("metafor",)  # "meta": R meta's variant (effect_size(convention=))
     meta_variants: tuple[str, ...] = ()  # meta's named variants of this measure (e.g. RR.COCHRANE)
+
+    @property
+    def null_value(self) -> float | None:
+        """The value of no effect on the natural scale, where a measure compares two groups or
+        two times: 1 for a ratio (a log measure), 0 for a difference; None for one group."""
+        if self.family not in _COMPARATIVE:
+            return None
+        return 1.0 if self.back_transform == "exp" else 0.0
+
+
+#: families of measures that compare (two groups, two conditions, pre and post)
+_COMPARATIVE = ("binary2", "continuous2", "rate2", "paired", "prepost")
 
 
 _PROP = ("events", "total")
@@ -130,14 +143,15 @@ _ENTRIES = (
     _m("IR", _RATE, "rate", "raw incidence rate", _V, "rate", "identity", "Incidence rate",
        corrects=True),
     _m("IRLN", _RATE, "rate", "log incidence rate", _V, "rate", "exp",
-       "Incidence rate (log scale)", "Log incidence rate", glmm=("",), corrects=True),
+       "Incidence rate (log scale)", "Log incidence rate", _R, glmm=("",), corrects=True),
     _m("IRS", _RATE, "rate", "square-root incidence rate", _V, "rate", "transf.isqrt",
        "Incidence rate", "Square-root incidence rate", add=0.0, corrects=True),
     _m("IRFT", _RATE, "rate", "Freeman-Tukey incidence rate", "Freeman & Tukey (1950)",
        label="Freeman-Tukey transformed rate", add=0.0, corrects=True),
     # single means
     _m("MN", ("mean", "sd", "n"), "mean", "raw mean", _V, label="Mean"),
-    _m("MNLN", ("mean", "sd", "n"), "mean", "log mean", _V, "mean", "exp", "Mean", "Log mean"),
+    _m("MNLN", ("mean", "sd", "n"), "mean", "log mean", _V, "mean", "exp", "Mean (log scale)",
+       "Log mean", _R),
     _m("CVLN", ("mean", "sd", "n"), "mean", "log coefficient of variation",
        "Nakagawa et al. (2015) Methods Ecol Evol 6:143", "coefficient of variation", "exp",
        "Coefficient of variation (log scale)", "Log coefficient of variation", _R),
@@ -147,7 +161,8 @@ _ENTRIES = (
     _m("SMN", ("mean", "sd", "n"), "mean", "single-group standardised mean, mean / sd",
        "Hedges (1981) J Educ Stat 6:107", label="Standardised mean"),
     # pre/post (change = post - pre; ratio = post / pre)
-    _m("MC", _PREPOST, "prepost", "raw mean change", _V, label="Mean change (post \u2212 pre)",
+    _m("MC", _PREPOST, "prepost", "raw mean change, post minus pre", _V,
+       label="Mean change (post \u2212 pre)",
        analysis="Mean change"),
     _m("SMCC", _PREPOST, "prepost", "standardised mean change, change-score SD",
        "Gibbons et al. (1993) J Educ Stat 18:271", label="Standardised mean change",
@@ -348,3 +363,26 @@ def get_measure(code: str) -> Measure:
 def measure_codes(family: str | None = None) -> tuple[str, ...]:
     """All codes, or those of one family (e.g. ``"proportion"``), in registry order."""
     return tuple(c for c, m in REGISTRY.items() if family is None or m.family == family)
+
+
+#: continuity-correction rules (escalc's ``to``): the studies that get ``add``
+CORRECTION_RULES = ("only0", "all", "if0all", "none")
+
+
+def correction_mask(to: str, zero):
+    """Which studies get the continuity correction under rule ``to`` (a boolean array), given
+    which have a zero cell: "only0" those, "if0all" all if any has one, "all" all, "none" none
+    (Viechtbauer 2010, escalc's ``to``)."""
+    import numpy as np
+
+    zero = np.asarray(zero, dtype=bool)
+    if to not in CORRECTION_RULES:
+        raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of "
+                         f"{', '.join(CORRECTION_RULES)}")
+    if to == "all":
+        return np.ones_like(zero)
+    if to == "only0":
+        return zero.copy()
+    if to == "if0all":
+        return np.full_like(zero, bool(zero.any()))
+    return np.zeros_like(zero)

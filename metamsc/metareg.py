@@ -8,6 +8,10 @@ is the proportional reduction of tau^2 against the intercept-only model (Raudenb
 Cooper, Hedges & Valentine, The Handbook of Research Synthesis, ch. 16; Lopez-Lopez et al. 2014,
 Br J Math Stat Psychol 67:30); predictions and their intervals follow Viechtbauer (2010),
 J Stat Softw 36(3), and the likelihood-ratio test compares (restricted) log-likelihoods.
+
+Why one module: the fit, its predictions and its model comparisons all read the same
+:class:`MetaRegression` record and its design matrix; about a third of the lines are the
+numpydoc examples of the three public functions.
 """
 
 from __future__ import annotations
@@ -347,7 +351,7 @@ class MetaRegression:
         """The same model fitted to the studies where ``keep`` is True (for influence)."""
         s = self._settings
         keep = np.asarray(keep, dtype=bool)
-        return _fit(np.asarray(self.yi)[keep], np.asarray(self.vi)[keep],
+        return fit_design(np.asarray(self.yi)[keep], np.asarray(self.vi)[keep],
                     np.asarray(self.X)[keep], self.names, s["method"], self.test, self.level,
                     None if self.weights is None else np.asarray(self.weights)[keep],
                     self.tau2 if self.tau2_fixed else None, s["threshold"], s["maxiter"],
@@ -362,7 +366,7 @@ def _is_intercept(col: np.ndarray) -> bool:
     return bool(np.all(col == 1.0))
 
 
-def _fit(y, v, X, names, method, test, level, weights, tau2, threshold, maxiter, labels,
+def fit_design(y, v, X, names, method, test, level, weights, tau2, threshold, maxiter, labels,
          excluded, encoder, skip_r2=False) -> MetaRegression:
     k, p = X.shape
     int_cols = [j for j in range(p) if _is_intercept(X[:, j])]
@@ -570,7 +574,7 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: st
     labs_ok = labs if ok.all() else tuple(l for l, kp in zip(labs, ok) if kp)
     if y.size == 0:
         raise ValueError("no study left for the meta-regression")
-    return _fit(y, v, X, names, method, test, level, a, tau2, threshold, maxiter, labs_ok,
+    return fit_design(y, v, X, names, method, test, level, a, tau2, threshold, maxiter, labs_ok,
                 excluded, enc)
 
 
@@ -623,13 +627,13 @@ class AnovaResult:
                 f"p = {self.pvalue:.4g}")
 
 
-def _as_regression(fit) -> MetaRegression:
+def as_regression(fit) -> MetaRegression:
     if isinstance(fit, MetaRegression):
         return fit
     from .results import MetaResult
 
     if isinstance(fit, MetaResult) and fit.method in TAU2_METHODS and fit.method != "GENQ":
-        return _fit(np.asarray(fit.yi), np.asarray(fit.vi), np.ones((fit.k, 1)), ("intrcpt",),
+        return fit_design(np.asarray(fit.yi), np.asarray(fit.vi), np.ones((fit.k, 1)), ("intrcpt",),
                     fit.method, fit.test, fit.level, None, None, 1e-12, 100, fit.labels, (), None)
     raise TypeError("needs a meta_regression() fit or an inverse-variance pool() fit (not GENQ, "
                     f"Mantel-Haenszel, Peto or GLMM), not {type(fit).__name__}"
@@ -679,7 +683,7 @@ def anova(full, reduced=None, *, btt: Sequence[int | str] | None = None) -> Anov
     >>> print(f"LRT = {lrt.lrt:.4f}, p = {lrt.pvalue:.4f}")
     LRT = 9.9588, p = 0.0016
     """
-    f = _as_regression(full)
+    f = as_regression(full)
     if reduced is None:
         if btt is None:
             idx = f.btt
@@ -692,7 +696,7 @@ def anova(full, reduced=None, *, btt: Sequence[int | str] | None = None) -> Anov
                            tuple(f.names[j] for j in idx))
     if btt is not None:
         raise ValueError("btt: give either a reduced model or btt, not both")
-    r = _as_regression(reduced)
+    r = as_regression(reduced)
     pf, pr = f._fit.parms, r._fit.parms
     if pf == pr:
         raise ValueError("the models have the same number of parameters; an LRT is not meaningful")
@@ -719,66 +723,3 @@ def anova(full, reduced=None, *, btt: Sequence[int | str] | None = None) -> Anov
     return AnovaResult("LRT", float(lrt), int(df), float(chi2_sf(lrt, df)), None, (), (),
                        llf, llr, f.fit_stats[key]["aic"], r.fit_stats[key]["aic"], f.tau2, r.tau2,
                        float(r2))
-
-
-# ---------------------------------------------------------------------------------------------
-# the spec keys ``moderators`` and ``categorical``
-# ---------------------------------------------------------------------------------------------
-
-def spec_moderators(raw: Mapping[str, Any], method: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Validate the spec keys ``moderators = [...]`` and ``categorical = [...]``; returns both as
-    tuples (a one-line ValueError naming the key otherwise)."""
-    mods = raw.get("moderators", [])
-    cats = raw.get("categorical", [])
-    for key, val in (("moderators", mods), ("categorical", cats)):
-        if not isinstance(val, list) or not all(isinstance(x, str) and x.strip() for x in val):
-            raise ValueError(f"key {key!r}: expected a list of column names, got {val!r}")
-        if len(set(val)) != len(val):
-            raise ValueError(f"key {key!r}: a column is listed twice: {val}")
-    if cats and not mods:
-        raise ValueError("key 'categorical' needs 'moderators'")
-    stray = [c for c in cats if c not in mods]
-    if stray:
-        raise ValueError(f"key 'categorical': {stray} not in 'moderators' {mods}")
-    if mods and str(method).upper().startswith("GLMM"):
-        raise ValueError("key 'moderators': the meta-regression is an inverse-variance model; "
-                         "it cannot use method GLMM")
-    return tuple(mods), tuple(cats)
-
-
-def spec_meta_regression(rows: Sequence[Mapping[str, str]], result, moderators: Sequence[str],
-                         categorical: Sequence[str] = (), where: str = "") -> dict[str, Any]:
-    """The spec's ``meta_regression`` JSON block (see :func:`spec_meta_regression_fit`)."""
-    return spec_meta_regression_fit(rows, result, moderators, categorical, where).to_dict()
-
-
-def spec_meta_regression_fit(rows: Sequence[Mapping[str, str]], result, moderators: Sequence[str],
-                             categorical: Sequence[str] = (), where: str = "") -> MetaRegression:
-    """``result`` (a pooled MetaResult) refitted with the moderators read from ``rows`` (the
-    selection's CSV rows; ``result.kept`` indexes them).
-
-    A column whose every non-missing value is a number is continuous unless it is listed in
-    ``categorical``; other columns are categorical (treatment coding, first sorted level as the
-    reference). Studies with a missing moderator are left out and listed in ``excluded``.
-    """
-    kept = np.arange(len(rows)) if result.kept is None else np.asarray(result.kept, dtype=int)
-    cols: dict[str, np.ndarray] = {}
-    for m in moderators:
-        vals = [(rows[i].get(m) or "").strip() for i in kept]
-        missing = [v.lower() in ("", "na", "nan", "null", "none", "-") for v in vals]
-        if m not in categorical:
-            try:
-                cols[m] = np.array([np.nan if miss else float(v) for v, miss in zip(vals, missing)])
-                continue
-            except ValueError:
-                pass
-        cols[m] = np.array([None if miss else v for v, miss in zip(vals, missing)], dtype=object)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the left-out studies are listed in the JSON
-        try:
-            reg = meta_regression(result.yi, result.vi, cols, method=result.method,
-                                  test=result.test, level=result.level, labels=result.labels,
-                                  categorical=tuple(categorical))
-        except ValueError as e:
-            raise ValueError(f"{where}meta-regression on {list(moderators)}: {e}") from None
-    return reg

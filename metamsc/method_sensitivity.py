@@ -128,7 +128,7 @@ def _from_meta(group, studies, res, note="") -> MethodRow:
     msgs = list(res.diagnostics.messages) + list(res.warnings)
     if not res.diagnostics.converged:
         msgs.insert(0, "did not converge")
-    method = res.conventions.tau2_estimator if res.conventions.tau2_estimator.startswith("GLMM") else res.method
+    method = res.conventions.tau2_estimator if res.model == "GLMM" else res.method
     return MethodRow(group, method, res.measure, res.test, studies, res.k, res.estimate, res.ci_lb,
                      res.ci_ub, res.tau2, ne, nl, nu, "; ".join([note] * bool(note) + msgs))
 
@@ -273,35 +273,39 @@ PRIOR_KEYS = ("mu", "tau")
 def spec_options(where: str, raw: dict[str, Any], kind: str, method: str) -> dict[str, Any]:
     """Validate the spec keys of this module ([prior], [subset]); raise SpecError naming the key."""
     from .bayes import mu_prior, tau_prior
-    from .spec import SpecError
+    from .errors import SpecError
 
     opts: dict[str, Any] = {}
     prior = raw.get("prior")
     if prior is not None and not (kind == "method-sensitivity" or method == "BAYES"):
-        raise SpecError(f"{where}: key 'prior' applies to method BAYES and kind 'method-sensitivity' only")
+        raise SpecError(where, "key 'prior' applies to method BAYES and kind 'method-sensitivity' "
+                               "only", key="prior")
     prior = prior or {}
     for key in prior:
         if key not in PRIOR_KEYS:
-            raise SpecError(f"{where}: key 'prior.{key}': unknown; expected mu or tau")
+            raise SpecError(where, f"key 'prior.{key}': unknown; expected mu or tau",
+                            key=f"prior.{key}")
     mp = tuple(prior.get("mu", ["normal", 0, 10]))
     tp = tuple(prior.get("tau", ["halfnormal", 0.5]))
     try:
         mu_prior(mp)
     except (TypeError, ValueError) as e:
-        raise SpecError(f"{where}: key 'prior.mu': {e}") from None
+        raise SpecError(where, f"key 'prior.mu': {e}", key="prior.mu") from None
     try:
         tau_prior(tp)
     except (TypeError, ValueError) as e:
-        raise SpecError(f"{where}: key 'prior.tau': {e}") from None
+        raise SpecError(where, f"key 'prior.tau': {e}", key="prior.tau") from None
     if kind == "method-sensitivity" or method == "BAYES":
         opts["prior"] = {"mu": list(mp), "tau": list(tp)}
     if "subset" in raw:
         if kind != "method-sensitivity":
-            raise SpecError(f"{where}: key 'subset' applies to kind 'method-sensitivity' only")
+            raise SpecError(where, "key 'subset' applies to kind 'method-sensitivity' only",
+                            key="subset")
         s = raw["subset"]
         if set(s) - {"column", "value", "label"} or not all(isinstance(s.get(k), str) for k in ("column", "value")):
-            raise SpecError(f"{where}: key 'subset' must be a table with string keys column, value "
-                            f"(and optional label): the studies to keep in the subset analysis")
+            raise SpecError(where, "key 'subset' must be a table with string keys column, value "
+                                   "(and optional label): the studies to keep in the subset "
+                                   "analysis", key="subset")
         opts["subset"] = {"column": s["column"], "value": s["value"],
                           "label": str(s.get("label", f"{s['column']} = {s['value']}"))}
     return opts
@@ -384,15 +388,16 @@ class SpecBayes:
         return bayes_forest(self.result, ax=ax, title=self.spec.title)
 
 
-def run_spec_extension(spec, sel):
-    """Run a method-sensitivity or BAYES spec over its selected rows (called by spec.run_spec)."""
+def run_spec_extension(spec, sel, numbers):
+    """Run a method-sensitivity or BAYES spec over its selected rows (called by
+    :func:`metamsc.project.run_spec`, which passes its reader of a role's values, ``numbers``)."""
     from .bayes import bayes
     from .effects import effect_size
-    from .spec import DataError, _numbers
+    from .errors import DataError
 
     idx = np.arange(len(sel.rows))
     labels = [sel.rows[i][spec.column("study")] for i in idx]
-    data = {r: _numbers(spec, sel, r) for r in spec.roles()}
+    data = {r: numbers(spec, sel, r) for r in spec.roles()}
     study_data = {r: tuple(v) for r, v in data.items()}
     prior = spec.options.get("prior", {"mu": ["normal", 0, 10], "tau": ["halfnormal", 0.5]})
     if spec.kind == "method-sensitivity":
@@ -400,8 +405,8 @@ def run_spec_extension(spec, sel):
         mask = None
         if sub is not None:
             if sub["column"] not in sel.columns:
-                raise DataError(f"{sel.file}: no column {sub['column']!r}; needed by key 'subset' of "
-                                f"spec {spec.path.name}")
+                raise DataError(sel.file, f"no column {sub['column']!r}; needed by key 'subset' "
+                                          f"of spec {spec.path.name}", column=sub["column"])
             mask = [row.get(sub["column"], "").strip() == sub["value"] for row in sel.rows]
         try:
             res = method_sensitivity(data["events"], data["total"], labels=labels, level=spec.level,
@@ -409,12 +414,12 @@ def run_spec_extension(spec, sel):
                                      bayes_priors=((tuple(prior["mu"]), tuple(prior["tau"])),),
                                      subset=mask, subset_label=(sub or {}).get("label", "subset"))
         except ValueError as e:
-            raise DataError(f"{spec.path}: {e}") from None
+            raise DataError(spec.path, str(e)) from None
         return SpecMethodSensitivity(spec, sel, res, study_data)
     try:
         es = effect_size(spec.measure, labels=labels, add=spec.add, to=spec.to, **data)
         res = bayes(es.yi, es.vi, mu_prior=tuple(prior["mu"]), tau_prior=tuple(prior["tau"]),
                     level=spec.level, labels=labels, measure=spec.measure, n=es.n)
     except ValueError as e:
-        raise DataError(f"{spec.path}: {e}") from None
+        raise DataError(spec.path, str(e)) from None
     return SpecBayes(spec, sel, res, study_data)

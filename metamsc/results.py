@@ -6,6 +6,13 @@ the base of the other kinds, which add typed fields: :class:`MHResult` (Mantel-H
 same model with the same settings to a subset of its studies (leave-one-out, cumulative and
 subgroup analyses use it, so none of them replaces one model by another). ``subgroups`` and
 ``subgroup_test`` hold a subgroup analysis (:mod:`metamsc.subgroups`).
+
+Plain data: nothing here draws or writes. ``plot_forest()``, ``to_dict()`` and ``refit()`` are
+thin calls into the layer that draws (:mod:`metamsc.plots`), writes (:mod:`metamsc.report`) or
+fits (the models), imported inside the method (tests/test_architecture.py lists them).
+
+Why one module: the result kinds share one base (MetaResult) and its interval, convention and
+diagnostics records; one file is the one place a reader looks up what a fit returns.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import numpy as np
 
 from ._dist import norm_isf, t_isf
 from ._present import Interval, Summary, explained, fmt, level_arg, record_frame, scale_name
-from ._util import check_level
+from ._util import Excluded, check_level
 from . import transforms
 
 __all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult",
@@ -95,14 +102,6 @@ class Diagnostics:
     tau2_at_boundary: bool
     algorithm: str
     messages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Excluded:
-    """A study left out of an analysis, and why."""
-
-    study: str
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ Weights: x2 t1/T (IRR), t1 t2/T (IRD). The continuity correction adds ``add`` to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -82,15 +82,15 @@ from ._dist import chi2_sf, norm_isf, norm_sf
 from .frames import accepts_data
 from ._util import check_level, readonly
 from .effects import effect_size
+from .measures import CORRECTION_RULES, correction_mask, get_measure
 from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResult, NaturalScale,
                       PetoResult)
 
-__all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "MH_MEASURES", "MH_RATE_MEASURES"]
+__all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "exact_two_group", "MH_MEASURES",
+           "MH_RATE_MEASURES"]
 
 MH_MEASURES = ("OR", "RR", "RD")
 MH_RATE_MEASURES = ("IRR", "IRD")
-_TO = ("only0", "all", "if0all", "none")
-_NATURAL = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "odds ratio", "IRR": "rate ratio"}
 
 
 def _pair(value: Any, second: Any, name: str) -> tuple[Any, Any]:
@@ -123,24 +123,16 @@ def _tables(events1, total1, events2, total2):
 
 def _correct(cells, add: float, to: str):
     """Add ``add`` to every cell of the tables selected by ``to`` (escalc's rule)."""
-    if to not in _TO:
-        raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of {', '.join(_TO)}")
+    if to not in CORRECTION_RULES:
+        raise ValueError(f"unknown continuity-correction rule to={to!r}; expected one of {', '.join(CORRECTION_RULES)}")
     a, b, c, d = cells
     mask = _to_mask((a == 0) | (b == 0) | (c == 0) | (d == 0), add, to)
     return tuple(v + add * mask for v in cells), mask
 
 
 def _to_mask(zero: np.ndarray, add: float, to: str) -> np.ndarray:
-    """The studies that get ``add`` under the rule ``to``, given which ones have a zero cell."""
-    if to == "all":
-        mask = np.ones_like(zero)
-    elif to == "only0":
-        mask = zero
-    elif to == "if0all":
-        mask = np.full_like(zero, bool(zero.any()))
-    else:
-        mask = np.zeros_like(zero)
-    return mask & (add != 0)
+    """The studies that get a non-zero ``add`` under the rule ``to`` (the registry's rule)."""
+    return correction_mask(to, zero) & (add != 0)
 
 
 def _double_zero(a, b, c, d):
@@ -275,9 +267,10 @@ def _finish(*, cls, measure, pooling, estimator_name, algorithm, level, beta, se
     lb, ub = beta - crit * se, beta + crit * se
     natural = None
     transform = "none"
-    if measure in _NATURAL:
+    if get_measure(measure).back_transform == "exp":  # the ratios (OR, RR, PETO, IRR)
         transform = "exp"
-        natural = NaturalScale(_NATURAL[measure], float(np.exp(beta)), float(np.exp(lb)),
+        natural = NaturalScale(get_measure(measure).natural_scale, float(np.exp(beta)),
+                               float(np.exp(lb)),
                                float(np.exp(ub)), nan, nan, transform)
     ok = np.isfinite(yi) & np.isfinite(vi)
     conventions = Conventions(
@@ -318,8 +311,8 @@ def _options(add, to, drop00):
     drop1, drop2 = _pair(drop00, False, "drop00")
     add1, add2, drop1, drop2 = float(add1), float(add2), bool(drop1), bool(drop2)
     for t in (to1, to2):
-        if t not in _TO:
-            raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(_TO)}")
+        if t not in CORRECTION_RULES:
+            raise ValueError(f"unknown continuity-correction rule to={t!r}; expected one of {', '.join(CORRECTION_RULES)}")
     if add1 < 0 or add2 < 0:
         raise ValueError("add must be >= 0")
     return (add1, to1, drop1), (add2, to2, drop2)
@@ -584,3 +577,24 @@ def _with_subgroups(res, subgroup):
     from .subgroups import subgroup_analysis
 
     return subgroup_analysis(res, subgroup).attach()
+
+
+def exact_two_group(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike,
+                    labels: Sequence[str], *, level: float = 0.95) -> list[dict[str, Any]]:
+    """Per study 2x2 exact statistics: Fisher's exact test and the conditional MLE odds ratio
+    with its exact CI (Fisher 1935; Cornfield 1956), as R's ``fisher.test``."""
+    from scipy.stats import contingency, fisher_exact
+
+    check_level(level)
+    out = []
+    for lab, *cells in zip(labels, events1, total1, events2, total2):
+        a, n1, c, n2 = (int(round(float(x))) for x in cells)
+        table = [[a, n1 - a], [c, n2 - c]]
+        cond = contingency.odds_ratio(table, kind="conditional")
+        ci = cond.confidence_interval(confidence_level=level)
+        out.append({"study": lab, "table": table, "fisher_pvalue": fisher_exact(table)[1],
+                    "or_conditional_mle": cond.statistic, "or_exact_ci_lb": ci.low,
+                    "or_exact_ci_ub": ci.high, "risk1": a / n1, "risk2": c / n2,
+                    "method": "Fisher's exact test (two-sided); conditional MLE odds ratio with "
+                              "exact CI (as R fisher.test)"})
+    return out

@@ -227,7 +227,7 @@ CSV_ERRORS = [
     ("total-negative", BASE, "study,events,total\nA,1,10\nB,1,-5\n", ["d.csv", "row 3"]),
     ("huge-counts", BASE, "study,events,total\nA,1e20,2e20\nB,1,10\n", ["d.csv", "row 2", "whole number"]),
     ("huge-total", BASE, "study,events,total\nA,1,1e308\nB,1,10\n", ["d.csv", "row 2", "whole number"]),
-    ("glmm-fraction", GLMM, "study,events,total\nA,2.5,10\nB,1,10\n", ["d.csv", "row 2", "integer"]),
+    ("glmm-fraction", GLMM, "study,events,total\nA,2.5,10\nB,1,10\n", ["d.csv", "row 2", "whole number"]),
     ("glmm-above-total", GLMM, "study,events,total\nA,2,10\nB,12,10\n", ["d.csv", "row 3"]),
     ("or-fraction", TWO, "study,events1,total1,events2,total2\nA,1.5,10,1,10\nB,5,12,2,11\n",
      ["d.csv", "row 2", "whole number"]),

@@ -83,7 +83,8 @@ def _scale(res):
 
 def check_forest(ax, res, *, studies=True):
     """The general checks plus a forest's own: numbers, diamond, squares, row height."""
-    from metamsc.plots.forest import ROW_PT, ci_text
+    from metamsc.plots.draw import ROW_PT
+    from metamsc.plots.forest import ci_text
 
     fig = ax.figure
     texts = check_figure(fig)
@@ -347,10 +348,8 @@ def test_rr_with_wide_cis_has_a_positive_log_axis_squares_and_diamond():
                                   "psoriasis-pasi75", "ssc-mrss", "cheng2022-sex", "evidence-map"])
 def test_the_reviews_figures_pass_the_check(name):
     an = run_spec(ROOT / "analyses" / f"{name}.toml")
-    from metamsc.plots.evidence import evidence_map_plot
-
     with figure_context():
-        ax = evidence_map_plot(an) if name == "evidence-map" else forest(an)
+        ax = an.plot_evidence_map() if name == "evidence-map" else an.plot_forest()
         check_figure(ax.figure)  # e.g. psoriasis-safety: the footnote was cut at the right edge
         plt.close(ax.figure)
 
@@ -358,7 +357,7 @@ def test_the_reviews_figures_pass_the_check(name):
 def test_ssc_safety_shows_every_exact_bound_and_no_model_claim():
     an = run_spec(ROOT / "analyses" / "ssc-safety.toml")
     with figure_context():
-        ax = forest(an)
+        ax = an.plot_forest()
         texts = check_figure(ax.figure)
     labels = [t.get_text() for t in texts if t.get_gid() == "label"]
     # the serious adverse events (0/12, Granel 2015) have only an exact bound: it has its row
@@ -409,10 +408,9 @@ def test_evidence_map_from_a_csv_without_year_or_design(tmp_path):
                                     "Beta,psoriasis,30\nGamma,scleroderma,\n")
     (tmp_path / "m.toml").write_text('kind = "evidence-map"\ntitle = "Map"\ndata = "d.csv"\n')
     an = run_spec(tmp_path / "m.toml")
-    from metamsc.plots import evidence_map_plot
 
     with figure_context():
-        ax = evidence_map_plot(an)
+        ax = an.plot_evidence_map()
         texts = check_figure(ax.figure)
         s = [t.get_text() for t in texts]
         assert {"Alpha 2020", "Beta", "Gamma"} <= set(s)
@@ -491,7 +489,7 @@ def test_spec_forest_options_and_extra_plots(tmp_path):
     for f in ("f.png", "f.svg", "loo.svg", "cum.pdf", "funnel.png"):
         assert (tmp_path / f).stat().st_size > 1000
     an = run_spec(tmp_path / "s.toml")
-    from metamsc.plots import spec_figures
+    from metamsc.project.figures import spec_figures
 
     with figure_context():
         figs = spec_figures(an)
@@ -574,7 +572,7 @@ def test_descriptive_subgroup_has_its_studies_but_no_subtotal_or_pi():
 def test_the_reviews_case_reports_are_shown_not_pooled(name):
     an = run_spec(ROOT / "analyses" / f"{name}.toml")
     with figure_context():
-        ax = forest(an)
+        ax = an.plot_forest()
         texts = check_figure(ax.figure)
         labels = [t.get_text() for t in texts if t.get_gid() == "label"]
         case = [s for s in labels if s.startswith("case report")]
@@ -606,7 +604,7 @@ def test_one_study_is_its_own_result_without_a_model_row():
     for name in ("ssc-mrss", "ssc-safety-park-completers", "cheng2022-sex"):
         an = run_spec(ROOT / "analyses" / f"{name}.toml")
         with figure_context():
-            ax = forest(an)
+            ax = an.plot_forest()
             texts = check_figure(ax.figure)
             labels = [t.get_text() for t in texts if t.get_gid() == "label"]
             assert "Common-effect model" not in labels
@@ -639,7 +637,7 @@ def test_no_prediction_interval_below_three_studies():
     an = run_spec(ROOT / "analyses" / "psoriasis-pasi40-lowerbound.toml")
     assert an.result.k == 2
     with figure_context():
-        ax = forest(an)
+        ax = an.plot_forest()
         check_figure(ax.figure)
         assert not _patch_ys(ax, "pi") and len(_patch_ys(ax, "diamond")) == 1
         plt.close(ax.figure)
@@ -663,13 +661,11 @@ def test_weights_only_beside_a_drawn_overall_model():
 
 
 def test_evidence_map_marks_unverified_cell_sources():
-    from metamsc.plots.evidence import evidence_map_plot
-
     an = run_spec(ROOT / "analyses" / "evidence-map.toml")
     unverified = [r for r in an.rows if r.get("cell_source", "").endswith("(unverified)")]
     assert unverified  # the data have them (the review's 'hUCB' read as cord blood)
     with figure_context():
-        ax = evidence_map_plot(an)
+        ax = an.plot_evidence_map()
         texts = check_figure(ax.figure)
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "cord blood (unverified)" in legend
@@ -692,7 +688,7 @@ def test_single_level_without_overall_keeps_its_subtotal(tmp_path):
                                      'subgroup = "design"\noverall = false\n')
     an = run_spec(tmp_path / "s.toml")
     with figure_context():
-        ax = forest(an)
+        ax = an.plot_forest()
         texts = check_figure(ax.figure)
         labels = [t.get_text() for t in texts if t.get_gid() == "label"]
         assert "trial (k = 3)" in labels and "Subtotal (random-effects model)" in labels
@@ -869,7 +865,7 @@ def test_influence_plot_panels_are_the_diagnostics(k):
 
 def test_spec_bubble_baujat_influence_plots_are_checked_and_byte_reproducible(tmp_path):
     from metamsc.cli import main
-    from metamsc.plots import spec_figures
+    from metamsc.project.figures import spec_figures
     from metamsc.spec import SpecError, load_spec
 
     (tmp_path / "d.csv").write_text(

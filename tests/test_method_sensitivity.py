@@ -85,7 +85,7 @@ def _spec_run(tmp_path, text):
 
 def test_spec_method_sensitivity_pasi40():
     an = run_spec(ROOT / "analyses" / "psoriasis-pasi40-methods.toml")
-    from metamsc import report
+    from metamsc import report, summary
 
     d = json.loads(report.dumps(analysis_dict(an)))
     assert d["kind"] == "method-sensitivity" and d["k"] == 5
@@ -93,9 +93,9 @@ def test_spec_method_sensitivity_pasi40():
     assert len(sub) == 1 and sub[0]["k"] == 1  # Cheng 2022 only (the one trial)
     assert sub[0]["natural"]["estimate"] == pytest.approx(8 / 17, rel=1e-8)
     assert d["spec"]["prior"] == {"mu": ["normal", 0, 10], "tau": ["halfnormal", 0.5]}
-    row = report.summary_row("psoriasis-pasi40-methods", d)
+    row = summary.summary_row("psoriasis-pasi40-methods", d)
     assert row["measure"] == "method sensitivity"
-    md = report.summary_markdown([row])
+    md = summary.summary_markdown([row])
     assert "pooled estimates from" in md
 
 
@@ -115,7 +115,7 @@ def test_spec_errors(tmp_path):
 
 
 def test_spec_bayes(tmp_path):
-    from metamsc import report
+    from metamsc import report, summary
 
     an = _spec_run(tmp_path, 'title = "B"\ndata = "outcomes"\nmeasure = "PLO"\nmethod = "BAYES"\n'
                              '[prior]\nmu = ["normal", 0, 4]\ntau = ["halfcauchy", 0.5]\n'
@@ -127,7 +127,7 @@ def test_spec_bayes(tmp_path):
     ref = bayes(es.yi, es.vi, mu_prior=("normal", 0, 4), tau_prior=("halfcauchy", 0.5))
     assert d["estimate"] == pytest.approx(ref.mu_median, rel=1e-7)
     assert d["natural"]["estimate"] == pytest.approx(1 / (1 + math.exp(-ref.mu_median)), rel=1e-7)
-    row = report.summary_row("b", d)
+    row = summary.summary_row("b", d)
     assert row["method"] == "BAYES" and row["estimate"] == d["natural"]["estimate"]
     import matplotlib
 

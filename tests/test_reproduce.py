@@ -284,7 +284,7 @@ def test_summary_counts_studies_and_estimates_and_never_gives_one_study_a_predic
     assert "| Treatment-related adverse events, psoriasis | primary | 5 | 13 |" in md
     assert "n/a (one study)" in md and "| 0% |" in md
     mrss = rows["ssc-mrss"]
-    assert mrss["method"] == "single study (no pooling)" and mrss["scale"] == "mean change, post minus pre"
+    assert mrss["method"] == "single study (no pooling)" and mrss["scale"] == "raw mean change, post minus pre"
     assert mrss["sensitivity"].startswith("n = 7: -6.30 [-13.01, 0.41]")
 
 
@@ -296,7 +296,7 @@ def test_spec_keys_role_caveat_headline_descriptive(tmp_path):
     d = analysis_dict(run_spec(spec))
     assert d["role"] == "primary" and d["caveat"] == "c." and d["subgroup"]["test"] is None
     assert d["spec"]["headline"] == "trial" and d["spec"]["descriptive"] == ["case"]
-    from metamsc.report import summary_row
+    from metamsc.summary import summary_row
     row = summary_row("s", json.loads(json.dumps(d, default=float)))
     assert row["estimate"] == pytest.approx(0.2) and row["k"] == 1 and row["patients"] == 10
     assert row["descriptive"] == "case: 4/4 patients in 2 studies"

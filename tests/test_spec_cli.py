@@ -101,7 +101,7 @@ BASE = 'title = "t"\ndata = "d.csv"\nmeasure = "PLO"\n'
     (BASE + "title = 3\n", None, "not valid TOML"),
     ('title = 3\ndata = "d.csv"\nmeasure = "PLO"\n', None, "key 'title' must be a string"),
     (BASE, "study,events,total\nA,1,10\nB,three,12\n", "row 3: column 'events': 'three' is not a number"),
-    (BASE, "study,events,total\nA,1,10\nB,13,12\n", "row 3: events > total in study 'B'"),
+    (BASE, "study,events,total\nA,1,10\nB,13,12\n", "row 3: study 'B': events > total"),
     (BASE, "study,x,total\nA,1,10\n", "no column 'events' (role 'events')"),
     (BASE + 'where = {arm = "a"}\n', None, "no column 'arm'"),
     (BASE, "study,events,events\nA,1,10\n", "duplicate column 'events'"),

@@ -209,7 +209,7 @@ def test_quote_check_skipped_without_seeds(tmp_path: Path, monkeypatch: pytest.M
     def edit(rows: Rows) -> Rows:
         rows[0]["quote"] = "words that are in no seed"
         return rows
-    monkeypatch.setattr(v, "_default_seeds_dir", lambda: None)
+    monkeypatch.setattr(v, "default_seeds_dir", lambda: None)
     report = v.validate(broken_copy(tmp_path, "provenance", edit))
     assert report.errors == ()
 

@@ -52,8 +52,11 @@ def _label(r: dict[str, str], col: str | None, i: int) -> str:
     return f"study {i + 1}"
 
 
-def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
-    """Draw the evidence map of ``rows`` (study dicts, or an EvidenceMap) on ``ax``; returns ax.
+def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None,
+                      study_column: str | None = None):
+    """Draw the evidence map of ``rows`` (study dicts) on ``ax``; returns ax. A study's label is
+    its ``study_column`` value, else its citation, study_id, study, name or row (a spec's map
+    draws itself: ``EvidenceMap.plot_evidence_map()``).
 
     Marker position: publication or registration year; marker shape: design; colour: cell
     source (a value ending in "(unverified)": its source's colour, a "?" beside the marker and
@@ -62,14 +65,8 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms
-    from matplotlib.legend_handler import HandlerTuple
-    from matplotlib.lines import Line2D
 
-    label_col = None
-    if hasattr(rows, "rows"):
-        title = title if title is not None else rows.spec.title
-        label_col = rows.spec.columns.get("study")
-        rows = rows.rows
+    label_col = study_column
     check_length(title, "title", MAX_TITLE)
     if not rows:
         raise ValueError("evidence_map_plot: no studies to draw")
@@ -152,6 +149,21 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
     ax.set_xticklabels([str(t) for t in ticks] + ["n.d."])
     ax.tick_params(axis="x", labelsize=_FONT)
     ax.set_xlabel("Year of publication (n.d.: registration year not in the sources)", fontsize=_FONT)
+    _legend(ax, rows)
+    if title_lines:
+        _title(ax, title_lines, left_pt)
+    return ax
+
+
+def _legend(ax, rows) -> None:
+    """The legend below the plot: cell sources (with their unverified values), designs, and
+    filled (results reported) or hollow (registered only) markers."""
+    from matplotlib import transforms as mtransforms
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.lines import Line2D
+
+    fig = ax.figure
+
     def key(marker, face, edge, **kw):
         return Line2D([], [], ls="", marker=marker, markersize=7, markerfacecolor=face,
                       markeredgecolor=edge, **kw)
@@ -173,12 +185,17 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None):
               bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncol=4, fontsize=_FONT - 1,
               frameon=False, handletextpad=0.3, columnspacing=1.0,
               handler_map={tuple: HandlerTuple(ndivide=None, pad=0.1)})
-    if title_lines:
-        tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
-        ax.text(0, 1, "\n".join(title_lines), transform=tr, fontsize=_FONT + 2.5, fontweight="bold",
-                va="bottom", parse_math=False, gid="title")
-        ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
-                transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
-                                                  units="points"),
-                fontsize=_FONT - 1, fontstyle="italic", va="bottom")
-    return ax
+
+
+def _title(ax, title_lines: list[str], left_pt: float) -> None:
+    """The title above the plot, and what a marker's area means."""
+    from matplotlib import transforms as mtransforms
+
+    fig = ax.figure
+    tr = mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=18, units="points")
+    ax.text(0, 1, "\n".join(title_lines), transform=tr, fontsize=_FONT + 2.5, fontweight="bold",
+            va="bottom", parse_math=False, gid="title")
+    ax.text(0, 1, "Marker area: number of patients (analysed, else enrolled, else planned)",
+            transform=mtransforms.offset_copy(ax.transAxes, fig=fig, x=-left_pt, y=5,
+                                              units="points"),
+            fontsize=_FONT - 1, fontstyle="italic", va="bottom")

@@ -80,25 +80,7 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
     top = se_max * 1.04
     span = np.r_[yi, fy, center - z * top, center + z * top]
     if contours:
-        levels = sorted(float(c) for c in contours)
-        if not all(0 < c < 1 for c in levels):
-            raise ValueError(f"contours must be levels between 0 and 1, got {contours!r}")
-        zs = [float(norm_isf((1 - c) / 2)) for c in levels]
-        span = np.r_[span, null - zs[-1] * top * 1.15, null + zs[-1] * top * 1.15]
-        lo_x, hi_x = span.min(), span.max()
-        pad = 0.04 * (hi_x - lo_x or 1.0)
-        far = max(abs(lo_x - pad - null), abs(hi_x + pad - null)) * 2
-        shades = np.linspace(0.82, 0.55, len(zs))
-        for i, (c, zc) in enumerate(zip(levels, zs)):
-            z_out = zs[i + 1] if i + 1 < len(zs) else None
-            for sgn in (-1, 1):
-                inner = [(null, 0.0), (null + sgn * zc * top, top)]
-                outer = ([(null + sgn * z_out * top, top), (null, 0.0)] if z_out is not None
-                         else [(null + sgn * far, top), (null + sgn * far, 0.0)])
-                ax.fill(*zip(*(inner + outer)), color=str(shades[i]), zorder=0, linewidth=0,
-                        gid=f"contour-{c:g}",
-                        label=("_nolegend_" if sgn > 0 else f"p < {1 - c:.2g}" if z_out is None
-                               else f"{1 - levels[i + 1]:.2g} < p < {1 - c:.2g}"))
+        span = _draw_contours(ax, contours, null, top, span)
         region_color = "none"
 
     # the pseudo-confidence region: a shaded triangle with dashed edges
@@ -132,3 +114,29 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
     return ax
+
+
+def _draw_contours(ax, contours, null: float, top: float, span: np.ndarray) -> np.ndarray:
+    """Shade, around ``null``, where a study's two-sided p-value is below 1 - level for each
+    level of ``contours`` (contour-enhanced funnel, Peters et al. 2008 J Clin Epidemiol
+    61:991); returns the x span widened to the outermost contour."""
+    levels = sorted(float(c) for c in contours)
+    if not all(0 < c < 1 for c in levels):
+        raise ValueError(f"contours must be levels between 0 and 1, got {contours!r}")
+    zs = [float(norm_isf((1 - c) / 2)) for c in levels]
+    span = np.r_[span, null - zs[-1] * top * 1.15, null + zs[-1] * top * 1.15]
+    lo_x, hi_x = span.min(), span.max()
+    pad = 0.04 * (hi_x - lo_x or 1.0)
+    far = max(abs(lo_x - pad - null), abs(hi_x + pad - null)) * 2
+    shades = np.linspace(0.82, 0.55, len(zs))
+    for i, (c, zc) in enumerate(zip(levels, zs)):
+        z_out = zs[i + 1] if i + 1 < len(zs) else None
+        for sgn in (-1, 1):
+            inner = [(null, 0.0), (null + sgn * zc * top, top)]
+            outer = ([(null + sgn * z_out * top, top), (null, 0.0)] if z_out is not None
+                     else [(null + sgn * far, top), (null + sgn * far, 0.0)])
+            ax.fill(*zip(*(inner + outer)), color=str(shades[i]), zorder=0, linewidth=0,
+                    gid=f"contour-{c:g}",
+                    label=("_nolegend_" if sgn > 0 else f"p < {1 - c:.2g}" if z_out is None
+                           else f"{1 - levels[i + 1]:.2g} < p < {1 - c:.2g}"))
+    return span

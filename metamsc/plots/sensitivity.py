@@ -13,8 +13,9 @@ import numpy as np
 
 from ..results import MetaResult
 from ._layout import MAX_TITLE, check_length
-from .forest import (_XLABEL, Axis, _model_label, _option, _pooled, _Row, _scale, ci_text, draw,
-                     _valid_range)
+from .draw import draw
+from .rows import (Axis, Row, axis_label, ci_text, model_label, option, pooled, reference, scale_of,
+                   valid_range)
 
 __all__ = ["sensitivity_forest"]
 
@@ -35,25 +36,25 @@ def sensitivity_forest(table: Any, ax=None, *, result: MetaResult | None = None,
     if result is not None and not isinstance(result, MetaResult):
         raise TypeError("result must be a MetaResult (the model of every study)")
     check_length(title, "title", MAX_TITLE)
-    axis = _option(Axis, axis, "axis")
+    axis = option(Axis, axis, "axis")
     cumul = isinstance(table, Cumulative)
     if cumul and result is None:
         result = table.fits[-1]
-    scale = _scale(table.measure)
-    a, b = _valid_range(table.measure)
+    scale = scale_of(table.measure)
+    a, b = valid_range(table.measure)
     rows = []
     for lab, fit in zip(table.labels, table.fits):
-        est, lo, hi, _, _ = _pooled(fit)
+        est, lo, hi, _, _ = pooled(fit)
         tau2 = f"{fit.tau2:.3g}" if fit.method != "EE" else "\u2013"
         i2 = f"{fit.i2:.0f}%" if fit.k > 1 else "\u2013"
-        rows.append(_Row("study", ("+ " if cumul else "") + lab, est, max(lo, a), min(hi, b),
+        rows.append(Row("study", ("+ " if cumul else "") + lab, est, max(lo, a), min(hi, b),
                          right=(f"{fit.k}", i2, tau2), value=ci_text(est, lo, hi, scale, table.measure)[0]))
-    pooled = np.nan
+    pooled_est = np.nan
     if result is not None:
-        est, lo, hi, _, _ = _pooled(result)
-        pooled = est
-        rows.append(_Row("gap", ""))
-        rows.append(_Row("summary", f"All studies: {_model_label(result)}", est, lo, hi, bold=True,
+        est, lo, hi, _, _ = pooled(result)
+        pooled_est = est
+        rows.append(Row("gap", ""))
+        rows.append(Row("summary", f"All studies: {model_label(result)}", est, lo, hi, bold=True,
                          value=ci_text(est, lo, hi, scale, result.measure)[0]))
     head = "Estimate without the study" if not cumul else "Cumulative estimate"
     value_header = f"{head} [{100 * table.level:g}% CI]"
@@ -64,16 +65,10 @@ def sensitivity_forest(table: Any, ax=None, *, result: MetaResult | None = None,
     footnote = ("Each row: the model of the studies up to and including that one, in the order shown."
                 if cumul else "Each row: the model refitted without that study.")
     footnote += f" Model: {table.method}, test {table.test}."
-    ref = axis.ref
-    if ref is None:
-        ref = 1.0 if table.measure in ("RR", "OR", "ROM", "PETO") else (
-            0.0 if table.measure in ("RD", "MD", "SMD", "MC", "SMCC", "SMCR") else None)
-    elif isinstance(ref, bool):
-        ref = None if not ref else (1.0 if scale == "log" else 0.0)
-    xlabel = axis.label or _XLABEL.get(table.measure) or {
-        "percent": "Proportion (%)", "log": "Ratio (log scale)", "linear": "Estimate"}[scale]
+    ref = reference(table.measure, axis.ref, scale)
+    xlabel = axis.label or axis_label(table.measure)
     return draw(rows, ax=ax, scale=scale, title=title, footnote=footnote, xlabel=xlabel,
                 left_headers=[], right_headers=["k", "I\u00b2", "\u03c4\u00b2"],
-                value_header=value_header, pooled=pooled, ref=ref, xlim=axis.xlim,
+                value_header=value_header, pooled=pooled_est, ref=ref, xlim=axis.xlim,
                 direction=axis.direction,
                 label_header="Study added" if cumul else "Study omitted")
