@@ -18,7 +18,7 @@ from .influence import influence_plot
 from .sensitivity import sensitivity_forest
 
 __all__ = ["forest", "funnel", "sensitivity_forest", "bubble", "baujat", "influence_plot", "evidence_map_plot", "save_figure",
-           "figure_context", "spec_figures", "FORMATS"]
+           "figure_context", "FORMATS"]
 
 #: settings every figure is drawn and saved with, whatever the user's matplotlibrc says
 _PINNED = {"svg.hashsalt": "metamsc", "svg.fonttype": "path", "pdf.fonttype": 42}
