@@ -14,7 +14,20 @@ Models
   effects and a random treatment effect (Stijnen et al. 2010, model 3.2;
   Turner et al. 2000, Stat Med 19:3417): logit p_i1 = alpha_i + theta + u_i/2,
   logit p_i2 = alpha_i - u_i/2, u_i ~ N(0, tau^2) (the +-1/2 coding that
-  metafor uses by default).
+  metafor uses by default). The same model for ``IRR`` with Poisson cells and
+  log person-time offsets.
+* ``OR`` with ``model="CM.EL"``: conditional on the margins of each 2x2 table,
+  the first group's events have Fisher's noncentral hypergeometric distribution
+  with log odds ratio theta + u_i (van Houwelingen, Zwinderman & Stijnen 1993,
+  Stat Med 12:2273; Stijnen et al. 2010, model 3.1). metafor integrates this
+  likelihood numerically: ``nagq="high"`` (41 nodes) reproduces the integral.
+* ``OR`` with ``model="CM.AL"``: its binomial approximation, x_i ~ Bin(x_i + c_i,
+  p_i), logit p_i = log(n1_i / n2_i) + theta + u_i; for ``IRR`` the same
+  conditional binomial (with log(t1_i / t2_i)) is exact, so ``CM.EL`` and
+  ``CM.AL`` are one model (as in metafor).
+* Not yet fitted: ``model="UM.RS"`` (random study effects; two random effects
+  per study, which metafor fits by lme4's Laplace approximation): it raises
+  NotImplementedError.
 
 ``method="ML"`` is the random-effects model, ``method="EE"`` (aliases "FE",
 "CE") the common-effect GLM with tau^2 fixed at 0.

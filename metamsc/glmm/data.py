@@ -15,6 +15,7 @@ from scipy import special
 
 from ..proportions import cp_upper_bound
 from ..results import Excluded
+from .likelihood import nchg_support
 
 __all__ = ["prepare", "degenerate", "poisson_upper"]
 
@@ -145,12 +146,18 @@ def _two_group_design(measure, model, x, n1, c, n2) -> dict[str, Any]:
       approximation to the conditional likelihood (van Houwelingen et al. 1993, Stat Med 12:2273).
     * CM.EL for IRR (= CM.AL): conditional on x + c the first group's count is exactly
       binomial with logit p = log(t1 / t2) + theta + u.
+    * CM.EL (OR): conditional on the margins, x has Fisher's noncentral hypergeometric
+      distribution with log odds ratio theta + u (van Houwelingen et al. 1993; Stijnen,
+      Hamza & Ozdemir 2010, Stat Med 29:3046).
     """
     if model == "UM.FS":
         fam = "binomial" if measure == "OR" else "poisson"
         off = np.zeros((x.size, 2)) if measure == "OR" else np.log(np.column_stack([n1, n2]))
         return dict(family=fam, design="fixed-studies", y=np.column_stack([x, c]),
                     n=np.column_stack([n1, n2]), offset=off)
+    if model == "CM.EL" and measure == "OR":
+        return dict(family="nchg", design="single", y=x, n=x + c, offset=np.zeros(x.size),
+                    support=nchg_support(n1, n2, x + c))
     if model in ("CM.AL", "CM.EL") and (model == "CM.AL" or measure == "IRR"):
         return dict(family="binomial", design="single", y=x, n=x + c, offset=np.log(n1 / n2))
     raise NotImplementedError(f"model {model} for measure {measure} is not implemented")

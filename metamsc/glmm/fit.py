@@ -185,7 +185,7 @@ def fit_ml(model, g_ee, ll_ee, level, want_ci):
 def likelihood_of(d: dict[str, Any], nq: int) -> QuadratureLikelihood:
     """The AGQ likelihood of the prepared data (see :mod:`.data`)."""
     if d["design"] == "single":
-        return single_group(d["family"], d["y"], d["n"], d["offset"], nq)
+        return single_group(d["family"], d["y"], d["n"], d["offset"], nq, d.get("support"))
     return two_group_fixed_studies(d["family"], d["y"], d["n"], d["offset"], nq)
 
 
@@ -213,6 +213,16 @@ def common_effect(d: dict[str, Any], lik: QuadratureLikelihood) -> dict[str, Any
         informative = int(np.sum((x > 0) & (c > 0) & (d["family"] == "poisson"
                                                       or ((x < n1) & (c < n2)))))
         const = _log_constant(d["family"], d["y"], d["n"])
+    elif d["family"] == "nchg":
+        # CM.EL: the conditional (noncentral hypergeometric) likelihood by Newton-Raphson
+        sup, logw = d["support"]
+        a, b, c = d["x"], d["tot"] - d["x"], d["x2"]
+        dd = d["tot2"] - c
+        start = math.log((a.sum() + 0.5) * (dd.sum() + 0.5) / ((b.sum() + 0.5) * (c.sum() + 0.5)))
+        g_ee, cov_ee, ll_ee, it_ee, ok_ee = glm_newton(lik, np.array([start]))
+        informative = int(np.sum((a > sup[:, 0]) & (a < sup.max(axis=1))))
+        const = float(np.sum(np.take_along_axis(logw, (a - sup[:, 0]).astype(int)[:, None],
+                                                axis=1)))
     elif np.any(d["offset"] != 0) and d["family"] == "binomial":
         # conditional models: the GLM with study-specific offsets by Newton-Raphson
         x, tt = d["y"], d["n"]
@@ -242,7 +252,34 @@ def common_effect(d: dict[str, Any], lik: QuadratureLikelihood) -> dict[str, Any
                 const=const, iterations=it_ee, converged=ok_ee, informative=informative)
 
 
-def heterogeneity_tests(d, measure, ce, extra, warns) -> tuple[float, int, float]:
+def _conditional_saturated(lik: QuadratureLikelihood, warns) -> tuple[float, float]:
+    """Saturated CM.EL model: each study's conditional ML log odds ratio (Newton on
+    x = E[X | theta]) with variance 1 / Var[X | theta]; (QE_Wld, log-likelihood). A study whose
+    count is at an end of its support has an infinite estimate and contributes log 1 = 0 to
+    the log-likelihood; then there is no Wald test."""
+    sup, logw = lik.sup, lik.logw
+    y = lik.y[:, 0]
+    lo, hi = sup[:, 0], sup.max(axis=1)
+    inner = (y > lo) & (y < hi)
+    eta = np.zeros(y.size)
+    for _ in range(100):
+        _, m, v, _ = lik.nchg_cumulants(eta[None, :, None])
+        step = np.where(inner, (y - m[0, :, 0]) / v[0, :, 0], 0.0)
+        eta = eta + np.clip(step, -2.0, 2.0)
+        if np.abs(step).max() < 1e-12:
+            break
+    K, _, v, _ = lik.nchg_cumulants(eta[None, :, None])
+    logw_y = np.take_along_axis(logw, (y - lo).astype(int)[:, None], axis=1)[:, 0]
+    ll_sat = float(np.sum(np.where(inner, logw_y + y * eta - K[0, :, 0], 0.0)))
+    if not np.all(inner):
+        bad = int(np.flatnonzero(~inner)[0]) + 1
+        warns.append(f"no Wald test of heterogeneity (QE_Wld): study {bad} has a zero cell, "
+                     "so its conditional ML odds ratio is 0 or infinite")
+        return float("nan"), ll_sat
+    return wald_homogeneity(eta, 1.0 / v[0, :, 0]), ll_sat
+
+
+def heterogeneity_tests(d, measure, ce, extra, warns, lik=None) -> tuple[float, int, float]:
     """QE_Wld and QE_LRT against the saturated model fitted as R's glm.fit (as metafor);
     puts them in ``extra`` and returns (QE_Wld, df, p)."""
     nan = float("nan")
@@ -260,6 +297,8 @@ def heterogeneity_tests(d, measure, ce, extra, warns) -> tuple[float, int, float
             eta2, var2, ll2 = r_glm_saturated("poisson", d["x2"], None, d["offset"][:, 1])
             ll_sat = ll1 + ll2
             QE_W = wald_homogeneity(eta1 - eta2, var1 + var2)
+        elif d["family"] == "nchg":
+            QE_W, ll_sat = _conditional_saturated(lik, warns)
         elif d["family"] == "binomial":
             eta_s, var_s, ll_sat = r_glm_saturated("binomial", d["y"], d["n"])
             QE_W = wald_homogeneity(eta_s - d["offset"], var_s)
@@ -287,7 +326,7 @@ def heterogeneity_tests(d, measure, ce, extra, warns) -> tuple[float, int, float
 def _not_identifiable(d, measure, informative) -> str | None:
     if d["k"] == 1:
         return "k = 1 (tau^2 cannot be estimated from one study)"
-    if d["design"] == "single" and d["family"] == "binomial" and informative == 0:
+    if d["design"] == "single" and d["family"] != "poisson" and informative == 0:
         if measure != "PLO":
             return ("no study has events in both groups (the likelihood increases without "
                     "bound as tau^2 grows)")
@@ -336,7 +375,7 @@ def fit_model(d, measure, method, nq, test, level, want_ci, model_name=None) -> 
         return nan_result(d, measure, method, test, level, nq, warns, messages, extra, want_ci)
     lik = likelihood_of(d, nq)
     ce = common_effect(d, lik)
-    q = heterogeneity_tests(d, measure, ce, extra, warns)
+    q = heterogeneity_tests(d, measure, ce, extra, warns, lik)
     es = d["es"]
     yi_all, vi_all = np.asarray(es.yi, float), np.asarray(es.vi, float)
     okv = np.isfinite(yi_all) & np.isfinite(vi_all)

@@ -149,10 +149,11 @@ class QuadratureLikelihood:
         return out
 
     # ----- family ------------------------------------------------------------------------
-    def _nchg_cumulants(self, eta):
+    def nchg_cumulants(self, eta):
         """log normaliser K, mean, variance and third central moment of Fisher's noncentral
         hypergeometric distribution with log odds ratio eta (one study per row of the support)."""
-        shape = (self.k,) + (1,) * (eta.ndim - 2) + (-1,)
+        kaxis = 0 if eta.ndim == 2 else 1  # eta is (k, c), (B, k, c) or (B, k, c, Q)
+        shape = (self.k,) + (1,) * (eta.ndim - 1 - kaxis) + (-1,)
         sup, logw = self.sup.reshape(shape), self.logw.reshape(shape)
         t = logw + sup * eta[..., None]
         mx = t.max(axis=-1)
@@ -169,13 +170,13 @@ class QuadratureLikelihood:
         if self.binom:
             return self.y * eta - self.n * np.logaddexp(0.0, eta)
         if self.nchg:
-            return self.y * eta - self._nchg_cumulants(eta)[0]
+            return self.y * eta - self.nchg_cumulants(eta)[0]
         return self.y * eta - np.exp(eta)
 
     def _moments(self, n, eta):
         """Mean m, variance v and (binomial: mu; nchg: the third cumulant) at eta."""
         if self.nchg:
-            _, m, v, v3 = self._nchg_cumulants(eta)
+            _, m, v, v3 = self.nchg_cumulants(eta)
             return m, v, v3
         if self.binom:
             mu = special.expit(eta)
@@ -300,7 +301,7 @@ class QuadratureLikelihood:
         if self.binom:
             llq = self.yq * etaq - self.nq * np.logaddexp(0.0, etaq)
         elif self.nchg:
-            Kq, mq, vq_n, _ = self._nchg_cumulants(etaq)
+            Kq, mq, vq_n, _ = self.nchg_cumulants(etaq)
             llq = self.yq * etaq - Kq
         else:
             eq = np.exp(etaq)
