@@ -236,3 +236,26 @@ def test_refit_repeats_the_model():
                       measure="IRR", model="UM.FS", tau2_ci=False)
     assert sub.estimate == pytest.approx(direct.estimate, rel=1e-12)
     assert sub.or_model == "UM.FS"
+
+
+def test_profile_ci_of_tau2_conditional_model():
+    """CM.AL: at each bound of the profile-likelihood CI of tau^2 the profile log-likelihood
+    is chi2_1(0.95)/2 below the maximum (the same search as the one-group models)."""
+    from scipy import optimize, stats
+
+    from metamsc.glmm.likelihood import single_group
+
+    i = CASES["glmm2:dat.bcg:OR:CM.AL:ML"]["inputs"]
+    a, b, c, d = (np.asarray(i[k], float) for k in ("ai", "bi", "ci", "di"))
+    r = fit_glmm(a, a + b, events2=c, total2=c + d, measure="OR", model="CM.AL")
+    m = single_group("binomial", a, a + c, np.log((a + b) / (c + d)), 7)
+    lmax = m.evaluate(np.array([r.estimate]), r.tau2, "v")[0]
+
+    def lp(s):
+        res = optimize.minimize_scalar(lambda t: -m.evaluate(np.array([t]), s, "v")[0],
+                                       bracket=(r.estimate - 1, r.estimate + 1), tol=1e-12)
+        return -res.fun
+
+    assert 0 < r.tau2_ci_lb < r.tau2 < r.tau2_ci_ub
+    for bound in (r.tau2_ci_lb, r.tau2_ci_ub):
+        assert 2 * (lmax - lp(bound)) == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-6)
