@@ -62,7 +62,6 @@ def r_glm_saturated(kind: str, x, n=None, logt=None):
     x = np.asarray(x, float)
     binom = kind == "binomial"
     if binom:
-        y = x / n
         nx = n - x
         deg = (x == 0) | (x == n)
     else:
