@@ -102,8 +102,10 @@ def natural(measure, beta, ci_lb, ci_ub, pi_lb, pi_ub) -> NaturalScale:
     from ..transforms import transf
 
     entry = get_measure(measure)
-    vals = [float(transf(entry.back_transform, np.array([v]))[0]) if np.isfinite(v)
-            else float("nan") for v in (beta, ci_lb, ci_ub, pi_lb, pi_ub)]
+    x = np.array([beta, ci_lb, ci_ub, pi_lb, pi_ub], dtype=float)
+    ok = np.isfinite(x)
+    vals = [float(v) for v in np.where(ok, transf(entry.back_transform, np.where(ok, x, 0.0)),
+                                       np.nan)]
     return NaturalScale(entry.natural_scale, vals[0], vals[1], vals[2], vals[3], vals[4],
                         _transform_name(measure))
 
