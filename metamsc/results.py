@@ -699,7 +699,8 @@ class GLMMResult(MetaResult):
     ``degenerate`` says why no model is estimable (then the estimates are NaN and, for
     all-zero or all-event data, ``exact_lower_bound``/``exact_upper_bound`` hold the exact bound
     described by ``bound_kind``; or ``common_effect`` the GLM estimate). The counts
-    (``events``, ``total`` or ``time``, and ``events2``/``total2`` for OR), ``nagq``,
+    (``events``, ``total`` or ``time``, and ``events2``/``total2`` for OR, ``events2``/``time2``
+    for IRR), ``nagq``,
     ``or_model`` and ``tau2_ci_computed`` let ``refit`` repeat the same model.
     """
 
@@ -710,6 +711,7 @@ class GLMMResult(MetaResult):
     time: np.ndarray | None = None
     events2: np.ndarray | None = None
     total2: np.ndarray | None = None
+    time2: np.ndarray | None = None
     nagq: int = 7
     or_model: str | None = None
     tau2_ci_computed: bool = True
@@ -745,14 +747,16 @@ class GLMMResult(MetaResult):
             return None if a is None else np.asarray(a)[idx]
 
         child = fit_glmm(sub(self.events), sub(self.total), time=sub(self.time),
-                         events2=sub(self.events2), total2=sub(self.total2), measure=self.measure,
+                         events2=sub(self.events2), total2=sub(self.total2),
+                         time2=sub(self.time2), measure=self.measure,
                          method=self.method, nagq=self.nagq, test=self.test, level=self.level,
                          labels=[self.labels[i] for i in idx], model=self.or_model or "UM.FS",
                          tau2_ci=self.tau2_ci_computed)
         return dataclasses.replace(child, kept=self._child_kept(idx, child))
 
     def _title(self) -> str:
-        fam = "Poisson-normal" if self.measure == "IRLN" else "binomial-normal"
+        poisson = self.measure == "IRLN" or (self.measure == "IRR" and self.or_model == "UM.FS")
+        fam = "Poisson-normal" if poisson else "binomial-normal"
         return f"{super()._title()}, {fam} GLMM, nagq = {self.nagq}"
 
     def _typed_extra(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import pytest
 
 from metamsc import glmm
 from metamsc.glmm import fit_glmm
+from metamsc.glmm.likelihood import single_group
 
 REF = Path(__file__).parent / "reference"
 GLMM = json.loads((REF / "glmm.json").read_text())
@@ -121,7 +122,7 @@ def test_ml_optimum_is_at_least_as_good_as_lme4():
         inp, e = case["inputs"], case["expected"]
         r = _run(case)
         x, n = np.asarray(inp["xi"], float), np.asarray(inp["ni"], float)
-        m = glmm._Model1("binomial", x, n, np.zeros(x.size), 7)
+        m = single_group("binomial", x, n, np.zeros(x.size), 7)
         ours = m.evaluate(np.array([r.estimate]), r.tau2, "v")[0]
         theirs = m.evaluate(np.array([e["beta"]]), e["tau2"], "v")[0]
         assert ours >= theirs - 1e-12, cid
@@ -131,7 +132,7 @@ def test_agq_deviance_equals_lme4_devfun():
     """lme4's glmer(nAGQ = 7, devFunOnly = TRUE) on dat.pritz1997 at four (theta, beta) points
     (values computed once in R); lme4's deviance is -2 loglik relative to the saturated model."""
     x, n = np.asarray(PRITZ["xi"], float), np.asarray(PRITZ["ni"], float)
-    m = glmm._Model1("binomial", x, n, np.zeros(x.size), 7)
+    m = single_group("binomial", x, n, np.zeros(x.size), 7)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = x / n
         llsat = float(np.sum(np.where(x > 0, x * np.log(p), 0) + np.where(x < n, (n - x) * np.log1p(-p), 0)))
@@ -144,7 +145,7 @@ def test_agq_deviance_equals_lme4_devfun():
 
 def test_exact_gradient():
     x, n = np.asarray(ZEROS["xi"], float), np.asarray(ZEROS["ni"], float)
-    m = glmm._Model1("binomial", x, n, np.zeros(x.size), 7)
+    m = single_group("binomial", x, n, np.zeros(x.size), 7)
     for beta, s in ((-3.1, 0.45), (-5.0, 22.0), (-1.0, 0.01)):
         _, g, _ = m.evaluate(np.array([beta]), s, "g")
         h = 1e-6
@@ -160,7 +161,7 @@ def test_profile_likelihood_ci_of_tau2():
     q = stats.chi2.ppf(0.95, 1)
     x, n = np.asarray(PRITZ["xi"], float), np.asarray(PRITZ["ni"], float)
     r = fit_glmm(x, n)
-    m = glmm._Model1("binomial", x, n, np.zeros(x.size), 7)
+    m = single_group("binomial", x, n, np.zeros(x.size), 7)
     lmax = m.evaluate(np.array([r.estimate]), r.tau2, "v")[0]
 
     def lp(s):
@@ -178,7 +179,7 @@ def test_profile_likelihood_ci_of_tau2():
     assert rr.tau2 == 0 and rr.diagnostics.tau2_at_boundary
     assert rr.tau2_ci_lb == 0
     t, xr = np.log(np.asarray(RATES["ti"], float)), np.asarray(RATES["xi"], float)
-    mr = glmm._Model1("poisson", xr, np.exp(t), t, 7)
+    mr = single_group("poisson", xr, np.exp(t), t, 7)
     l0 = mr.evaluate(np.array([rr.estimate]), 0.0, "v")[0]
     res = optimize.minimize_scalar(lambda b: -mr.evaluate(np.array([b]), rr.tau2_ci_ub, "v")[0],
                                    bracket=(rr.estimate - 1, rr.estimate + 1), tol=1e-12)
