@@ -25,8 +25,8 @@ from . import transforms
 from .effects import EffectSizes, effect_size
 from .hetci import TAU2_CI_METHODS
 from .measures import get_measure
-from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, IVSettings,
-                      MetaResult, NaturalScale, prediction_bounds)
+from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
+                      IVSettings, MetaResult, NaturalScale, prediction_bounds)
 from .core import TESTS, canonical_test, fit_model
 from .tau2 import _ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
 
@@ -221,26 +221,16 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         pi_lb, pi_ub = prediction_bounds(mu, se, se_model, s2w_knha, tau2, k, test, level, pi)
     q, q_p, vt, i2_val, h2 = m.qe, m.qe_pvalue, m.vt, m.i2, m.h2
 
-    nan = float("nan")
-    t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
-    if method != "EE" and k > 1 and m.tau2_fixed is False:
-        if tau2_ci == "QP":
-            t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
-        else:
-            from .hetci import tau2_ci as _tau2_interval
-
-            ci = _tau2_interval(y, v, tau2, method=tau2_ci, level=level,
-                                estimator=method if method in ("ML", "REML") else "REML",
-                                weights=a if method == "GENQ" else None, se_tau2=fit.se)
-            t_lb, t_ub = ci.low, ci.high
-        if i2 == "tau2" and np.isfinite(vt):
-            i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
-            h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
-    if i2 == "Q" and k > 1 and np.isfinite(q):
-        from .hetci import h_i2_ci
-
-        hc = h_i2_ci(q, k, level)
-        i_lb, i_ub, h_lb, h_ub = hc.i2_low, hc.i2_high, hc.h_low**2, hc.h_high**2
+    if method != "EE" and (k > 1 and m.tau2_fixed is False or i2 == "Q" and k > 1 and np.isfinite(q)):
+        # computed on first access (metafor computes them in confint(), not in rma())
+        cis: Any = Deferred(functools.partial(
+            heterogeneity_intervals, y, v, tau2, method=method, tau2_ci=tau2_ci, level=level,
+            weights=a, se_tau2=fit.se, i2=i2, vt=vt, q=q, tau2_fixed=m.tau2_fixed))
+        t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = cis
+    else:
+        t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = float("nan")
+        if i2 == "Q" and k > 1 and np.isfinite(q):  # EE: meta's test-based I^2 and H^2 intervals
+            i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
 
     wts = a if a is not None else w
     wts = 100 * wts / np.sum(wts)
@@ -281,9 +271,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     return MetaResult(
         measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
         statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
-        tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=float(t_lb), tau2_ci_ub=float(t_ub),
-        i2=float(i2_val), i2_ci_lb=float(i_lb), i2_ci_ub=float(i_ub), h2=float(h2),
-        h2_ci_lb=float(h_lb), h2_ci_ub=float(h_ub), q=q, q_df=k - 1, q_pvalue=q_p,
+        tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,
+        i2=float(i2_val), i2_ci_lb=i_lb, i2_ci_ub=i_ub, h2=float(h2),
+        h2_ci_lb=h_lb, h2_ci_ub=h_ub, q=q, q_df=k - 1, q_pvalue=q_p,
         pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w), s2w_knha=s2w_knha, se_model=se_model,
         labels=labs, yi=readonly(y), vi=readonly(v), weights=readonly(wts), n=None if n_ is None else readonly(n_),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
@@ -291,6 +281,43 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         corrected=None if c_all is None else c_all[ok],
         kept=np.flatnonzero(ok),
     )
+
+
+def _test_based_i2_h2(q: float, k: int, level: float) -> tuple[float, float, float, float]:
+    from .hetci import h_i2_ci
+
+    hc = h_i2_ci(q, k, level)
+    return hc.i2_low, hc.i2_high, hc.h_low**2, hc.h_high**2
+
+
+def heterogeneity_intervals(y: np.ndarray, v: np.ndarray, tau2: float, *, method: str,
+                            tau2_ci: str, level: float, weights: np.ndarray | None,
+                            se_tau2: float, i2: str, vt: float, q: float,
+                            tau2_fixed: bool) -> dict[str, float]:
+    """The CIs of tau^2, I^2 and H^2 of a random-effects fit (the fields ``tau2_ci_lb`` ...
+    ``h2_ci_ub`` of :class:`MetaResult`): tau^2 by ``tau2_ci`` (Q-profile by default,
+    Viechtbauer 2007), I^2 and H^2 from its bounds (metafor's ``confint``), or meta's
+    test-based intervals under ``i2="Q"`` (Higgins & Thompson 2002)."""
+    k = y.size
+    nan = float("nan")
+    t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
+    if k > 1 and not tau2_fixed:
+        if tau2_ci == "QP":
+            t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
+        else:
+            from .hetci import tau2_ci as _tau2_interval
+
+            ci = _tau2_interval(y, v, tau2, method=tau2_ci, level=level,
+                                estimator=method if method in ("ML", "REML") else "REML",
+                                weights=weights if method == "GENQ" else None, se_tau2=se_tau2)
+            t_lb, t_ub = ci.low, ci.high
+        if i2 == "tau2" and np.isfinite(vt):
+            i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
+            h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
+    if i2 == "Q" and k > 1 and np.isfinite(q):
+        i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
+    return {"tau2_ci_lb": float(t_lb), "tau2_ci_ub": float(t_ub), "i2_ci_lb": float(i_lb),
+            "i2_ci_ub": float(i_ub), "h2_ci_lb": float(h_lb), "h2_ci_ub": float(h_ub)}
 
 
 def _correction_text_of(add, to, corrected) -> str:

@@ -474,6 +474,47 @@ class MetaResult:
 IVResult = MetaResult
 
 
+#: the heterogeneity intervals that ``pool`` computes on first access (as metafor's ``confint``)
+DEFERRED_FIELDS = ("tau2_ci_lb", "tau2_ci_ub", "i2_ci_lb", "i2_ci_ub", "h2_ci_lb", "h2_ci_ub")
+
+
+class Deferred:
+    """A value of :data:`DEFERRED_FIELDS` not computed yet: ``compute()`` returns a dict of
+    those fields. A result stores the same ``Deferred`` in each of them; the first read of any
+    computes all of them once and keeps the numbers (the result stays immutable to its users)."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute):
+        self.compute = compute
+
+
+class _DeferredField:
+    """Data descriptor of one field of :data:`DEFERRED_FIELDS`: resolves a :class:`Deferred`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            raise AttributeError(self.name)  # no class-level default (dataclass fields stay required)
+        d = obj.__dict__
+        value = d[self.name]
+        if isinstance(value, Deferred):
+            d.update(value.compute())
+            value = d[self.name]
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = value  # called by the dataclass __init__ only (frozen otherwise)
+
+
+for _name in DEFERRED_FIELDS:
+    setattr(MetaResult, _name, _DeferredField(_name))
+
+
 def _iv_settings_from(res: MetaResult) -> IVSettings:
     """Settings of an inverse-variance result built without them (read back from its
     conventions, which name the prediction-interval rule and the I^2 definition)."""
