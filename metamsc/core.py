@@ -12,6 +12,7 @@ is O(k p^2) time and O(k p) memory.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from .tau2 import Projection, Tau2Fit, _design, _sum, _sym, estimate_tau2
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test"]
 
 TESTS = ("z", "knha", "adhoc", "t")
+_LOG_2PI = math.log(2 * math.pi)
 
 
 def canonical_test(test: str) -> str:
@@ -109,13 +111,15 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
               test: str = "z", level: float = 0.95, weights: np.ndarray | None = None,
               tau2: float | None = None, i2: str = "tau2", threshold: float = 1e-12,
               maxiter: int = 100, tau2_fit: Tau2Fit | None = None) -> ModelFit:
-    """Fit y = X beta + u + e by ``method`` (a canonical tau^2 method) and ``test``.
+    """Fit y = X beta + u + e by ``method`` (a canonical tau^2 method) and ``test``; ``X`` None
+    is the intercept-only model.
 
     ``weights`` are user weights (beta by weighted least squares with them and the sandwich
     covariance, as metafor); ``tau2`` fixes tau^2; ``i2`` is "tau2" (metafor) or "Q" (meta).
     """
-    k, p = X.shape
-    Xp = _design(X, k)  # None for the intercept-only model: Projection's fast path
+    k = y.size
+    Xp = None if X is None else _design(X, k)  # None: intercept only (Projection's fast path)
+    p = 1 if Xp is None else Xp.shape[1]
     if tau2_fit is None:
         tau2_fit = estimate_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2,
                                  threshold=threshold, maxiter=maxiter)
@@ -134,10 +138,11 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
         pra = Projection(weights, Xp)
         beta = pra.coef(y)
-        vb = pra.M @ _sym(X, weights**2 * s) @ pra.M
+        meat = np.array([[_sum(weights**2 * s)]]) if Xp is None else _sym(X, weights**2 * s)
+        vb = pra.M @ meat @ pra.M
     else:
         beta = beta_w
-        vb = prw.M.copy()
+        vb = prw.M if Xp is None else prw.M.copy()  # X = 1: M was made here (prw is not kept)
     df_res = k - p
     s2w_knha = rss / df_res if (df_res > 0 and rss > np.finfo(float).eps) else 0.0
     s2w = 1.0
@@ -148,8 +153,11 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     vb_model = vb
     vb = vb * s2w
     se = np.sqrt(np.diag(vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = beta / se  # se = 0 (identical yi under knha): +/-inf, p = 0
+    if (se > 0).all():
+        stat = beta / se
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = beta / se  # se = 0 (identical yi under knha): +/-inf, p = 0
     alpha = 1 - level
     if test == "z":
         df = None
@@ -161,7 +169,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
-    if (v > 0).all():
+    if v.min() > 0:
         if df_res > 0:
             pr0 = Projection(1.0 / v, Xp)
             qe = max(0.0, pr0.quad(y - _sum(y) / k))
@@ -178,9 +186,9 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     else:
         qe = qe_p = vt = i2v = h2 = nan
     sls = _sum(np.log(s))
-    ll_ml = -0.5 * k * np.log(2 * np.pi) - 0.5 * sls - 0.5 * rss
-    ll_reml = (-0.5 * df_res * np.log(2 * np.pi)
-               + 0.5 * (np.log(k) if Xp is None else np.linalg.slogdet(X.T @ X)[1])
+    ll_ml = -0.5 * k * _LOG_2PI - 0.5 * sls - 0.5 * rss
+    ll_reml = (-0.5 * df_res * _LOG_2PI
+               + 0.5 * (math.log(k) if Xp is None else np.linalg.slogdet(Xp.T @ Xp)[1])
                - 0.5 * sls - 0.5 * prw.logdet() - 0.5 * rss)
     return ModelFit(
         k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,15 @@ _POOL_ARGS = ("method", "test", "level", "measure", "n", "weights", "correction"
 
 def _canonical(value: Any, names) -> Any:
     """``value`` spelled as in ``names`` when it matches one of them in any case."""
-    if isinstance(value, str):
+    if isinstance(value, str) and value not in names:
         for name in names:
             if value.lower() == name.lower():
                 return name
     return value
+
+
+_NAMED_ARGS = (("method", METHODS), ("test", TESTS), ("pi", tuple(PI_RULES)),
+               ("i2", tuple(I2_DEFINITIONS)))
 
 
 def _recorded(body):
@@ -61,16 +66,16 @@ def _recorded(body):
 
     @functools.wraps(body)
     def wrapper(yi, vi, *, subgroup=None, tau2_common: bool = False, **kwargs):
-        for key, names in (("method", METHODS), ("test", TESTS), ("pi", tuple(PI_RULES)),
-                           ("i2", tuple(I2_DEFINITIONS))):
-            if key in kwargs:
+        for key, names in _NAMED_ARGS:
+            if key in kwargs and kwargs[key] not in names:
                 kwargs[key] = _canonical(kwargs[key], names)
         if isinstance(kwargs.get("measure"), str):
             kwargs["measure"] = kwargs["measure"].upper()
-        n_in = np.atleast_1d(np.asarray(yi)).shape[0] if np.ndim(yi) <= 1 else None
-        if subgroup is not None and n_in is not None and np.atleast_1d(subgroup).shape[0] != n_in:
-            raise ValueError(f"subgroup must have one label per study ({np.atleast_1d(subgroup).shape[0]} "
-                             f"labels for {n_in} studies)")
+        if subgroup is not None:
+            n_in = np.atleast_1d(np.asarray(yi)).shape[0] if np.ndim(yi) <= 1 else None
+            if n_in is not None and np.atleast_1d(subgroup).shape[0] != n_in:
+                raise ValueError(f"subgroup must have one label per study "
+                                 f"({np.atleast_1d(subgroup).shape[0]} labels for {n_in} studies)")
         res = body(yi, vi, **kwargs)
         _record(res, _settings(kwargs, res))
         return _attach_subgroups(res, subgroup, tau2_common)
@@ -155,29 +160,33 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
     if tau2_ci not in TAU2_CI_METHODS:
         raise ValueError(f"unknown tau2_ci {tau2_ci!r}; expected one of {', '.join(TAU2_CI_METHODS)}")
-    y_all, v_all, lab_all, _ = study_arrays(yi, vi, labels)
+    y_all, v_all, lab_all, usable = study_arrays(yi, vi, labels)
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
-    a_all = None if weights is None else _check_weights(weights, y_all.size, lab_all)
+    a_all = None if weights is None else check_weights(weights, y_all.size, lab_all)
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
-    ok = np.isfinite(y_all) & np.isfinite(v_all)
     excluded = []
-    for i in np.flatnonzero(~ok):
-        what, val = ("yi", y_all[i]) if not np.isfinite(y_all[i]) else ("vi", v_all[i])
-        why = ("missing" if np.isnan(val) else
-               f"{val:g}: not finite (a zero cell without continuity correction?)")
-        excluded.append(Excluded(lab_all[i], f"{what} is {why}"))
-    # zero sampling variances: kept where metafor keeps them (estimators that give tau^2 > 0)
-    zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or tau2 is not None and tau2 > 0
-    neg = ok & ((v_all < 0) | ((v_all == 0) & (not zero_ok)))
-    for i in np.flatnonzero(neg):
-        excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"
-                                 + ("" if v_all[i] < 0 else f" (the {method} model needs vi > 0)")))
-    ok &= ~neg
-    y, v = y_all[ok], v_all[ok]
-    labs = lab_all if ok.all() else tuple(l for l, keep in zip(lab_all, ok) if keep)
-    n_ = None if n_all is None else n_all[ok]
-    a = None if a_all is None else a_all[ok]
+    if usable.all():  # every yi and vi finite, every vi > 0: nothing to leave out
+        ok = None
+        y, v, labs, n_, a = y_all, v_all, lab_all, n_all, a_all
+    else:
+        ok = np.isfinite(y_all) & np.isfinite(v_all)
+        for i in np.flatnonzero(~ok):
+            what, val = ("yi", y_all[i]) if not np.isfinite(y_all[i]) else ("vi", v_all[i])
+            why = ("missing" if np.isnan(val) else
+                   f"{val:g}: not finite (a zero cell without continuity correction?)")
+            excluded.append(Excluded(lab_all[i], f"{what} is {why}"))
+        # zero sampling variances: kept where metafor keeps them (estimators that give tau^2 > 0)
+        zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or tau2 is not None and tau2 > 0
+        neg = ok & ((v_all < 0) | ((v_all == 0) & (not zero_ok)))
+        for i in np.flatnonzero(neg):
+            excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"
+                                     + ("" if v_all[i] < 0 else f" (the {method} model needs vi > 0)")))
+        ok &= ~neg
+        y, v = y_all[ok], v_all[ok]
+        labs = lab_all if ok.all() else tuple(l for l, keep in zip(lab_all, ok) if keep)
+        n_ = None if n_all is None else n_all[ok]
+        a = None if a_all is None else a_all[ok]
     k = int(y.size)
     if k == 0:
         raise ValueError("no study left to pool")
@@ -185,7 +194,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("method GENQ needs study weights (weights=...), as metafor")
     _check_range(y, v)
     warns = []
-    dups = sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
+    dups = len(set(labs)) < k and sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
     if dups:
         warns.append(f"study labels used more than once: {', '.join(dups)} (studies are kept apart "
                      f"by position; label them uniquely)")
@@ -193,10 +202,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         warns.append(f"k = 1: test set to 'z' (was {test!r}), as metafor does")
         test = "z"
 
-    X = np.ones((k, 1))
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
-            m = fit_model(y, v, X, method=method, test=test, level=level, weights=a, tau2=tau2,
+            m = fit_model(y, v, None, method=method, test=test, level=level, weights=a, tau2=tau2,
                           i2=i2, threshold=threshold, maxiter=maxiter)
     except (FloatingPointError, ZeroDivisionError) as e:
         raise ValueError(f"yi/vi: the model cannot be computed in double precision ({e}); "
@@ -207,14 +215,14 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     w = m.w
     mu = float(m.beta[0])
     se = float(m.se[0])
-    se_model = float(np.sqrt(m.vb_model[0, 0]))
+    se_model = math.sqrt(float(m.vb_model[0, 0]))
     s2w, s2w_knha = m.s2w, m.s2w_knha
     vb = se**2
     statistic = float(m.statistic[0])
     pvalue = float(m.pvalue[0])
     df = m.df
     ci_lb, ci_ub = float(m.ci_lb[0]), float(m.ci_ub[0])
-    pi_se = float(np.sqrt(vb + tau2))
+    pi_se = math.sqrt(vb + tau2)
     if method == "EE":  # no prediction interval for a common-effect model (as metafor)
         pi_lb = pi_ub = float("nan")
     else:
@@ -233,7 +241,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
             i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
 
     wts = a if a is not None else w
-    wts = 100 * wts / np.sum(wts)
+    wts = wts * (100.0 / float(np.sum(wts)))
+    wts.flags.writeable = False
 
     natural = None
     transform = "none"
@@ -241,11 +250,10 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         if n_ is not None:
             nhm = transforms.harmonic_mean(n_)
             transform = f"Miller (1978) inverse Freeman-Tukey, harmonic mean n = {nhm:.4f}"
-    else:
-        entry = get_measure(measure)
-        if entry.back_transform is not None:
-            transform = transforms.TRANSFORMS[entry.back_transform][2]
-    natural_scale = get_measure(measure).natural_scale
+    entry = get_measure(measure)
+    if measure != "PFT" and entry.back_transform is not None:
+        transform = transforms.TRANSFORMS[entry.back_transform][2]
+    natural_scale = entry.natural_scale
     if natural_scale is not None and (measure != "PFT" or n_ is not None):
         vals = transforms.back_transform(measure, np.array([mu, ci_lb, ci_ub, pi_lb, pi_ub]), n_,
                                          harmonic=True)
@@ -275,11 +283,11 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         i2=float(i2_val), i2_ci_lb=i_lb, i2_ci_ub=i_ub, h2=float(h2),
         h2_ci_lb=h_lb, h2_ci_ub=h_ub, q=q, q_df=k - 1, q_pvalue=q_p,
         pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w), s2w_knha=s2w_knha, se_model=se_model,
-        labels=labs, yi=readonly(y), vi=readonly(v), weights=readonly(wts), n=None if n_ is None else readonly(n_),
+        labels=labs, yi=readonly(y), vi=readonly(v), weights=wts, n=None if n_ is None else readonly(n_),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
         natural=natural, warnings=tuple(warns),
-        corrected=None if c_all is None else c_all[ok],
-        kept=np.flatnonzero(ok),
+        corrected=None if c_all is None else c_all if ok is None else c_all[ok],
+        kept=np.arange(k) if ok is None else np.flatnonzero(ok),
     )
 
 
@@ -328,7 +336,7 @@ def _correction_text_of(add, to, corrected) -> str:
             f"(to = {to})")
 
 
-def _check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
+def check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
     """User weights: one positive finite number per study (metafor refuses negative weights)."""
     a = np.atleast_1d(np.asarray(weights, dtype=float))
     if a.shape != (k,):
@@ -341,12 +349,22 @@ def _check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.nd
     return a
 
 
+_LOG_INV_EPS = -math.log(np.finfo(float).eps)
+
+
 def _check_range(y: np.ndarray, v: np.ndarray) -> None:
     """Refuse data whose inverse-variance weights cannot be computed in double precision."""
-    pos = v[v > 0]
-    if pos.size and np.log(np.max(pos)) - np.log(np.min(pos)) > -np.log(np.finfo(float).eps):
-        raise ValueError(f"vi: the sampling variances range from {np.min(pos):g} to "
-                         f"{np.max(pos):g}, more than 1/machine epsilon apart; the "
+    lo = float(v.min())
+    if lo > 0:
+        hi = float(v.max())
+    else:
+        pos = v[v > 0]
+        if not pos.size:
+            return
+        lo, hi = float(pos.min()), float(pos.max())
+    if math.log(hi) - math.log(lo) > _LOG_INV_EPS:
+        raise ValueError(f"vi: the sampling variances range from {lo:g} to "
+                         f"{hi:g}, more than 1/machine epsilon apart; the "
                          "inverse-variance weights cannot be computed accurately (rescale or "
                          "check the data)")
 

@@ -110,36 +110,49 @@ class Projection:
     tr(P C P E) = sum a^2 c e - 2 tr(M S(a^3 c e)) + tr(M S(a^2 c) M S(a^2 e))
     for diagonal C, E (vectors c, e; 1 when omitted). For X = 1 (intercept only) ``a`` may be
     a 2-D array of weights (one row per meta-analysis): every method then works row-wise.
+    For X = 1 and one meta-analysis the sums are Python floats, sum a^2 is kept once computed,
+    and M is formed only when asked for (the small-k path: few numpy calls per step).
     """
 
-    __slots__ = ("a", "X", "M", "_one", "_sa")
+    __slots__ = ("a", "X", "_M", "_one", "_vec", "_sa", "_s2")
 
     def __init__(self, a: np.ndarray, X: np.ndarray | None):
         self.a = a
         self.X = X
         self._one = X is None
+        self._vec = self._one and a.ndim == 1
+        self._s2 = None
+        self._M = None
         if self._one:
             self._sa = _sum(a)
-            self.M = (1.0 / self._sa)[..., None, None] if a.ndim > 1 else np.array([[1.0 / self._sa]])
         else:
             self._sa = None
-            self.M = _inv(_sym(X, a))
+            self._M = _inv(_sym(X, a))
 
-    @staticmethod
-    def _out(x):
-        return x if isinstance(x, (float, np.ndarray)) and not isinstance(x, np.float64) else float(x)
+    @property
+    def M(self) -> np.ndarray:
+        """(X'DX)^-1 (p x p; for X = 1 and 2-D weights, one 1 x 1 matrix per row)."""
+        if self._M is None:
+            self._M = (1.0 / self._sa)[..., None, None] if not self._vec else np.array([[1.0 / self._sa]])
+        return self._M
+
+    def _sum_a2(self) -> float:
+        """sum a^2 (X = 1, one meta-analysis), computed once."""
+        if self._s2 is None:
+            self._s2 = float(self.a @ self.a)
+        return self._s2
 
     def coef(self, y: np.ndarray) -> np.ndarray:
         if self._one:
-            if self.a.ndim == 1:
-                return np.array([(self.a @ y) / self._sa])
+            if self._vec:
+                return np.array([float(self.a @ y) / self._sa])
             return (np.sum(self.a * y, axis=-1) / self._sa)[..., None]
         return self.M @ (self.X.T @ (self.a * y))
 
     def fitted(self, y: np.ndarray) -> np.ndarray:
         """X b (for X = 1: the weighted mean, shaped to broadcast against y)."""
         if self._one:
-            return (self.a @ y) / self._sa if self.a.ndim == 1 else self.coef(y)
+            return float(self.a @ y) / self._sa if self._vec else self.coef(y)
         return self.X @ self.coef(y)
 
     def py(self, y: np.ndarray) -> np.ndarray:
@@ -156,16 +169,25 @@ class Projection:
     def tr(self, c: np.ndarray | None = None):
         """tr(P C)."""
         a = self.a
+        if self._vec and c is None:
+            return self._sa - self._sum_a2() / self._sa
         if self._one and c is None:
-            return self._out(self._sa - _dot(a, a) / self._sa)
+            return self._sa - _dot(a, a) / self._sa
         ac = a if c is None else a * c
         if self._one:
             return self._out(_sum(ac) - _dot(a, ac) / self._sa)
         return float(np.sum(ac) - np.sum(self.M * _sym(self.X, a * ac)))
 
+    @staticmethod
+    def _out(x):
+        return x if isinstance(x, (float, np.ndarray)) and not isinstance(x, np.float64) else float(x)
+
     def tr2(self, c: np.ndarray | None = None, e: np.ndarray | None = None):
         """tr(P C P E); tr(PP) = sum(P * P), tr(PVPV) = sum(PV * (PV)'), tr(PPV) = sum(PV * P)."""
         a = self.a
+        if self._vec and c is None and e is None:
+            sa, s2 = self._sa, self._sum_a2()
+            return s2 - 2 * float((a * a) @ a) / sa + s2 * s2 / (sa * sa)
         a2 = a * a
         if self._one and c is None and e is None:
             sa, s2 = self._sa, _dot(a, a)
