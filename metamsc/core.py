@@ -16,11 +16,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
 from .tau2 import Projection, Tau2Fit, _design, _sum, _sym, estimate_tau2
 
-__all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test"]
+__all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test", "check_weights"]
 
 TESTS = ("z", "knha", "adhoc", "t")
 _LOG_2PI = math.log(2 * math.pi)
@@ -32,6 +33,19 @@ def canonical_test(test: str) -> str:
     if t not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     return t
+
+
+def check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
+    """User weights: one positive finite number per study (metafor refuses negative weights)."""
+    a = np.atleast_1d(np.asarray(weights, dtype=float))
+    if a.shape != (k,):
+        raise ValueError(f"weights must have one entry per study ({k}), got shape {a.shape}")
+    bad = np.flatnonzero(~(np.isfinite(a) & (a > 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"weights: study {labels[i]!r} has weight {a[i]:g}; weights must be "
+                         "positive and finite (metafor refuses negative weights)")
+    return a
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from .hetci import TAU2_CI_METHODS
 from .measures import get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
                       IVSettings, MetaResult, NaturalScale, prediction_bounds)
-from .core import TESTS, canonical_test, fit_model
+from .core import TESTS, canonical_test, check_weights, fit_model
 from .tau2 import _ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
@@ -334,19 +334,6 @@ def _correction_text_of(add, to, corrected) -> str:
         return "none needed" if add else "none"
     return (f"{add:g} added to the cells of {int(np.sum(corrected))} of {np.size(corrected)} studies "
             f"(to = {to})")
-
-
-def check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
-    """User weights: one positive finite number per study (metafor refuses negative weights)."""
-    a = np.atleast_1d(np.asarray(weights, dtype=float))
-    if a.shape != (k,):
-        raise ValueError(f"weights must have one entry per study ({k}), got shape {a.shape}")
-    bad = np.flatnonzero(~(np.isfinite(a) & (a > 0)))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"weights: study {labels[i]!r} has weight {a[i]:g}; weights must be "
-                         "positive and finite (metafor refuses negative weights)")
-    return a
 
 
 _LOG_INV_EPS = -math.log(np.finfo(float).eps)
