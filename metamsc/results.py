@@ -10,6 +10,7 @@ subgroup analyses use it, so none of them replaces one model by another). ``subg
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, NamedTuple
@@ -46,8 +47,10 @@ I2_DEFINITIONS = {
 
 
 def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: float, tau2: float,
-                      k: int, test: str, level: float, rule: str) -> tuple[float, float]:
-    """Prediction interval for a new study's effect under ``rule`` (see ``PI_RULES``)."""
+                      k: int, test: str, level: float, rule: str,
+                      crit: float | None = None) -> tuple[float, float]:
+    """Prediction interval for a new study's effect under ``rule`` (see ``PI_RULES``); ``crit``
+    is the critical value of the estimate's CI when known (the default rule uses it)."""
     if rule not in PI_RULES:
         raise ValueError(f"unknown prediction-interval rule {rule!r}; expected one of {', '.join(PI_RULES)}")
     alpha = 1 - level
@@ -57,8 +60,9 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
         return float(t_isf(alpha / 2, df)) if df > 0 else nan
 
     if rule == "metafor":
-        crit = float(norm_isf(alpha / 2)) if test == "z" else t(k - 1)
-        sd = np.sqrt(se**2 + tau2)
+        if crit is None:
+            crit = float(norm_isf(alpha / 2)) if test == "z" else t(k - 1)
+        sd = math.sqrt(se**2 + tau2)
     elif rule == "simple":
         crit, sd = float(norm_isf(alpha / 2)), np.sqrt(tau2)
     elif rule == "t":

@@ -16,6 +16,7 @@ for the meta-regression as well); Viechtbauer (2007) Stat Med 26:37 (Q-profile i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,14 +64,17 @@ def _brentq(*args, **kwargs) -> float:
 
 
 _ONES: dict[int, np.ndarray] = {}
+_LOG_2PI = math.log(2 * math.pi)
 
 
 def _sum(x: np.ndarray):
     """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
     if x.ndim == 1:
+        one = _ONES.get(x.size)
+        if one is not None:
+            return float(x @ one)
         if x.size > 4096:
             return float(x.sum())
-        one = _ONES.get(x.size)
         if one is None:
             one = np.ones(x.size)
             if len(_ONES) < 64:
@@ -236,14 +240,14 @@ def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
     return Projection(_weights(np.asarray(vi, dtype=float), tau2), _design(X, y.size)).quad(y)
 
 
-def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
+def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
+           pr: Projection | None = None) -> float:
     """(Restricted) log-likelihood of the model at ``tau2`` (X None: intercept only; without metafor's log|X'X|/2 term,
-    which does not depend on tau^2)."""
-    w = _weights(v, tau2)
-    pr = Projection(w, X)
+    which does not depend on tau^2); ``pr``: the Projection with weights 1/(v + tau2), if made."""
+    if pr is None:
+        pr = Projection(_weights(v, tau2), X)
     k, p = y.size, _p(X)
-    ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * _sum(np.log(v + tau2)) \
-        - 0.5 * pr.quad(y)
+    ll = -0.5 * (k - p if reml else k) * _LOG_2PI + 0.5 * _sum(np.log(pr.a)) - 0.5 * pr.quad(y)
     if reml:
         ll -= 0.5 * pr.logdet()
     return float(ll)
@@ -275,20 +279,21 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
     """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0."""
     k, p = y.size, _p(X)
     change, it = threshold + 1, 0
+    isfinite = math.isfinite
     while change > threshold:
         it += 1
         old = tau2
-        w = _weights(v, tau2)
+        w = _weights(v, tau2) if tau2 <= 0 else 1.0 / (v + tau2)
         pr = Projection(w, X)
         if kind == "EB":
             adj = (pr.quad(y) * k / (k - p) - k) / _sum(w)
         else:
             py = pr.py(y)
             if kind == "ML":
-                adj = (py @ py - _sum(w)) / _dot(w, w)
+                adj = (float(py @ py) - _sum(w)) / _dot(w, w)
             else:
-                adj = (py @ py - pr.tr()) / pr.tr2()
-        if not np.isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
+                adj = (float(py @ py) - pr.tr()) / pr.tr2()
+        if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
             adj = 0.0
         while tau2 + adj < 0:
             adj /= 2
@@ -299,7 +304,7 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
     return tau2, it, True
 
 
-def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
+def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -> float:
     """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
     k, p = v.size, _p(X)
     t = max(tau2, 0.0)
@@ -325,7 +330,7 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
     if method == "ML":
         return float(np.sqrt(2 / _dot(w, w)))
     if method == "REML":
-        return float(np.sqrt(2 / Projection(w, X).tr2()))
+        return float(np.sqrt(2 / (pr_hat if pr_hat is not None else Projection(w, X)).tr2()))
     # EB, PM, PMM
     return float(np.sqrt(2 * k**2 / (k - p) / _sum(w) ** 2))
 
@@ -370,7 +375,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     ymc = y - _sum(y) / k  # as metafor: tau^2 from the centred outcomes
     a = None
     tau2_0 = None
-    pr_dl = None
+    pr_dl = pr_hat = t_hat = None
     iters, converged, algorithm, message = 0, True, "closed form", ""
     if method in ("DL", "HS", "HSk"):
         pr_dl = Projection(1.0 / v, X)
@@ -429,7 +434,8 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
                 message = algorithm
             if method in ("ML", "REML") and allpos and raw > threshold:
                 reml = method == "REML"
-                if loglik(ymc, v, X, 0.0, reml) - loglik(ymc, v, X, raw, reml) > 1e-12:
+                pr_hat, t_hat = Projection(1.0 / (v + raw), X), raw
+                if loglik(ymc, v, X, 0.0, reml) - loglik(ymc, v, X, raw, reml, pr_hat) > 1e-12:
                     raw = 0.0
                     message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
     if tau2 is not None:
@@ -440,7 +446,9 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     est = max(0.0, float(raw))
     if not allpos and est == 0.0:
         _weights(v, est)  # raises: zero sampling variance with tau^2 = 0
-    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a)
+    if est != t_hat:  # the Projection at the REML/ML solution serves its SE unless set to 0
+        pr_hat = None
+    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a, pr_hat=pr_hat)
     return Tau2Fit(method, est, se, converged, iters, est == 0.0, algorithm, message)
 
 
