@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import Projection, Tau2Fit, _design, _sum, _sym, estimate_tau2
+from .tau2 import Projection, Tau2Fit, design_or_none, row_sum, cross_weighted, estimate_tau2
 
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test", "check_weights"]
 
@@ -132,7 +132,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     covariance, as metafor); ``tau2`` fixes tau^2; ``i2`` is "tau2" (metafor) or "Q" (meta).
     """
     k = y.size
-    Xp = None if X is None else _design(X, k)  # None: intercept only (Projection's fast path)
+    Xp = None if X is None else design_or_none(X, k)  # None: intercept only (Projection's fast path)
     p = 1 if Xp is None else Xp.shape[1]
     if tau2_fit is None:
         tau2_fit = estimate_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2,
@@ -152,7 +152,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
         pra = Projection(weights, Xp)
         beta = pra.coef(y)
-        meat = np.array([[_sum(weights**2 * s)]]) if Xp is None else _sym(X, weights**2 * s)
+        meat = np.array([[row_sum(weights**2 * s)]]) if Xp is None else cross_weighted(X, weights**2 * s)
         vb = pra.M @ meat @ pra.M
     else:
         beta = beta_w
@@ -186,7 +186,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     if v.min() > 0:
         if df_res > 0:
             pr0 = Projection(1.0 / v, Xp)
-            qe = max(0.0, pr0.quad(y - _sum(y) / k))
+            qe = max(0.0, pr0.quad(y - row_sum(y) / k))
             qe_p = float(chi2_sf(qe, df_res))
             vt = df_res / pr0.tr()
             if method == "EE" or i2 == "Q":
@@ -199,7 +199,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
             qe, qe_p, vt, i2v, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
     else:
         qe = qe_p = vt = i2v = h2 = nan
-    sls = _sum(np.log(s))
+    sls = row_sum(np.log(s))
     ll_ml = -0.5 * k * _LOG_2PI - 0.5 * sls - 0.5 * rss
     ll_reml = (-0.5 * df_res * _LOG_2PI
                + 0.5 * (math.log(k) if Xp is None else np.linalg.slogdet(Xp.T @ Xp)[1])

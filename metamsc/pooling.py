@@ -29,11 +29,11 @@ from .measures import get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
                       IVSettings, MetaResult, NaturalScale, prediction_bounds)
 from .core import TESTS, canonical_test, check_weights, fit_model
-from .tau2 import _ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
+from .tau2 import METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
-METHODS = TAU2_METHODS + tuple(_ALIASES)
+METHODS = TAU2_METHODS + tuple(METHOD_ALIASES)
 
 #: the tau^2 CI methods in words (``Conventions.tau2_ci``)
 _TAU2_CI_NAMES = {"QP": "Q-profile (Viechtbauer 2007)", "PL": "profile likelihood (Hardy & Thompson 1996)",
@@ -364,7 +364,7 @@ def heterogeneity_intervals(y: np.ndarray, v: np.ndarray, tau2: float, *, method
             "i2_ci_ub": float(i_ub), "h2_ci_lb": float(h_lb), "h2_ci_ub": float(h_ub)}
 
 
-def _correction_text_of(add, to, corrected) -> str:
+def correction_text_of(add, to, corrected) -> str:
     """The continuity correction applied to a set of studies, in words."""
     if corrected is None or not np.any(corrected):
         return "none needed" if add else "none"
@@ -393,7 +393,7 @@ def _check_range(y: np.ndarray, v: np.ndarray) -> None:
 
 
 def _correction_text(es: EffectSizes) -> str:
-    return _correction_text_of(es.add, es.to, es.corrected)
+    return correction_text_of(es.add, es.to, es.corrected)
 
 
 def pool_effects(es: EffectSizes, *, subgroup: ArrayLike | None = None, tau2_common: bool = False,

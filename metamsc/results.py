@@ -368,7 +368,7 @@ class MetaResult:
         ``labels``. The refit's ``kept`` holds positions in this result's input."""
         import dataclasses
 
-        from .pooling import _correction_text_of, pool
+        from .pooling import correction_text_of, pool
 
         idx = _subset_index(subset, self.k)
         st = self.settings if self.settings is not None else _iv_settings_from(self)
@@ -389,7 +389,7 @@ class MetaResult:
         if corrected is not None:
             kw["corrected"] = corrected
         if st.add is not None and corrected is not None:
-            kw["correction"] = _correction_text_of(st.add, st.to, corrected)
+            kw["correction"] = correction_text_of(st.add, st.to, corrected)
         else:
             kw["correction"] = self.conventions.correction
         child = pool(np.asarray(self.yi)[idx], np.asarray(self.vi)[idx],

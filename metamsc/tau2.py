@@ -23,12 +23,14 @@ import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 
-__all__ = ["TAU2_METHODS", "Tau2Fit", "Projection", "estimate_tau2", "q_statistic",
-           "q_profile_ci", "canonical_method"]
+__all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "Tau2Fit", "Projection",
+           "estimate_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
+           "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
-_ALIASES = {"FE": "EE", "CE": "EE"}
-_BY_UPPER = {m.upper(): m for m in TAU2_METHODS} | _ALIASES
+#: other names of the common-effect model
+METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
+_BY_UPPER = {m.upper(): m for m in TAU2_METHODS} | METHOD_ALIASES
 #: estimators that need every sampling variance positive (as metafor)
 POSITIVE_VI_ONLY = ("DL", "HS", "HSk", "PM", "PMM")
 
@@ -38,7 +40,7 @@ def canonical_method(method: str) -> str:
     m = _BY_UPPER.get(str(method).upper())
     if m is None:
         raise ValueError(f"unknown method {method!r} (tau^2 estimator); expected one of "
-                         f"{', '.join(TAU2_METHODS + tuple(_ALIASES))}")
+                         f"{', '.join(TAU2_METHODS + tuple(METHOD_ALIASES))}")
     return m
 
 
@@ -67,7 +69,7 @@ _ONES: dict[int, np.ndarray] = {}
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def _sum(x: np.ndarray):
+def row_sum(x: np.ndarray):
     """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
     if x.ndim == 1:
         one = _ONES.get(x.size)
@@ -75,10 +77,9 @@ def _sum(x: np.ndarray):
             return float(x @ one)
         if x.size > 4096:
             return float(x.sum())
-        if one is None:
-            one = np.ones(x.size)
-            if len(_ONES) < 64:
-                _ONES[x.size] = one
+        one = np.ones(x.size)
+        if len(_ONES) < 64:
+            _ONES[x.size] = one
         return float(x @ one)
     return np.sum(x, axis=-1)
 
@@ -87,12 +88,12 @@ def _dot(x: np.ndarray, z: np.ndarray):
     return float(x @ z) if x.ndim == 1 else np.sum(x * z, axis=-1)
 
 
-def _sym(X: np.ndarray, c: np.ndarray) -> np.ndarray:
+def cross_weighted(X: np.ndarray, c: np.ndarray) -> np.ndarray:
     """X' diag(c) X (p x p) in O(k p^2)."""
     return (X.T * c) @ X
 
 
-def _inv(A: np.ndarray) -> np.ndarray:
+def inv_spd(A: np.ndarray) -> np.ndarray:
     """Inverse of a small symmetric positive-definite matrix; a clear error when singular."""
     if A.shape == (1, 1):
         if not A[0, 0] > 0 or not np.isfinite(A[0, 0]):
@@ -128,10 +129,10 @@ class Projection:
         self._s2 = None
         self._M = None
         if self._one:
-            self._sa = _sum(a)
+            self._sa = row_sum(a)
         else:
             self._sa = None
-            self._M = _inv(_sym(X, a))
+            self._M = inv_spd(cross_weighted(X, a))
 
     @property
     def M(self) -> np.ndarray:
@@ -179,8 +180,8 @@ class Projection:
             return self._sa - _dot(a, a) / self._sa
         ac = a if c is None else a * c
         if self._one:
-            return self._out(_sum(ac) - _dot(a, ac) / self._sa)
-        return float(np.sum(ac) - np.sum(self.M * _sym(self.X, a * ac)))
+            return self._out(row_sum(ac) - _dot(a, ac) / self._sa)
+        return float(np.sum(ac) - np.sum(self.M * cross_weighted(self.X, a * ac)))
 
     @staticmethod
     def _out(x):
@@ -201,10 +202,10 @@ class Projection:
         a2ce = a2c if e is None else a2c * e
         if self._one:
             sa = self._sa
-            return self._out(_sum(a2ce) - 2 * _dot(a, a2ce) / sa + _sum(a2c) * _sum(a2e) / sa**2)
-        mc = self.M @ _sym(self.X, a2c)
-        me = mc if c is e else self.M @ _sym(self.X, a2e)
-        return float(np.sum(a2ce) - 2 * np.sum(self.M * _sym(self.X, a * a2ce)) + np.sum(mc * me.T))
+            return self._out(row_sum(a2ce) - 2 * _dot(a, a2ce) / sa + row_sum(a2c) * row_sum(a2e) / sa**2)
+        mc = self.M @ cross_weighted(self.X, a2c)
+        me = mc if c is e else self.M @ cross_weighted(self.X, a2e)
+        return float(np.sum(a2ce) - 2 * np.sum(self.M * cross_weighted(self.X, a * a2ce)) + np.sum(mc * me.T))
 
     def logdet(self):
         """log |X'DX|."""
@@ -213,7 +214,7 @@ class Projection:
         return float(-np.linalg.slogdet(self.M)[1])
 
 
-def _design(X, k: int) -> np.ndarray | None:
+def design_or_none(X, k: int) -> np.ndarray | None:
     """The design matrix, or None for the intercept-only model (the fast path of Projection)."""
     if X is None:
         return None
@@ -237,7 +238,7 @@ def _weights(v: np.ndarray, tau2: float) -> np.ndarray:
 def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
     """Generalised Q(tau^2) = y'P y with weights 1/(v_i + tau^2) (Cochran's Q at tau^2 = 0)."""
     y = np.asarray(yi, dtype=float)
-    return Projection(_weights(np.asarray(vi, dtype=float), tau2), _design(X, y.size)).quad(y)
+    return Projection(_weights(np.asarray(vi, dtype=float), tau2), design_or_none(X, y.size)).quad(y)
 
 
 def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
@@ -247,7 +248,7 @@ def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
     if pr is None:
         pr = Projection(_weights(v, tau2), X)
     k, p = y.size, _p(X)
-    ll = -0.5 * (k - p if reml else k) * _LOG_2PI + 0.5 * _sum(np.log(pr.a)) - 0.5 * pr.quad(y)
+    ll = -0.5 * (k - p if reml else k) * _LOG_2PI + 0.5 * row_sum(np.log(pr.a)) - 0.5 * pr.quad(y)
     if reml:
         ll -= 0.5 * pr.logdet()
     return float(ll)
@@ -261,7 +262,7 @@ def _score(y, v, X, tau2, kind) -> float:
     if kind == "EB":
         return pr.quad(y) * k / (k - p) - k
     py = pr.py(y)
-    return float(py @ py) - (_sum(w) if kind == "ML" else pr.tr())
+    return float(py @ py) - (row_sum(w) if kind == "ML" else pr.tr())
 
 
 def _root_on_halfline(f, start: float) -> float | None:
@@ -286,11 +287,11 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
         w = _weights(v, tau2) if tau2 <= 0 else 1.0 / (v + tau2)
         pr = Projection(w, X)
         if kind == "EB":
-            adj = (pr.quad(y) * k / (k - p) - k) / _sum(w)
+            adj = (pr.quad(y) * k / (k - p) - k) / row_sum(w)
         else:
             py = pr.py(y)
             if kind == "ML":
-                adj = (float(py @ py) - _sum(w)) / _dot(w, w)
+                adj = (float(py @ py) - row_sum(w)) / _dot(w, w)
             else:
                 adj = (float(py @ py) - pr.tr()) / pr.tr2()
         if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
@@ -332,7 +333,7 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -
     if method == "REML":
         return float(np.sqrt(2 / (pr_hat if pr_hat is not None else Projection(w, X)).tr2()))
     # EB, PM, PMM
-    return float(np.sqrt(2 * k**2 / (k - p) / _sum(w) ** 2))
+    return float(np.sqrt(2 * k**2 / (k - p) / row_sum(w) ** 2))
 
 
 def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float | None = None,
@@ -353,7 +354,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k = y.size
-    X = _design(X, k)
+    X = design_or_none(X, k)
     p = _p(X)
     if method == "EE":
         return Tau2Fit("EE", 0.0, float("nan"), True, 0, False, "fixed at 0 (common effect)")
@@ -372,7 +373,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     if not allpos and method in POSITIVE_VI_ONLY:
         raise ValueError(f"the {method} estimator cannot be used with zero sampling variances "
                          "(as metafor); use HE, SJ, ML, REML or EB")
-    ymc = y - _sum(y) / k  # as metafor: tau^2 from the centred outcomes
+    ymc = y - row_sum(y) / k  # as metafor: tau^2 from the centred outcomes
     a = None
     tau2_0 = None
     pr_dl = pr_hat = t_hat = None
@@ -462,7 +463,7 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k = y.size
-    X = _design(X, k)
+    X = design_or_none(X, k)
     df = k - _p(X)
     if df < 1 or (v <= 0).any():
         return float("nan"), float("nan")
