@@ -277,17 +277,10 @@ def _root_on_halfline(f, start: float) -> float | None:
 
 
 def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
-    """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0.
-
-    REML: where the steps shrink geometrically (the second of two steps at most 0.8 times the first
-    in size, in either direction), the iterate moves to the limit of that geometric series (Aitken's
-    delta-squared extrapolation) before the next step: the solution is still the point where a
-    scoring step changes tau^2 by at most ``threshold``, reached in fewer steps. Near tau^2 = 0
-    (within 10^6 ``threshold``) plain steps are taken."""
+    """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0."""
     k, p = y.size, _p(X)
     change, it = threshold + 1, 0
     isfinite = math.isfinite
-    last = 0.0  # the previous step (0: none since the last extrapolation)
     while change > threshold:
         it += 1
         old = tau2
@@ -307,15 +300,6 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
             adj /= 2
         tau2 = float(tau2 + adj)
         change = abs(old - tau2)
-        if change > threshold:
-            ratio = adj / last if last != 0.0 else 0.0
-            if kind == "REML" and ratio != 0.0 and abs(ratio) <= 0.8 and tau2 > 1e6 * threshold:
-                jump = adj * ratio / (1.0 - ratio)
-                if tau2 + jump > 1e6 * threshold:  # not near 0, where steps are halved
-                    tau2 = float(tau2 + jump)
-                last = 0.0
-            else:
-                last = adj
         if change > threshold and it >= maxiter:
             return tau2, it, False
     return tau2, it, True
