@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,12 @@ def check_level(level: float) -> float:
     return level
 
 
+@functools.lru_cache(maxsize=128)
+def default_labels(k: int) -> tuple[str, ...]:
+    """The labels "1", "2", ..., "k" of unlabelled studies."""
+    return tuple(str(i + 1) for i in range(k))
+
+
 def study_arrays(yi: ArrayLike, vi: ArrayLike,
                  labels: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
     """Validated effect sizes: ``(y, v, labels, ok)``, where ``ok`` marks the studies a model can
@@ -42,8 +49,7 @@ def study_arrays(yi: ArrayLike, vi: ArrayLike,
     v = np.atleast_1d(np.asarray(vi, dtype=float))
     if y.shape != v.shape or y.ndim != 1:
         raise ValueError("yi and vi must be one-dimensional and of the same length")
-    labs = (tuple(str(i + 1) for i in range(y.size)) if labels is None
-            else tuple(str(x) for x in np.atleast_1d(labels)))
+    labs = default_labels(y.size) if labels is None else tuple(str(x) for x in np.atleast_1d(labels))
     if len(labs) != y.size:
         raise ValueError("labels must have one entry per study")
     ok = np.isfinite(y) & np.isfinite(v) & (v > 0)

@@ -12,16 +12,19 @@ is O(k p^2) time and O(k p) memory.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import Projection, Tau2Fit, _design, _sum, _sym, estimate_tau2
+from .tau2 import Projection, Tau2Fit, design_or_none, row_sum, cross_weighted, estimate_tau2
 
-__all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test"]
+__all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test", "check_weights"]
 
 TESTS = ("z", "knha", "adhoc", "t")
+_LOG_2PI = math.log(2 * math.pi)
 
 
 def canonical_test(test: str) -> str:
@@ -30,6 +33,19 @@ def canonical_test(test: str) -> str:
     if t not in TESTS:
         raise ValueError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     return t
+
+
+def check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
+    """User weights: one positive finite number per study (metafor refuses negative weights)."""
+    a = np.atleast_1d(np.asarray(weights, dtype=float))
+    if a.shape != (k,):
+        raise ValueError(f"weights must have one entry per study ({k}), got shape {a.shape}")
+    bad = np.flatnonzero(~(np.isfinite(a) & (a > 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"weights: study {labels[i]!r} has weight {a[i]:g}; weights must be "
+                         "positive and finite (metafor refuses negative weights)")
+    return a
 
 
 @dataclass(frozen=True)
@@ -109,13 +125,15 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
               test: str = "z", level: float = 0.95, weights: np.ndarray | None = None,
               tau2: float | None = None, i2: str = "tau2", threshold: float = 1e-12,
               maxiter: int = 100, tau2_fit: Tau2Fit | None = None) -> ModelFit:
-    """Fit y = X beta + u + e by ``method`` (a canonical tau^2 method) and ``test``.
+    """Fit y = X beta + u + e by ``method`` (a canonical tau^2 method) and ``test``; ``X`` None
+    is the intercept-only model.
 
     ``weights`` are user weights (beta by weighted least squares with them and the sandwich
     covariance, as metafor); ``tau2`` fixes tau^2; ``i2`` is "tau2" (metafor) or "Q" (meta).
     """
-    k, p = X.shape
-    Xp = _design(X, k)  # None for the intercept-only model: Projection's fast path
+    k = y.size
+    Xp = None if X is None else design_or_none(X, k)  # None: intercept only (Projection's fast path)
+    p = 1 if Xp is None else Xp.shape[1]
     if tau2_fit is None:
         tau2_fit = estimate_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2,
                                  threshold=threshold, maxiter=maxiter)
@@ -134,10 +152,11 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
         pra = Projection(weights, Xp)
         beta = pra.coef(y)
-        vb = pra.M @ _sym(X, weights**2 * s) @ pra.M
+        meat = np.array([[row_sum(weights**2 * s)]]) if Xp is None else cross_weighted(X, weights**2 * s)
+        vb = pra.M @ meat @ pra.M
     else:
         beta = beta_w
-        vb = prw.M.copy()
+        vb = prw.M if Xp is None else prw.M.copy()  # X = 1: M was made here (prw is not kept)
     df_res = k - p
     s2w_knha = rss / df_res if (df_res > 0 and rss > np.finfo(float).eps) else 0.0
     s2w = 1.0
@@ -148,8 +167,11 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     vb_model = vb
     vb = vb * s2w
     se = np.sqrt(np.diag(vb))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = beta / se  # se = 0 (identical yi under knha): +/-inf, p = 0
+    if (se > 0).all():
+        stat = beta / se
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = beta / se  # se = 0 (identical yi under knha): +/-inf, p = 0
     alpha = 1 - level
     if test == "z":
         df = None
@@ -161,10 +183,10 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
-    if (v > 0).all():
+    if v.min() > 0:
         if df_res > 0:
             pr0 = Projection(1.0 / v, Xp)
-            qe = max(0.0, pr0.quad(y - _sum(y) / k))
+            qe = max(0.0, pr0.quad(y - row_sum(y) / k))
             qe_p = float(chi2_sf(qe, df_res))
             vt = df_res / pr0.tr()
             if method == "EE" or i2 == "Q":
@@ -177,10 +199,10 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
             qe, qe_p, vt, i2v, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
     else:
         qe = qe_p = vt = i2v = h2 = nan
-    sls = _sum(np.log(s))
-    ll_ml = -0.5 * k * np.log(2 * np.pi) - 0.5 * sls - 0.5 * rss
-    ll_reml = (-0.5 * df_res * np.log(2 * np.pi)
-               + 0.5 * (np.log(k) if Xp is None else np.linalg.slogdet(X.T @ X)[1])
+    sls = row_sum(np.log(s))
+    ll_ml = -0.5 * k * _LOG_2PI - 0.5 * sls - 0.5 * rss
+    ll_reml = (-0.5 * df_res * _LOG_2PI
+               + 0.5 * (math.log(k) if Xp is None else np.linalg.slogdet(Xp.T @ Xp)[1])
                - 0.5 * sls - 0.5 * prw.logdet() - 0.5 * rss)
     return ModelFit(
         k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_isf, chi2_ppf, chi2_sf, norm_isf, norm_sf
-from .tau2 import q_profile_ci, q_statistic
+from .tau2 import loglik, q_profile_ci, q_statistic
 
 __all__ = ["Tau2Interval", "TAU2_CI_METHODS", "tau2_ci", "log_likelihood", "typical_variance",
            "HInterval", "h_i2_ci", "RbResult", "rb", "StudyTests", "study_tests",
@@ -82,17 +82,12 @@ def typical_variance(vi: ArrayLike) -> float:
 
 def log_likelihood(yi: ArrayLike, vi: ArrayLike, tau2: float, method: str = "REML") -> float:
     """Log-likelihood (ML) or restricted log-likelihood (REML) of the random-effects model
-    at tau^2, the mean profiled out (Viechtbauer 2005, J Educ Behav Stat 30:261)."""
-    y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    at tau^2, the mean profiled out (Viechtbauer 2005, J Educ Behav Stat 30:261): the model's
+    :func:`metamsc.tau2.loglik` with X = 1."""
     if method not in ("ML", "REML"):
         raise ValueError(f"method must be 'ML' or 'REML', got {method!r}")
-    reml = method == "REML"
-    w = 1 / (v + tau2)
-    sw = np.sum(w)
-    mu = np.sum(w * y) / sw
-    ll = (-0.5 * (y.size - reml) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2))
-          - 0.5 * np.sum(w * (y - mu) ** 2))
-    return float(ll - 0.5 * np.log(sw) if reml else ll)
+    y = np.asarray(yi, dtype=float).ravel()
+    return loglik(y, np.asarray(vi, dtype=float).ravel(), None, tau2, method == "REML")
 
 
 def _brentq(f, a, b):

@@ -20,7 +20,7 @@ import numpy as np
 from ._dist import chi2_sf
 from ._present import explained
 from ._util import readonly
-from .tau2 import _inv, _sym
+from .tau2 import inv_spd, cross_weighted
 
 __all__ = ["Influence", "influence"]
 
@@ -129,11 +129,11 @@ def influence(result) -> Influence:
     m = fit._fit
     w = m.w
     # hat values of the full model: h_i = w_i x_i' (X'WX)^-1 x_i
-    M = np.asarray(m.vb_model) if fit.weights is None else _inv(_sym(X, w))
+    M = np.asarray(m.vb_model) if fit.weights is None else inv_spd(cross_weighted(X, w))
     hat = w * np.einsum("ij,jk,ik->i", X, M, X)
     weight = 100 * (w if fit.weights is None else fit.weights) / np.sum(
         w if fit.weights is None else fit.weights)
-    svb = _inv(vb)
+    svb = inv_spd(vb)
     det_full = np.linalg.det(vb)
     pred_full = X @ beta
     nan = np.full(k, np.nan)
@@ -159,10 +159,10 @@ def influence(result) -> Influence:
         s2w_del[i] = r.s2w
         dffits[i] = (pred_full[i] - delpred[i]) / np.sqrt(r.s2w * hat[i] * (tau2_del[i] + v[i]))
         if fit.weights is None:
-            vb_del = _inv(_sym(X, 1.0 / (v + tau2_del[i])))
+            vb_del = inv_spd(cross_weighted(X, 1.0 / (v + tau2_del[i])))
         else:
-            Ma = _inv(_sym(X, fit.weights))
-            vb_del = Ma @ _sym(X, fit.weights**2 * (v + tau2_del[i])) @ Ma
+            Ma = inv_spd(cross_weighted(X, fit.weights))
+            vb_del = Ma @ cross_weighted(X, fit.weights**2 * (v + tau2_del[i])) @ Ma
         dfb = beta - b_del
         dfbs[i] = dfb / np.sqrt(r.s2w * np.diag(vb_del))
         cook[i] = dfb @ svb @ dfb

@@ -545,9 +545,9 @@ def meta_regression(yi: ArrayLike, vi: ArrayLike, mods, *, data=None, method: st
         keep_mods = np.all(np.isfinite(Xfull), axis=1)
     a_all = None
     if weights is not None:
-        from .pooling import _check_weights
+        from .core import check_weights
 
-        a_all = _check_weights(weights, k_all, labs)
+        a_all = check_weights(weights, k_all, labs)
     excluded = []
     ok = np.isfinite(y) & np.isfinite(v) & keep_mods
     zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or (tau2 is not None and tau2 > 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -26,14 +27,14 @@ from .effects import EffectSizes, effect_size
 from .frames import accepts_data
 from .hetci import TAU2_CI_METHODS
 from .measures import get_measure
-from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Diagnostics, Excluded, IVSettings,
-                      MetaResult, NaturalScale, prediction_bounds)
-from .core import TESTS, canonical_test, fit_model
-from .tau2 import _ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
+from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
+                      IVSettings, MetaResult, NaturalScale, prediction_bounds)
+from .core import TESTS, canonical_test, check_weights, fit_model
+from .tau2 import METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
-METHODS = TAU2_METHODS + tuple(_ALIASES)
+METHODS = TAU2_METHODS + tuple(METHOD_ALIASES)
 
 #: the tau^2 CI methods in words (``Conventions.tau2_ci``)
 _TAU2_CI_NAMES = {"QP": "Q-profile (Viechtbauer 2007)", "PL": "profile likelihood (Hardy & Thompson 1996)",
@@ -49,11 +50,15 @@ _POOL_ARGS = ("method", "test", "level", "measure", "n", "weights", "correction"
 
 def _canonical(value: Any, names) -> Any:
     """``value`` spelled as in ``names`` when it matches one of them in any case."""
-    if isinstance(value, str):
+    if isinstance(value, str) and value not in names:
         for name in names:
             if value.lower() == name.lower():
                 return name
     return value
+
+
+_NAMED_ARGS = (("method", METHODS), ("test", TESTS), ("pi", tuple(PI_RULES)),
+               ("i2", tuple(I2_DEFINITIONS)))
 
 
 def _recorded(body):
@@ -62,16 +67,16 @@ def _recorded(body):
 
     @functools.wraps(body)
     def wrapper(yi, vi, *, subgroup=None, tau2_common: bool = False, **kwargs):
-        for key, names in (("method", METHODS), ("test", TESTS), ("pi", tuple(PI_RULES)),
-                           ("i2", tuple(I2_DEFINITIONS))):
-            if key in kwargs:
+        for key, names in _NAMED_ARGS:
+            if key in kwargs and kwargs[key] not in names:
                 kwargs[key] = _canonical(kwargs[key], names)
         if isinstance(kwargs.get("measure"), str):
             kwargs["measure"] = kwargs["measure"].upper()
-        n_in = np.atleast_1d(np.asarray(yi)).shape[0] if np.ndim(yi) <= 1 else None
-        if subgroup is not None and n_in is not None and np.atleast_1d(subgroup).shape[0] != n_in:
-            raise ValueError(f"subgroup must have one label per study ({np.atleast_1d(subgroup).shape[0]} "
-                             f"labels for {n_in} studies)")
+        if subgroup is not None:
+            n_in = np.atleast_1d(np.asarray(yi)).shape[0] if np.ndim(yi) <= 1 else None
+            if n_in is not None and np.atleast_1d(subgroup).shape[0] != n_in:
+                raise ValueError(f"subgroup must have one label per study "
+                                 f"({np.atleast_1d(subgroup).shape[0]} labels for {n_in} studies)")
         res = body(yi, vi, **kwargs)
         _record(res, _settings(kwargs, res))
         return _attach_subgroups(res, subgroup, tau2_common)
@@ -94,6 +99,44 @@ def _recorded(body):
     return wrapper
 
 
+_FIELDS: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
+
+
+def _frozen(cls, **values):
+    """An instance of the frozen dataclass ``cls`` from all its fields (defaults filled in),
+    built with one dict update instead of the generated __init__'s guarded assignment per field
+    (that costs ~1 us a field, 50 fields in a MetaResult). No __post_init__ may be needed."""
+    spec = _FIELDS.get(cls)
+    if spec is None:
+        fields = dataclasses.fields(cls)
+        if hasattr(cls, "__post_init__") or any(f.default_factory is not dataclasses.MISSING
+                                                for f in fields):
+            raise TypeError(f"{cls.__name__} needs its own __init__")
+        spec = ({f.name: f.default for f in fields if f.default is not dataclasses.MISSING},
+                frozenset(f.name for f in fields))
+        _FIELDS[cls] = spec
+    obj = object.__new__(cls)
+    d = obj.__dict__
+    d.update(spec[0])
+    d.update(values)
+    if d.keys() != spec[1]:
+        raise TypeError(f"{cls.__name__}: fields missing {sorted(spec[1] - d.keys())} or unknown "
+                        f"{sorted(d.keys() - spec[1])}")
+    return obj
+
+
+@functools.lru_cache(maxsize=256)
+def _conventions(method: str, test: str, correction: str, transform: str, i2: str, pi: str,
+                 tau2_ci: str) -> Conventions:
+    """The conventions of a fit (immutable, so one instance per combination)."""
+    ee = method == "EE"
+    return Conventions(
+        tau2_estimator=method, test=test, correction=correction, back_transform=transform,
+        i2_definition=I2_DEFINITIONS["Q" if ee else i2],
+        prediction_interval="none (common-effect model)" if ee else PI_RULES[pi],
+        tau2_ci="none (common-effect model)" if ee else _TAU2_CI_NAMES.get(tau2_ci, tau2_ci))
+
+
 def _record(res: MetaResult, settings: IVSettings) -> None:
     """Store the settings in a result just built here and not yet returned to anyone (as a
     frozen dataclass's __post_init__ would; dataclasses.replace costs ~75 us for 50 fields)."""
@@ -107,7 +150,7 @@ def _settings(kwargs: dict[str, Any], res: MetaResult, add=None, to=None) -> IVS
         w = np.atleast_1d(np.asarray(w, dtype=float))[kept]
         w.flags.writeable = False
     other = tuple((k, v) for k, v in kwargs.items() if k not in _POOL_ARGS and k != "labels")
-    return IVSettings(pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
+    return _frozen(IVSettings, pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
                       threshold=kwargs.get("threshold", 1e-12), maxiter=kwargs.get("maxiter", 100),
                       user_weights=w, add=add, to=to, other=other)
 
@@ -217,29 +260,33 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
     if tau2_ci not in TAU2_CI_METHODS:
         raise ValueError(f"unknown tau2_ci {tau2_ci!r}; expected one of {', '.join(TAU2_CI_METHODS)}")
-    y_all, v_all, lab_all, _ = study_arrays(yi, vi, labels)
+    y_all, v_all, lab_all, usable = study_arrays(yi, vi, labels)
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
-    a_all = None if weights is None else _check_weights(weights, y_all.size, lab_all)
+    a_all = None if weights is None else check_weights(weights, y_all.size, lab_all)
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
-    ok = np.isfinite(y_all) & np.isfinite(v_all)
     excluded = []
-    for i in np.flatnonzero(~ok):
-        what, val = ("yi", y_all[i]) if not np.isfinite(y_all[i]) else ("vi", v_all[i])
-        why = ("missing" if np.isnan(val) else
-               f"{val:g}: not finite (a zero cell without continuity correction?)")
-        excluded.append(Excluded(lab_all[i], f"{what} is {why}"))
-    # zero sampling variances: kept where metafor keeps them (estimators that give tau^2 > 0)
-    zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or tau2 is not None and tau2 > 0
-    neg = ok & ((v_all < 0) | ((v_all == 0) & (not zero_ok)))
-    for i in np.flatnonzero(neg):
-        excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"
-                                 + ("" if v_all[i] < 0 else f" (the {method} model needs vi > 0)")))
-    ok &= ~neg
-    y, v = y_all[ok], v_all[ok]
-    labs = lab_all if ok.all() else tuple(l for l, keep in zip(lab_all, ok) if keep)
-    n_ = None if n_all is None else n_all[ok]
-    a = None if a_all is None else a_all[ok]
+    if usable.all():  # every yi and vi finite, every vi > 0: nothing to leave out
+        ok = None
+        y, v, labs, n_, a = y_all, v_all, lab_all, n_all, a_all
+    else:
+        ok = np.isfinite(y_all) & np.isfinite(v_all)
+        for i in np.flatnonzero(~ok):
+            what, val = ("yi", y_all[i]) if not np.isfinite(y_all[i]) else ("vi", v_all[i])
+            why = ("missing" if np.isnan(val) else
+                   f"{val:g}: not finite (a zero cell without continuity correction?)")
+            excluded.append(Excluded(lab_all[i], f"{what} is {why}"))
+        # zero sampling variances: kept where metafor keeps them (estimators that give tau^2 > 0)
+        zero_ok = method not in POSITIVE_VI_ONLY + ("EE",) or tau2 is not None and tau2 > 0
+        neg = ok & ((v_all < 0) | ((v_all == 0) & (not zero_ok)))
+        for i in np.flatnonzero(neg):
+            excluded.append(Excluded(lab_all[i], f"sampling variance vi = {v_all[i]:g} is not positive"
+                                     + ("" if v_all[i] < 0 else f" (the {method} model needs vi > 0)")))
+        ok &= ~neg
+        y, v = y_all[ok], v_all[ok]
+        labs = lab_all if ok.all() else tuple(l for l, keep in zip(lab_all, ok) if keep)
+        n_ = None if n_all is None else n_all[ok]
+        a = None if a_all is None else a_all[ok]
     k = int(y.size)
     if k == 0:
         raise ValueError("no study left to pool")
@@ -247,7 +294,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("method GENQ needs study weights (weights=...), as metafor")
     _check_range(y, v)
     warns = []
-    dups = sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
+    dups = len(set(labs)) < k and sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
     if dups:
         warns.append(f"study labels used more than once: {', '.join(dups)} (studies are kept apart "
                      f"by position; label them uniquely)")
@@ -255,10 +302,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         warns.append(f"k = 1: test set to 'z' (was {test!r}), as metafor does")
         test = "z"
 
-    X = np.ones((k, 1))
     try:
         with np.errstate(over="raise", divide="raise", invalid="raise"):
-            m = fit_model(y, v, X, method=method, test=test, level=level, weights=a, tau2=tau2,
+            m = fit_model(y, v, None, method=method, test=test, level=level, weights=a, tau2=tau2,
                           i2=i2, threshold=threshold, maxiter=maxiter)
     except (FloatingPointError, ZeroDivisionError) as e:
         raise ValueError(f"yi/vi: the model cannot be computed in double precision ({e}); "
@@ -269,43 +315,35 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     w = m.w
     mu = float(m.beta[0])
     se = float(m.se[0])
-    se_model = float(np.sqrt(m.vb_model[0, 0]))
+    se_model = math.sqrt(float(m.vb_model[0, 0]))
     s2w, s2w_knha = m.s2w, m.s2w_knha
     vb = se**2
     statistic = float(m.statistic[0])
     pvalue = float(m.pvalue[0])
     df = m.df
     ci_lb, ci_ub = float(m.ci_lb[0]), float(m.ci_ub[0])
-    pi_se = float(np.sqrt(vb + tau2))
+    pi_se = math.sqrt(vb + tau2)
     if method == "EE":  # no prediction interval for a common-effect model (as metafor)
         pi_lb = pi_ub = float("nan")
     else:
-        pi_lb, pi_ub = prediction_bounds(mu, se, se_model, s2w_knha, tau2, k, test, level, pi)
+        pi_lb, pi_ub = prediction_bounds(mu, se, se_model, s2w_knha, tau2, k, test, level, pi,
+                                         crit=m.crit if m.p == 1 else None)
     q, q_p, vt, i2_val, h2 = m.qe, m.qe_pvalue, m.vt, m.i2, m.h2
 
-    nan = float("nan")
-    t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
-    if method != "EE" and k > 1 and m.tau2_fixed is False:
-        if tau2_ci == "QP":
-            t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
-        else:
-            from .hetci import tau2_ci as _tau2_interval
-
-            ci = _tau2_interval(y, v, tau2, method=tau2_ci, level=level,
-                                estimator=method if method in ("ML", "REML") else "REML",
-                                weights=a if method == "GENQ" else None, se_tau2=fit.se)
-            t_lb, t_ub = ci.low, ci.high
-        if i2 == "tau2" and np.isfinite(vt):
-            i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
-            h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
-    if i2 == "Q" and k > 1 and np.isfinite(q):
-        from .hetci import h_i2_ci
-
-        hc = h_i2_ci(q, k, level)
-        i_lb, i_ub, h_lb, h_ub = hc.i2_low, hc.i2_high, hc.h_low**2, hc.h_high**2
+    if method != "EE" and (k > 1 and m.tau2_fixed is False or i2 == "Q" and k > 1 and np.isfinite(q)):
+        # computed on first access (metafor computes them in confint(), not in rma())
+        cis: Any = Deferred(functools.partial(
+            heterogeneity_intervals, y, v, tau2, method=method, tau2_ci=tau2_ci, level=level,
+            weights=a, se_tau2=fit.se, i2=i2, vt=vt, q=q, tau2_fixed=m.tau2_fixed))
+        t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = cis
+    else:
+        t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = float("nan")
+        if i2 == "Q" and k > 1 and np.isfinite(q):  # EE: meta's test-based I^2 and H^2 intervals
+            i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
 
     wts = a if a is not None else w
-    wts = 100 * wts / np.sum(wts)
+    wts = wts * (100.0 / float(np.sum(wts)))
+    wts.flags.writeable = False
 
     natural = None
     transform = "none"
@@ -313,11 +351,10 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         if n_ is not None:
             nhm = transforms.harmonic_mean(n_)
             transform = f"Miller (1978) inverse Freeman-Tukey, harmonic mean n = {nhm:.4f}"
-    else:
-        entry = get_measure(measure)
-        if entry.back_transform is not None:
-            transform = transforms.TRANSFORMS[entry.back_transform][2]
-    natural_scale = get_measure(measure).natural_scale
+    entry = get_measure(measure)
+    if measure != "PFT" and entry.back_transform is not None:
+        transform = transforms.TRANSFORMS[entry.back_transform][2]
+    natural_scale = entry.natural_scale
     if natural_scale is not None and (measure != "PFT" or n_ is not None):
         vals = transforms.back_transform(measure, np.array([mu, ci_lb, ci_ub, pi_lb, pi_ub]), n_,
                                          harmonic=True)
@@ -333,29 +370,63 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         warns.append("k = 1: no heterogeneity can be estimated")
         if test != "z":
             warns.append(f"k = 1: {test} inference has 0 degrees of freedom; no CI or p-value")
-    conventions = Conventions(
-        tau2_estimator=method, test=test, correction=correction, back_transform=transform,
-        i2_definition=I2_DEFINITIONS["Q" if method == "EE" else i2],
-        prediction_interval="none (common-effect model)" if method == "EE" else PI_RULES[pi],
-        tau2_ci="none (common-effect model)" if method == "EE" else _TAU2_CI_NAMES.get(tau2_ci, tau2_ci),
-    )
-    diagnostics = Diagnostics(fit.converged, fit.iterations, fit.at_boundary, fit.algorithm, messages)
-    return MetaResult(
+    conventions = _conventions(method, test, correction, transform, i2, pi, tau2_ci)
+    diagnostics = _frozen(Diagnostics, converged=fit.converged, iterations=fit.iterations,
+                          tau2_at_boundary=fit.at_boundary, algorithm=fit.algorithm,
+                          messages=messages)
+    return _frozen(MetaResult,
         measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
         statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
-        tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=float(t_lb), tau2_ci_ub=float(t_ub),
-        i2=float(i2_val), i2_ci_lb=float(i_lb), i2_ci_ub=float(i_ub), h2=float(h2),
-        h2_ci_lb=float(h_lb), h2_ci_ub=float(h_ub), q=q, q_df=k - 1, q_pvalue=q_p,
+        tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,
+        i2=float(i2_val), i2_ci_lb=i_lb, i2_ci_ub=i_ub, h2=float(h2),
+        h2_ci_lb=h_lb, h2_ci_ub=h_ub, q=q, q_df=k - 1, q_pvalue=q_p,
         pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w), s2w_knha=s2w_knha, se_model=se_model,
-        labels=labs, yi=readonly(y), vi=readonly(v), weights=readonly(wts), n=None if n_ is None else readonly(n_),
+        labels=labs, yi=readonly(y), vi=readonly(v), weights=wts, n=None if n_ is None else readonly(n_),
         conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
         natural=natural, warnings=tuple(warns),
-        corrected=None if c_all is None else c_all[ok],
-        kept=np.flatnonzero(ok),
+        corrected=None if c_all is None else c_all if ok is None else c_all[ok],
+        kept=np.arange(k) if ok is None else np.flatnonzero(ok),
     )
 
 
-def _correction_text_of(add, to, corrected) -> str:
+def _test_based_i2_h2(q: float, k: int, level: float) -> tuple[float, float, float, float]:
+    from .hetci import h_i2_ci
+
+    hc = h_i2_ci(q, k, level)
+    return hc.i2_low, hc.i2_high, hc.h_low**2, hc.h_high**2
+
+
+def heterogeneity_intervals(y: np.ndarray, v: np.ndarray, tau2: float, *, method: str,
+                            tau2_ci: str, level: float, weights: np.ndarray | None,
+                            se_tau2: float, i2: str, vt: float, q: float,
+                            tau2_fixed: bool) -> dict[str, float]:
+    """The CIs of tau^2, I^2 and H^2 of a random-effects fit (the fields ``tau2_ci_lb`` ...
+    ``h2_ci_ub`` of :class:`MetaResult`): tau^2 by ``tau2_ci`` (Q-profile by default,
+    Viechtbauer 2007), I^2 and H^2 from its bounds (metafor's ``confint``), or meta's
+    test-based intervals under ``i2="Q"`` (Higgins & Thompson 2002)."""
+    k = y.size
+    nan = float("nan")
+    t_lb = t_ub = i_lb = i_ub = h_lb = h_ub = nan
+    if k > 1 and not tau2_fixed:
+        if tau2_ci == "QP":
+            t_lb, t_ub = q_profile_ci(y, v, level, tau2_hat=tau2)
+        else:
+            from .hetci import tau2_ci as _tau2_interval
+
+            ci = _tau2_interval(y, v, tau2, method=tau2_ci, level=level,
+                                estimator=method if method in ("ML", "REML") else "REML",
+                                weights=weights if method == "GENQ" else None, se_tau2=se_tau2)
+            t_lb, t_ub = ci.low, ci.high
+        if i2 == "tau2" and np.isfinite(vt):
+            i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))
+            h_lb, h_ub = (1 + t / vt for t in (t_lb, t_ub))
+    if i2 == "Q" and k > 1 and np.isfinite(q):
+        i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
+    return {"tau2_ci_lb": float(t_lb), "tau2_ci_ub": float(t_ub), "i2_ci_lb": float(i_lb),
+            "i2_ci_ub": float(i_ub), "h2_ci_lb": float(h_lb), "h2_ci_ub": float(h_ub)}
+
+
+def correction_text_of(add, to, corrected) -> str:
     """The continuity correction applied to a set of studies, in words."""
     if corrected is None or not np.any(corrected):
         return "none needed" if add else "none"
@@ -363,31 +434,28 @@ def _correction_text_of(add, to, corrected) -> str:
             f"(to = {to})")
 
 
-def _check_weights(weights: ArrayLike, k: int, labels: tuple[str, ...]) -> np.ndarray:
-    """User weights: one positive finite number per study (metafor refuses negative weights)."""
-    a = np.atleast_1d(np.asarray(weights, dtype=float))
-    if a.shape != (k,):
-        raise ValueError(f"weights must have one entry per study ({k}), got shape {a.shape}")
-    bad = np.flatnonzero(~(np.isfinite(a) & (a > 0)))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"weights: study {labels[i]!r} has weight {a[i]:g}; weights must be "
-                         "positive and finite (metafor refuses negative weights)")
-    return a
+_LOG_INV_EPS = -math.log(np.finfo(float).eps)
 
 
 def _check_range(y: np.ndarray, v: np.ndarray) -> None:
     """Refuse data whose inverse-variance weights cannot be computed in double precision."""
-    pos = v[v > 0]
-    if pos.size and np.log(np.max(pos)) - np.log(np.min(pos)) > -np.log(np.finfo(float).eps):
-        raise ValueError(f"vi: the sampling variances range from {np.min(pos):g} to "
-                         f"{np.max(pos):g}, more than 1/machine epsilon apart; the "
+    lo = float(v.min())
+    if lo > 0:
+        hi = float(v.max())
+    else:
+        pos = v[v > 0]
+        if not pos.size:
+            return
+        lo, hi = float(pos.min()), float(pos.max())
+    if math.log(hi) - math.log(lo) > _LOG_INV_EPS:
+        raise ValueError(f"vi: the sampling variances range from {lo:g} to "
+                         f"{hi:g}, more than 1/machine epsilon apart; the "
                          "inverse-variance weights cannot be computed accurately (rescale or "
                          "check the data)")
 
 
 def _correction_text(es: EffectSizes) -> str:
-    return _correction_text_of(es.add, es.to, es.corrected)
+    return correction_text_of(es.add, es.to, es.corrected)
 
 
 @accepts_data(("subgroup",), labels=None, drop=False)

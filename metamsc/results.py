@@ -17,6 +17,7 @@ diagnostics records; one file is the one place a reader looks up what a fit retu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
@@ -54,8 +55,10 @@ I2_DEFINITIONS = {
 
 
 def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: float, tau2: float,
-                      k: int, test: str, level: float, rule: str) -> tuple[float, float]:
-    """Prediction interval for a new study's effect under ``rule`` (see ``PI_RULES``)."""
+                      k: int, test: str, level: float, rule: str,
+                      crit: float | None = None) -> tuple[float, float]:
+    """Prediction interval for a new study's effect under ``rule`` (see ``PI_RULES``); ``crit``
+    is the critical value of the estimate's CI when known (the default rule uses it)."""
     if rule not in PI_RULES:
         raise ValueError(f"unknown prediction-interval rule {rule!r}; expected one of {', '.join(PI_RULES)}")
     alpha = 1 - level
@@ -65,8 +68,9 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
         return float(t_isf(alpha / 2, df)) if df > 0 else nan
 
     if rule == "metafor":
-        crit = float(norm_isf(alpha / 2)) if test == "z" else t(k - 1)
-        sd = np.sqrt(se**2 + tau2)
+        if crit is None:
+            crit = float(norm_isf(alpha / 2)) if test == "z" else t(k - 1)
+        sd = math.sqrt(se**2 + tau2)
     elif rule == "simple":
         crit, sd = float(norm_isf(alpha / 2)), np.sqrt(tau2)
     elif rule == "t":
@@ -431,7 +435,7 @@ class MetaResult:
         ``labels``. The refit's ``kept`` holds positions in this result's input."""
         import dataclasses
 
-        from .pooling import _correction_text_of, pool
+        from .pooling import correction_text_of, pool
 
         idx = _subset_index(subset, self.k)
         st = self.settings if self.settings is not None else _iv_settings_from(self)
@@ -452,7 +456,7 @@ class MetaResult:
         if corrected is not None:
             kw["corrected"] = corrected
         if st.add is not None and corrected is not None:
-            kw["correction"] = _correction_text_of(st.add, st.to, corrected)
+            kw["correction"] = correction_text_of(st.add, st.to, corrected)
         else:
             kw["correction"] = self.conventions.correction
         child = pool(np.asarray(self.yi)[idx], np.asarray(self.vi)[idx],
@@ -546,6 +550,47 @@ class MetaResult:
 
 #: the inverse-variance result (the name says the kind)
 IVResult = MetaResult
+
+
+#: the heterogeneity intervals that ``pool`` computes on first access (as metafor's ``confint``)
+DEFERRED_FIELDS = ("tau2_ci_lb", "tau2_ci_ub", "i2_ci_lb", "i2_ci_ub", "h2_ci_lb", "h2_ci_ub")
+
+
+class Deferred:
+    """A value of :data:`DEFERRED_FIELDS` not computed yet: ``compute()`` returns a dict of
+    those fields. A result stores the same ``Deferred`` in each of them; the first read of any
+    computes all of them once and keeps the numbers (the result stays immutable to its users)."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute):
+        self.compute = compute
+
+
+class _DeferredField:
+    """Data descriptor of one field of :data:`DEFERRED_FIELDS`: resolves a :class:`Deferred`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            raise AttributeError(self.name)  # no class-level default (dataclass fields stay required)
+        d = obj.__dict__
+        value = d[self.name]
+        if isinstance(value, Deferred):
+            d.update(value.compute())
+            value = d[self.name]
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = value  # called by the dataclass __init__ only (frozen otherwise)
+
+
+for _name in DEFERRED_FIELDS:
+    setattr(MetaResult, _name, _DeferredField(_name))
 
 
 def _iv_settings_from(res: MetaResult) -> IVSettings:

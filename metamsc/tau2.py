@@ -16,18 +16,21 @@ for the meta-regression as well); Viechtbauer (2007) Stat Med 26:37 (Q-profile i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 
-__all__ = ["TAU2_METHODS", "Tau2Fit", "Projection", "estimate_tau2", "q_statistic",
-           "q_profile_ci", "canonical_method"]
+__all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "Tau2Fit", "Projection",
+           "estimate_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
+           "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
-_ALIASES = {"FE": "EE", "CE": "EE"}
-_BY_UPPER = {m.upper(): m for m in TAU2_METHODS} | _ALIASES
+#: other names of the common-effect model
+METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
+_BY_UPPER = {m.upper(): m for m in TAU2_METHODS} | METHOD_ALIASES
 #: estimators that need every sampling variance positive (as metafor)
 POSITIVE_VI_ONLY = ("DL", "HS", "HSk", "PM", "PMM")
 
@@ -37,7 +40,7 @@ def canonical_method(method: str) -> str:
     m = _BY_UPPER.get(str(method).upper())
     if m is None:
         raise ValueError(f"unknown method {method!r} (tau^2 estimator); expected one of "
-                         f"{', '.join(TAU2_METHODS + tuple(_ALIASES))}")
+                         f"{', '.join(TAU2_METHODS + tuple(METHOD_ALIASES))}")
     return m
 
 
@@ -63,18 +66,20 @@ def _brentq(*args, **kwargs) -> float:
 
 
 _ONES: dict[int, np.ndarray] = {}
+_LOG_2PI = math.log(2 * math.pi)
 
 
-def _sum(x: np.ndarray):
+def row_sum(x: np.ndarray):
     """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
     if x.ndim == 1:
+        one = _ONES.get(x.size)
+        if one is not None:
+            return float(x @ one)
         if x.size > 4096:
             return float(x.sum())
-        one = _ONES.get(x.size)
-        if one is None:
-            one = np.ones(x.size)
-            if len(_ONES) < 64:
-                _ONES[x.size] = one
+        one = np.ones(x.size)
+        if len(_ONES) < 64:
+            _ONES[x.size] = one
         return float(x @ one)
     return np.sum(x, axis=-1)
 
@@ -83,12 +88,12 @@ def _dot(x: np.ndarray, z: np.ndarray):
     return float(x @ z) if x.ndim == 1 else np.sum(x * z, axis=-1)
 
 
-def _sym(X: np.ndarray, c: np.ndarray) -> np.ndarray:
+def cross_weighted(X: np.ndarray, c: np.ndarray) -> np.ndarray:
     """X' diag(c) X (p x p) in O(k p^2)."""
     return (X.T * c) @ X
 
 
-def _inv(A: np.ndarray) -> np.ndarray:
+def inv_spd(A: np.ndarray) -> np.ndarray:
     """Inverse of a small symmetric positive-definite matrix; a clear error when singular."""
     if A.shape == (1, 1):
         if not A[0, 0] > 0 or not np.isfinite(A[0, 0]):
@@ -110,36 +115,49 @@ class Projection:
     tr(P C P E) = sum a^2 c e - 2 tr(M S(a^3 c e)) + tr(M S(a^2 c) M S(a^2 e))
     for diagonal C, E (vectors c, e; 1 when omitted). For X = 1 (intercept only) ``a`` may be
     a 2-D array of weights (one row per meta-analysis): every method then works row-wise.
+    For X = 1 and one meta-analysis the sums are Python floats, sum a^2 is kept once computed,
+    and M is formed only when asked for (the small-k path: few numpy calls per step).
     """
 
-    __slots__ = ("a", "X", "M", "_one", "_sa")
+    __slots__ = ("a", "X", "_M", "_one", "_vec", "_sa", "_s2")
 
     def __init__(self, a: np.ndarray, X: np.ndarray | None):
         self.a = a
         self.X = X
         self._one = X is None
+        self._vec = self._one and a.ndim == 1
+        self._s2 = None
+        self._M = None
         if self._one:
-            self._sa = _sum(a)
-            self.M = (1.0 / self._sa)[..., None, None] if a.ndim > 1 else np.array([[1.0 / self._sa]])
+            self._sa = row_sum(a)
         else:
             self._sa = None
-            self.M = _inv(_sym(X, a))
+            self._M = inv_spd(cross_weighted(X, a))
 
-    @staticmethod
-    def _out(x):
-        return x if isinstance(x, (float, np.ndarray)) and not isinstance(x, np.float64) else float(x)
+    @property
+    def M(self) -> np.ndarray:
+        """(X'DX)^-1 (p x p; for X = 1 and 2-D weights, one 1 x 1 matrix per row)."""
+        if self._M is None:
+            self._M = (1.0 / self._sa)[..., None, None] if not self._vec else np.array([[1.0 / self._sa]])
+        return self._M
+
+    def _sum_a2(self) -> float:
+        """sum a^2 (X = 1, one meta-analysis), computed once."""
+        if self._s2 is None:
+            self._s2 = float(self.a @ self.a)
+        return self._s2
 
     def coef(self, y: np.ndarray) -> np.ndarray:
         if self._one:
-            if self.a.ndim == 1:
-                return np.array([(self.a @ y) / self._sa])
+            if self._vec:
+                return np.array([float(self.a @ y) / self._sa])
             return (np.sum(self.a * y, axis=-1) / self._sa)[..., None]
         return self.M @ (self.X.T @ (self.a * y))
 
     def fitted(self, y: np.ndarray) -> np.ndarray:
         """X b (for X = 1: the weighted mean, shaped to broadcast against y)."""
         if self._one:
-            return (self.a @ y) / self._sa if self.a.ndim == 1 else self.coef(y)
+            return float(self.a @ y) / self._sa if self._vec else self.coef(y)
         return self.X @ self.coef(y)
 
     def py(self, y: np.ndarray) -> np.ndarray:
@@ -156,16 +174,25 @@ class Projection:
     def tr(self, c: np.ndarray | None = None):
         """tr(P C)."""
         a = self.a
+        if self._vec and c is None:
+            return self._sa - self._sum_a2() / self._sa
         if self._one and c is None:
-            return self._out(self._sa - _dot(a, a) / self._sa)
+            return self._sa - _dot(a, a) / self._sa
         ac = a if c is None else a * c
         if self._one:
-            return self._out(_sum(ac) - _dot(a, ac) / self._sa)
-        return float(np.sum(ac) - np.sum(self.M * _sym(self.X, a * ac)))
+            return self._out(row_sum(ac) - _dot(a, ac) / self._sa)
+        return float(np.sum(ac) - np.sum(self.M * cross_weighted(self.X, a * ac)))
+
+    @staticmethod
+    def _out(x):
+        return x if isinstance(x, (float, np.ndarray)) and not isinstance(x, np.float64) else float(x)
 
     def tr2(self, c: np.ndarray | None = None, e: np.ndarray | None = None):
         """tr(P C P E); tr(PP) = sum(P * P), tr(PVPV) = sum(PV * (PV)'), tr(PPV) = sum(PV * P)."""
         a = self.a
+        if self._vec and c is None and e is None:
+            sa, s2 = self._sa, self._sum_a2()
+            return s2 - 2 * float((a * a) @ a) / sa + s2 * s2 / (sa * sa)
         a2 = a * a
         if self._one and c is None and e is None:
             sa, s2 = self._sa, _dot(a, a)
@@ -175,10 +202,10 @@ class Projection:
         a2ce = a2c if e is None else a2c * e
         if self._one:
             sa = self._sa
-            return self._out(_sum(a2ce) - 2 * _dot(a, a2ce) / sa + _sum(a2c) * _sum(a2e) / sa**2)
-        mc = self.M @ _sym(self.X, a2c)
-        me = mc if c is e else self.M @ _sym(self.X, a2e)
-        return float(np.sum(a2ce) - 2 * np.sum(self.M * _sym(self.X, a * a2ce)) + np.sum(mc * me.T))
+            return self._out(row_sum(a2ce) - 2 * _dot(a, a2ce) / sa + row_sum(a2c) * row_sum(a2e) / sa**2)
+        mc = self.M @ cross_weighted(self.X, a2c)
+        me = mc if c is e else self.M @ cross_weighted(self.X, a2e)
+        return float(np.sum(a2ce) - 2 * np.sum(self.M * cross_weighted(self.X, a * a2ce)) + np.sum(mc * me.T))
 
     def logdet(self):
         """log |X'DX|."""
@@ -187,7 +214,7 @@ class Projection:
         return float(-np.linalg.slogdet(self.M)[1])
 
 
-def _design(X, k: int) -> np.ndarray | None:
+def design_or_none(X, k: int) -> np.ndarray | None:
     """The design matrix, or None for the intercept-only model (the fast path of Projection)."""
     if X is None:
         return None
@@ -211,17 +238,17 @@ def _weights(v: np.ndarray, tau2: float) -> np.ndarray:
 def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
     """Generalised Q(tau^2) = y'P y with weights 1/(v_i + tau^2) (Cochran's Q at tau^2 = 0)."""
     y = np.asarray(yi, dtype=float)
-    return Projection(_weights(np.asarray(vi, dtype=float), tau2), _design(X, y.size)).quad(y)
+    return Projection(_weights(np.asarray(vi, dtype=float), tau2), design_or_none(X, y.size)).quad(y)
 
 
-def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
+def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
+           pr: Projection | None = None) -> float:
     """(Restricted) log-likelihood of the model at ``tau2`` (X None: intercept only; without metafor's log|X'X|/2 term,
-    which does not depend on tau^2)."""
-    w = _weights(v, tau2)
-    pr = Projection(w, X)
+    which does not depend on tau^2); ``pr``: the Projection with weights 1/(v + tau2), if made."""
+    if pr is None:
+        pr = Projection(_weights(v, tau2), X)
     k, p = y.size, _p(X)
-    ll = -0.5 * (k - p if reml else k) * np.log(2 * np.pi) - 0.5 * _sum(np.log(v + tau2)) \
-        - 0.5 * pr.quad(y)
+    ll = -0.5 * (k - p if reml else k) * _LOG_2PI + 0.5 * row_sum(np.log(pr.a)) - 0.5 * pr.quad(y)
     if reml:
         ll -= 0.5 * pr.logdet()
     return float(ll)
@@ -235,7 +262,7 @@ def _score(y, v, X, tau2, kind) -> float:
     if kind == "EB":
         return pr.quad(y) * k / (k - p) - k
     py = pr.py(y)
-    return float(py @ py) - (_sum(w) if kind == "ML" else pr.tr())
+    return float(py @ py) - (row_sum(w) if kind == "ML" else pr.tr())
 
 
 def _root_on_halfline(f, start: float) -> float | None:
@@ -253,20 +280,21 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
     """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0."""
     k, p = y.size, _p(X)
     change, it = threshold + 1, 0
+    isfinite = math.isfinite
     while change > threshold:
         it += 1
         old = tau2
-        w = _weights(v, tau2)
+        w = _weights(v, tau2) if tau2 <= 0 else 1.0 / (v + tau2)
         pr = Projection(w, X)
         if kind == "EB":
-            adj = (pr.quad(y) * k / (k - p) - k) / _sum(w)
+            adj = (pr.quad(y) * k / (k - p) - k) / row_sum(w)
         else:
             py = pr.py(y)
             if kind == "ML":
-                adj = (py @ py - _sum(w)) / _dot(w, w)
+                adj = (float(py @ py) - row_sum(w)) / _dot(w, w)
             else:
-                adj = (py @ py - pr.tr()) / pr.tr2()
-        if not np.isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
+                adj = (float(py @ py) - pr.tr()) / pr.tr2()
+        if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
             adj = 0.0
         while tau2 + adj < 0:
             adj /= 2
@@ -277,7 +305,7 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
     return tau2, it, True
 
 
-def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
+def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -> float:
     """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
     k, p = v.size, _p(X)
     t = max(tau2, 0.0)
@@ -303,9 +331,9 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None) -> float:
     if method == "ML":
         return float(np.sqrt(2 / _dot(w, w)))
     if method == "REML":
-        return float(np.sqrt(2 / Projection(w, X).tr2()))
+        return float(np.sqrt(2 / (pr_hat if pr_hat is not None else Projection(w, X)).tr2()))
     # EB, PM, PMM
-    return float(np.sqrt(2 * k**2 / (k - p) / _sum(w) ** 2))
+    return float(np.sqrt(2 * k**2 / (k - p) / row_sum(w) ** 2))
 
 
 def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float | None = None,
@@ -367,7 +395,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k = y.size
-    X = _design(X, k)
+    X = design_or_none(X, k)
     p = _p(X)
     if method == "EE":
         return Tau2Fit("EE", 0.0, float("nan"), True, 0, False, "fixed at 0 (common effect)")
@@ -386,10 +414,10 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     if not allpos and method in POSITIVE_VI_ONLY:
         raise ValueError(f"the {method} estimator cannot be used with zero sampling variances "
                          "(as metafor); use HE, SJ, ML, REML or EB")
-    ymc = y - _sum(y) / k  # as metafor: tau^2 from the centred outcomes
+    ymc = y - row_sum(y) / k  # as metafor: tau^2 from the centred outcomes
     a = None
     tau2_0 = None
-    pr_dl = None
+    pr_dl = pr_hat = t_hat = None
     iters, converged, algorithm, message = 0, True, "closed form", ""
     if method in ("DL", "HS", "HSk"):
         pr_dl = Projection(1.0 / v, X)
@@ -448,7 +476,8 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
                 message = algorithm
             if method in ("ML", "REML") and allpos and raw > threshold:
                 reml = method == "REML"
-                if loglik(ymc, v, X, 0.0, reml) - loglik(ymc, v, X, raw, reml) > 1e-12:
+                pr_hat, t_hat = Projection(1.0 / (v + raw), X), raw
+                if loglik(ymc, v, X, 0.0, reml) - loglik(ymc, v, X, raw, reml, pr_hat) > 1e-12:
                     raw = 0.0
                     message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
     if tau2 is not None:
@@ -459,7 +488,9 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     est = max(0.0, float(raw))
     if not allpos and est == 0.0:
         _weights(v, est)  # raises: zero sampling variance with tau^2 = 0
-    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a)
+    if est != t_hat:  # the Projection at the REML/ML solution serves its SE unless set to 0
+        pr_hat = None
+    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a, pr_hat=pr_hat)
     return Tau2Fit(method, est, se, converged, iters, est == 0.0, algorithm, message)
 
 
@@ -473,7 +504,7 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
     k = y.size
-    X = _design(X, k)
+    X = design_or_none(X, k)
     df = k - _p(X)
     if df < 1 or (v <= 0).any():
         return float("nan"), float("nan")
