@@ -13,6 +13,7 @@ Heavy modules (matplotlib, pandas) are imported only where they are used.
 
 from .batch import BatchResult, pool_batch
 from .bayes import BayesResult, bayes
+from .bayes_glmm import bayes_proportions, bayes_rates
 from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
 from .hetci import h_i2_ci, rb, study_tests, tau2_ci
@@ -59,6 +60,8 @@ __all__ = [
     "begg_test",
     "trim_and_fill",
     "bayes",
+    "bayes_proportions",
+    "bayes_rates",
     "BayesResult",
     "method_sensitivity",
     "MethodSensitivity",
