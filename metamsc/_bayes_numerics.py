@@ -168,7 +168,7 @@ class PanelDensity:
     def pdf(self, x):
         x, j, xi = self._where(x)
         v = np.polynomial.legendre.legvander(xi, _N - 1)
-        out = np.einsum("ij,ij->i", v, self.c[j]) / self.half[j]
+        out = np.einsum("ij,ij->i", v, self.c[j])
         out = np.where((x < self.edges[0]) | (x > self.edges[-1]), 0.0, np.maximum(out, 0.0))
         return out if out.size > 1 else float(out[0])
 

@@ -61,9 +61,9 @@ def test_against_dense_grid(case):
     r = mm.bayes_proportions(case["events"], case["total"], mu_prior=tuple(case["mu_prior"]),
                              tau_prior=tuple(case["tau_prior"]))
     e = case["expected"]
-    # measured: mu quantiles, means and log marginal likelihood agree to 2e-7, tau quantiles to
-    # 4.2e-6 (PASI-40, upper 97.5% point); the reference's own grid error is 3e-7 and 1.1e-6
-    tol = 5e-6
+    # measured: every value agrees to 2e-7 except tau_ub (7.9e-7) and tau_mean (7.3e-7) of the set
+    # with zeros, whose reference has a grid error of 1.1e-6 (3e-7 for PASI-40)
+    tol = 2e-6
     for key, got in (("mu_median", r.mu_median), ("mu_lb", r.mu_ci_lb), ("mu_ub", r.mu_ci_ub),
                      ("tau_median", r.tau_median), ("tau_lb", r.tau_ci_lb), ("tau_ub", r.tau_ci_ub),
                      ("mu_mean", r.mu_mean), ("tau_mean", r.tau_mean),
@@ -143,6 +143,6 @@ def test_forest_labels_model_and_prior(pasi):
         assert diamond[:, 0].min() == pytest.approx(pasi.mu_ci_lb)
         foot = [t for t in ax.figure.texts if t.get_gid() == "footnote"][0].get_text()
         assert "binomial-normal" in foot and "half-normal(scale = 0.5)" in foot
-        assert "binomial-normal" in ax.get_title()
+        assert "binomial-normal" in ax.get_title(loc="left")
     finally:
         plt.close(ax.figure)
