@@ -89,6 +89,10 @@ def test_summaries_are_consistent(pasi):
     quad = integrate.quad(lambda m: float(r.mu_pdf(m)), -20, 30, limit=400)[0]
     assert quad == pytest.approx(1.0, abs=1e-7)
     assert r.bf_tau0 > 0 and r.bf_mu0 > 0 and math.isfinite(r.log_marginal_likelihood)
+    # the shortest interval of mu holds 95% and has equal density at its ends
+    assert r.mu_cdf(r.mu_hpd_ub) - r.mu_cdf(r.mu_hpd_lb) == pytest.approx(0.95, abs=1e-8)
+    assert r.mu_pdf(r.mu_hpd_lb) == pytest.approx(r.mu_pdf(r.mu_hpd_ub), rel=1e-6)
+    assert r.mu_hpd_ub - r.mu_hpd_lb <= r.mu_ci_ub - r.mu_ci_lb
 
 
 def test_identical_studies_get_identical_shrinkage(pasi):
