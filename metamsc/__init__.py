@@ -13,6 +13,7 @@ Heavy modules (matplotlib, pandas) are imported only where they are used.
 
 from .batch import BatchResult, pool_batch
 from .bayes import BayesResult, bayes
+from .bayes_glmm import bayes_proportions, bayes_rates
 from .bias import begg_test, egger_test, trim_and_fill
 from .effects import EffectSizes, effect_size
 from .hetci import h_i2_ci, rb, study_tests, tau2_ci
@@ -27,10 +28,9 @@ from .tau2 import estimate_tau2
 from .transforms import transf
 from .metareg import AnovaResult, MetaRegression, Prediction, anova, meta_regression
 from .influence import Influence, influence
-from ._present import Summary, explained as _explained
+from ._present import Summary
 from .progress import progress
 
-_explained(BayesResult)  # one-line repr, Summary and HTML as every result (see _present)
 
 from ._version import __version__
 
@@ -63,6 +63,8 @@ __all__ = [
     "begg_test",
     "trim_and_fill",
     "bayes",
+    "bayes_proportions",
+    "bayes_rates",
     "BayesResult",
     "method_sensitivity",
     "MethodSensitivity",

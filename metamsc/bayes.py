@@ -21,7 +21,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from ._bayes_numerics import Mixture, invert, panel_nodes, shortest, adaptive_panels
+from ._present import explained
 from ._util import check_level, readonly, study_arrays
+from .frames import accepts_data
 from .results import Excluded, NaturalScale
 
 __all__ = ["Prior", "tau_prior", "mu_prior", "BayesResult", "bayes", "TURNER_2015", "RHODES_2015",
@@ -257,44 +260,6 @@ _make_tau_prior = tau_prior
 _make_mu_prior = mu_prior
 
 
-# --- quadrature -----------------------------------------------------------------------------
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(15)
-_GL7_X, _GL7_W = np.polynomial.legendre.leggauss(7)
-
-
-def _panel_nodes(a: np.ndarray, b: np.ndarray, x=_GL_X, w=_GL_W):
-    half = (b - a)[:, None] / 2
-    return (a[:, None] + half * (x + 1)), half * w
-
-
-def adaptive_panels(logf: Callable[[np.ndarray], np.ndarray], a: float, b: float, *,
-                    tol: float = 1e-13, start: int = 16, max_panels: int = 4000):
-    """Composite Gauss-Legendre on [a, b] for a positive integrand given by its log: panels are
-    bisected until the 15- and 7-point rules agree to ``tol`` relative to the whole integral.
-    Returns (edges of the panels, nodes (P, 15), weights (P, 15), log f at the nodes, log scale
-    M) so that the integral is exp(M) * sum(weights * exp(logf - M))."""
-    edges = np.linspace(a, b, start + 1)
-    lo, hi = edges[:-1], edges[1:]
-    while True:
-        x, w = _panel_nodes(lo, hi)
-        x7, w7 = _panel_nodes(lo, hi, _GL7_X, _GL7_W)
-        with np.errstate(all="ignore"):
-            lf, lf7 = logf(x.ravel()).reshape(x.shape), logf(x7.ravel()).reshape(x7.shape)
-        lf, lf7 = np.nan_to_num(lf, nan=-np.inf), np.nan_to_num(lf7, nan=-np.inf)
-        m = max(np.max(lf), np.max(lf7))
-        if not np.isfinite(m):
-            raise ValueError("the posterior density is zero everywhere (prior and data incompatible?)")
-        i15 = np.sum(w * np.exp(lf - m), axis=1)
-        i7 = np.sum(w7 * np.exp(lf7 - m), axis=1)
-        total = np.sum(i15)
-        bad = np.abs(i15 - i7) > tol * total
-        if not np.any(bad) or lo.size >= max_panels:
-            return np.append(lo, hi[-1]), x, w, lf, m
-        mid = (lo[bad] + hi[bad]) / 2
-        lo = np.sort(np.concatenate([lo, mid]))
-        hi = np.sort(np.concatenate([hi[~bad], mid, hi[bad]]))
-
-
 # --- the normal-normal model ----------------------------------------------------------------
 def _cond(y, v, tau, prior_mu):
     """Given each tau: the conditional posterior of mu (mean, variance) and log p(y | tau)
@@ -319,7 +284,7 @@ def _cond(y, v, tau, prior_mu):
     return mean, 1.0 / prec, loglik
 
 
-class _TauMap:
+class TauMap:
     """tau as a function of u in (0, 1) with log dtau/du: tau = c u / (1 - u), or for a prior on
     log tau with location m and scale s, log tau = m + s tan(pi (u - 1/2)) (heavy tails of log tau
     become smooth, vanishing ends in u)."""
@@ -365,7 +330,7 @@ class _TauMap:
 
 
 def _tau_posterior(y, v, prior_tau: Prior, prior_mu: Prior):
-    tm = _TauMap(v, prior_tau)
+    tm = TauMap(v, prior_tau)
 
     def logf(u):
         tau = tm.tau(u)
@@ -374,79 +339,7 @@ def _tau_posterior(y, v, prior_tau: Prior, prior_mu: Prior):
     return tm, logf, adaptive_panels(logf, tm.lo, tm.hi)
 
 
-@dataclass(frozen=True)
-class _Mixture:
-    """A finite mixture of normals: weights, means, standard deviations."""
-
-    w: np.ndarray
-    m: np.ndarray
-    s: np.ndarray
-
-    def pdf(self, x):
-        x = np.asarray(x, dtype=float)
-        z = (x[..., None] - self.m) / self.s
-        return np.sum(self.w * np.exp(-0.5 * z**2) / (self.s * math.sqrt(2 * math.pi)), axis=-1)
-
-    def cdf(self, x):
-        x = np.asarray(x, dtype=float)
-        return np.sum(self.w * special.ndtr((x[..., None] - self.m) / self.s), axis=-1)
-
-    def mean(self) -> float:
-        return float(np.sum(self.w * self.m))
-
-    def sd(self) -> float:
-        mu = self.mean()
-        return float(math.sqrt(max(np.sum(self.w * (self.s**2 + (self.m - mu) ** 2)), 0.0)))
-
-    def quantile(self, p: float) -> float:
-        sd = self.sd()
-        x0 = self.mean() + sd * float(special.ndtri(p))
-        lo = float(np.min(self.m - 40 * self.s))
-        hi = float(np.max(self.m + 40 * self.s))
-        return _invert(self.cdf, self.pdf, p, x0, lo, hi)
-
-
-def _invert(cdf, pdf, p: float, x0: float, lo: float, hi: float, xtol: float = 1e-12) -> float:
-    """x with cdf(x) = p: Newton steps kept inside a shrinking bracket [lo, hi], bisection when a
-    step leaves it (exact to ``xtol``)."""
-    x = min(max(x0, lo), hi)
-    for _ in range(200):
-        f = float(cdf(x)) - p
-        if f > 0:
-            hi = x
-        else:
-            lo = x
-        d = float(pdf(x))
-        step = f / d if d > 0 else math.inf
-        x_new = x - step
-        if abs(step) <= xtol * max(1.0, abs(x)):
-            return float(x_new)
-        if not (lo < x_new < hi) or not np.isfinite(x_new):
-            x_new = 0.5 * (lo + hi)
-        if abs(x_new - x) <= xtol * max(1.0, abs(x)) or hi - lo <= xtol * max(1.0, abs(x)):
-            return float(x_new)
-        x = x_new
-    return float(x)
-
-
-def _shortest(quantile, pdf, level: float, lower_bound: float = -math.inf,
-              upper_bound: float = math.inf) -> tuple[float, float]:
-    """Shortest interval of a unimodal density: f(a) = f(b), or a at the bound of the support
-    (Box & Tiao 1973, sec. 2.8)."""
-    from scipy.optimize import brentq
-
-    def h(p):
-        return float(pdf(quantile(p)) - pdf(quantile(p + level)))
-
-    eps = 1e-8
-    if h(eps) >= 0:
-        return (lower_bound if math.isfinite(lower_bound) else quantile(eps)), quantile(level)
-    if h(1 - level - eps) <= 0:
-        return quantile(1 - level), (upper_bound if math.isfinite(upper_bound) else quantile(1 - eps))
-    p = brentq(h, eps, 1 - level - eps, xtol=1e-14)
-    return quantile(p), quantile(p + level)
-
-
+@explained
 @dataclass(frozen=True)
 class BayesResult:
     """Posterior summaries of a Bayesian random-effects meta-analysis (equal-tailed intervals;
@@ -494,12 +387,14 @@ class BayesResult:
     warnings: tuple[str, ...] = ()
     n: np.ndarray | None = None
     algorithm: str = ""
+    #: exact-likelihood models: the event counts (``n`` holds the totals or the person-times)
+    events: np.ndarray | None = None
     _tau_nodes: np.ndarray = field(default=None, repr=False, compare=False)
     _tau_w: np.ndarray = field(default=None, repr=False, compare=False)
     _tau_cdf: Callable = field(default=None, repr=False, compare=False)
     _tau_pdf: Callable = field(default=None, repr=False, compare=False)
-    _mu: _Mixture = field(default=None, repr=False, compare=False)
-    _pred: _Mixture = field(default=None, repr=False, compare=False)
+    _mu: Mixture = field(default=None, repr=False, compare=False)
+    _pred: Mixture = field(default=None, repr=False, compare=False)
     _theta: tuple = field(default=(), repr=False, compare=False)
 
     @property
@@ -534,7 +429,7 @@ class BayesResult:
         j = int(np.clip(np.searchsorted(c, p), 0, t.size - 1))
         hi = float(t[min(j + 1, t.size - 1)]) if j + 1 < t.size else float(t[-1]) * 2
         lo = float(t[j - 1]) if j > 0 else self.prior_tau.lower
-        return _invert(self.tau_cdf, self.tau_pdf, p, float(t[j]), lo, hi)
+        return invert(self.tau_cdf, self.tau_pdf, p, float(t[j]), lo, hi)
 
     def theta_cdf(self, i: int, x): return self._theta[i].cdf(x)
     def theta_pdf(self, i: int, x): return self._theta[i].pdf(x)
@@ -552,7 +447,7 @@ class BayesResult:
         if kind == "shortest":
             lb, ub = ((self.prior_tau.lower, self.prior_tau.upper) if parameter == "tau"
                       else (-math.inf, math.inf))
-            return _shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub)
+            return shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub)
         raise ValueError(f"kind must be 'equal-tailed' or 'shortest', got {kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -570,6 +465,8 @@ class BayesResult:
                          "theta_median": float(self.theta_median[i]),
                          "theta_ci_lb": float(self.theta_ci_lb[i]),
                          "theta_ci_ub": float(self.theta_ci_ub[i])}
+                        | ({} if self.events is None else
+                           {"events": float(self.events[i]), "exposure": float(self.n[i])})
                         for i, lab in enumerate(self.labels)]
         d["excluded"] = [vars(e).copy() for e in self.excluded]
         d["warnings"] = list(self.warnings)
@@ -600,14 +497,6 @@ class BayesResult:
         lines += [f"excluded: {e.study}: {e.reason}" for e in self.excluded]
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f"<pre>{html.escape(self.summary())}</pre>"
-
     def plot_forest(self, ax=None, **options):
         """Forest plot: observed estimates and shrunken study effects, mu and the prediction."""
         from .plots.bayes_forest import bayes_forest
@@ -629,6 +518,7 @@ def _natural(measure: str, vals, n) -> NaturalScale | None:
                         "posterior quantiles back-transformed (monotone transform)")
 
 
+@accepts_data(("yi", "vi", "n"))
 def bayes(yi: ArrayLike, vi: ArrayLike, *, mu_prior=("normal", 0, 10), tau_prior=("halfnormal", 0.5),
           level: float = 0.95, labels: ArrayLike | None = None, measure: str = "GEN",
           n: ArrayLike | None = None) -> BayesResult:
@@ -702,8 +592,8 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
     keep = mass > 0  # nodes of zero posterior mass carry no mixture component
     tau, wt = tau[keep], mass[keep] / total
     mean_c, var_c, _ = _cond(y, v, tau, pm)
-    mu_mix = _Mixture(wt, mean_c, np.sqrt(var_c))
-    pred_mix = _Mixture(wt, mean_c, np.sqrt(var_c + tau**2))
+    mu_mix = Mixture(wt, mean_c, np.sqrt(var_c))
+    pred_mix = Mixture(wt, mean_c, np.sqrt(var_c + tau**2))
     panel_mass = np.sum(w * np.exp(lf - M), axis=1) / total
     cum = np.concatenate([[0.0], np.cumsum(panel_mass)])
 
@@ -712,7 +602,7 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
         uu = np.clip(tm.u(t), ua, ub)
         j = np.clip(np.searchsorted(edges, uu, side="right") - 1, 0, edges.size - 2)
         a = edges[j]
-        xx, ww = _panel_nodes(a, uu)
+        xx, ww = panel_nodes(a, uu)
         part = np.sum(ww * np.exp(logf(xx.ravel()).reshape(xx.shape) - M), axis=1) / total
         out = np.minimum(cum[j] + part, 1.0)
         return out if out.size > 1 else float(out[0])
@@ -729,7 +619,7 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
     for i in range(y.size):
         mi = (1 - b[:, i]) * y[i] + b[:, i] * mean_c
         si = np.sqrt(v[i] * (1 - b[:, i]) + b[:, i] ** 2 * var_c)
-        thetas.append(_Mixture(wt, mi, si))
+        thetas.append(Mixture(wt, mi, si))
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihoods and Bayes factors (proper priors only)
@@ -771,13 +661,20 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
                    f"({edges.size - 1} panels x 15 nodes in u, {tm.describe()})"),
         _tau_nodes=tau, _tau_w=wt, _tau_cdf=tau_cdf, _tau_pdf=tau_pdf, _mu=mu_mix,
         _pred=pred_mix, _theta=tuple(thetas))
+    return complete(res, n_)
+
+
+def complete(res: BayesResult, n_=None) -> BayesResult:
+    """Fill the tau quantiles, the shortest intervals and the natural scale of a BayesResult
+    whose distributions are set (shared by every Bayesian model of the package)."""
     import dataclasses
 
+    lo_p, hi_p = (1 - res.level) / 2, (1 + res.level) / 2
     t_lb, t_ub = res.tau_quantile(lo_p), res.tau_quantile(hi_p)
     fill = dict(tau_median=res.tau_quantile(0.5), tau_ci_lb=t_lb, tau_ci_ub=t_ub)
     for p in ("mu", "tau", "pred"):
         a, bb = res.interval(p, kind="shortest")
         fill[f"{p}_hpd_lb"], fill[f"{p}_hpd_ub"] = a, bb
-    fill["natural"] = _natural(measure, [res.mu_median, res.mu_ci_lb, res.mu_ci_ub,
-                                         res.pred_ci_lb, res.pred_ci_ub], n_)
+    fill["natural"] = _natural(res.measure, [res.mu_median, res.mu_ci_lb, res.mu_ci_ub,
+                                             res.pred_ci_lb, res.pred_ci_ub], n_)
     return dataclasses.replace(res, **fill)

@@ -150,10 +150,11 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
                        primary=("PLO", "REML", "adhoc"), glmm: bool = True,
                        bayes_priors=((("normal", 0, 10), ("halfnormal", 0.5)),),
                        subset: ArrayLike | None = None, subset_label: str = "subset",
-                       leave_one_out: bool = True) -> MethodSensitivity:
+                       leave_one_out: bool = True, bayes_exact: bool = True) -> MethodSensitivity:
     """Pool ``events/total`` with every combination of ``transforms`` x ``methods`` x ``tests``;
     the binomial-normal GLMM (ML, z); the Bayesian normal-normal model on the logit scale for
-    each (mu prior, tau prior) in ``bayes_priors``; and, with the ``primary`` (measure, method,
+    each (mu prior, tau prior) in ``bayes_priors`` and (``bayes_exact``) the exact Bayesian
+    binomial-normal model with the same priors; and, with the ``primary`` (measure, method,
     test), the study sets: all, only the studies where ``subset`` is True (named
     ``subset_label``), and each study left out.
 
@@ -205,6 +206,7 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
       REML     PLO    z     all            0.6150
     """
     from .bayes import bayes
+    from .bayes_glmm import bayes_proportions
     from .effects import effect_size
     from .glmm import fit_glmm
     from .pooling import pool_effects
@@ -249,6 +251,9 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
     for mp, tp in bayes_priors:
         res = bayes(es.yi, es.vi, mu_prior=mp, tau_prior=tp, level=level, labels=labs, measure="PLO")
         rows.append(_from_bayes("Bayesian", "all", res, "logit with 1/2 added to studies with 0 or all events"))
+        if bayes_exact:
+            res = bayes_proportions(x, n, mu_prior=mp, tau_prior=tp, level=level, labels=labs)
+            rows.append(_from_bayes("Bayesian", "all", res, "exact binomial likelihood, no correction"))
     pm, pmeth, ptest = primary
     if subset is not None:
         sub = np.atleast_1d(np.asarray(subset, dtype=bool))
@@ -260,6 +265,7 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
             freq("study set", pm, pmeth, ptest, np.delete(every, i), f"without {labs[i]}")
     settings = {"methods": list(methods), "tests": list(tests), "transforms": list(transforms),
                 "primary": {"measure": pm, "method": pmeth, "test": ptest}, "glmm": glmm,
+                "bayes_exact": bayes_exact,
                 "bayes_priors": [{"mu": list(mp), "tau": list(tp)} for mp, tp in bayes_priors],
                 "subset_label": subset_label if subset is not None else None,
                 "leave_one_out": leave_one_out}
@@ -268,6 +274,10 @@ def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike
 
 # --- spec support: kind = "method-sensitivity" and method = "BAYES" ---------------------------
 PRIOR_KEYS = ("mu", "tau")
+#: spec key ``bayes_model``: "exact" (default) fits the binomial-normal model to PLO counts
+#: (events, total) and the Poisson-normal model to IRLN counts (events, time); "normal" fits the
+#: normal-normal model to the measure's effect sizes (with its continuity correction)
+BAYES_MODELS = ("exact", "normal")
 
 
 def spec_options(where: str, raw: dict[str, Any], kind: str, method: str) -> dict[str, Any]:
@@ -297,6 +307,14 @@ def spec_options(where: str, raw: dict[str, Any], kind: str, method: str) -> dic
         raise SpecError(where, f"key 'prior.tau': {e}", key="prior.tau") from None
     if kind == "method-sensitivity" or method == "BAYES":
         opts["prior"] = {"mu": list(mp), "tau": list(tp)}
+    if "bayes_model" in raw:
+        if method != "BAYES":
+            raise SpecError(f"{where}: key 'bayes_model' applies to method BAYES only")
+        if raw["bayes_model"] not in BAYES_MODELS:
+            raise SpecError(f"{where}: key 'bayes_model' must be one of {', '.join(BAYES_MODELS)}, "
+                            f"got {raw['bayes_model']!r}")
+    if method == "BAYES":
+        opts["bayes_model"] = raw.get("bayes_model", "exact")
     if "subset" in raw:
         if kind != "method-sensitivity":
             raise SpecError(where, "key 'subset' applies to kind 'method-sensitivity' only",
@@ -344,7 +362,8 @@ class SpecMethodSensitivity:
 
 @dataclass(frozen=True)
 class SpecBayes:
-    """A ``method = "BAYES"`` spec run over its data (normal-normal model on the measure's scale)."""
+    """A ``method = "BAYES"`` spec run over its data (exact binomial-/Poisson-normal model for PLO /
+    IRLN counts unless ``bayes_model = "normal"``; else normal-normal on the measure's scale)."""
 
     spec: Any
     selection: Any
@@ -369,7 +388,7 @@ class SpecBayes:
         d.update(title=self.spec.title, kind=self.spec.kind, spec=self.spec.resolved(),
                  data=self.spec.data, test="posterior", estimate=r.mu_median, ci_lb=r.mu_ci_lb,
                  ci_ub=r.mu_ci_ub, pi_lb=r.pred_ci_lb, pi_ub=r.pred_ci_ub, tau2=r.tau_median**2,
-                 i2=None, conventions={"tau2_estimator": "BAYES",
+                 i2=None, conventions={"tau2_estimator": f"BAYES ({r.model})",
                                        "estimate": "posterior median of mu; equal-tailed credible "
                                                    "intervals; prediction = a new study's effect"},
                  excluded=[{"study": e.study, "reason": e.reason} for e in self.excluded])
@@ -392,6 +411,7 @@ def run_spec_extension(spec, sel, numbers):
     """Run a method-sensitivity or BAYES spec over its selected rows (called by
     :func:`metamsc.project.run_spec`, which passes its reader of a role's values, ``numbers``)."""
     from .bayes import bayes
+    from .bayes_glmm import bayes_proportions, bayes_rates
     from .effects import effect_size
     from .errors import DataError
 
@@ -416,7 +436,12 @@ def run_spec_extension(spec, sel, numbers):
         except ValueError as e:
             raise DataError(spec.path, str(e)) from None
         return SpecMethodSensitivity(spec, sel, res, study_data)
+    exact = {"PLO": ("total", bayes_proportions), "IRLN": ("time", bayes_rates)}.get(spec.measure)
     try:
+        if spec.options.get("bayes_model", "exact") == "exact" and exact and exact[0] in data:
+            res = exact[1](data["events"], data[exact[0]], mu_prior=tuple(prior["mu"]),
+                           tau_prior=tuple(prior["tau"]), level=spec.level, labels=labels)
+            return SpecBayes(spec, sel, res, study_data)
         es = effect_size(spec.measure, labels=labels, add=spec.add, to=spec.to, **data)
         res = bayes(es.yi, es.vi, mu_prior=tuple(prior["mu"]), tau_prior=tuple(prior["tau"]),
                     level=spec.level, labels=labels, measure=spec.measure, n=es.n)

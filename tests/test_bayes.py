@@ -1,7 +1,8 @@
 """metamsc.bayes (normal-normal model by exact integration).
 
 References:
-* published bayesmeta output, Röver C. (2020) J Stat Softw 93(6), sec. 3.3 (example "ma01",
+* published bayesmeta output, Röver C. (2020) J Stat Softw 93(6), https://doi.org/10.18637/jss.v093.i06
+  (values as printed there, 7 decimals; figures 2 decimals), sec. 3.3 (example "ma01",
   Crins et al. 2014 data of Table 3, mu ~ N(0, 4^2), tau ~ half-normal(0.5)) and sec. 3.4
   (Turner et al. prior quantiles);
 * tests/reference/bayes.json, written by tests/reference/make_bayes_fixtures.py: brute-force

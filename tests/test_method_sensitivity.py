@@ -31,10 +31,10 @@ def test_every_combination_is_a_row(ms):
     assert grid == [(m, e, t) for m in ("PLO", "PFT", "PAS") for e in ("DL", "REML", "PM", "ML")
                     for t in ("z", "knha", "adhoc")]
     groups = [r.group for r in ms.rows]
-    assert groups.count("exact likelihood") == 1 and groups.count("Bayesian") == 1
+    assert groups.count("exact likelihood") == 1 and groups.count("Bayesian") == 2
     sets = [r.studies for r in ms.rows if r.group == "study set"]
     assert sets == ["without case reports"] + [f"without {s}" for s in LABS]
-    assert len(ms.rows) == 36 + 1 + 1 + 6
+    assert len(ms.rows) == 36 + 1 + 2 + 6
 
 
 def test_rows_are_the_library_fits(ms):
@@ -45,6 +45,10 @@ def test_rows_are_the_library_fits(ms):
     g = next(r for r in ms.rows if r.group == "exact likelihood")
     ref = fit_glmm(X, N, measure="PLO")
     assert (g.estimate, g.ci_lb, g.ci_ub) == (ref.estimate, ref.ci_lb, ref.ci_ub)
+    bx = [r for r in ms.rows if r.group == "Bayesian"][1]
+    exact = mm.bayes_proportions(X, N, mu_prior=("normal", 0, 10), tau_prior=("halfnormal", 0.5))
+    assert bx.method == "Bayes binomial-normal" and bx.estimate == exact.mu_median
+    assert (bx.natural_ci_lb, bx.natural_ci_ub) == (exact.natural.ci_lb, exact.natural.ci_ub)
     b = next(r for r in ms.rows if r.group == "Bayesian")
     es = mm.effect_size("PLO", events=X, total=N)
     ref = bayes(es.yi, es.vi, mu_prior=("normal", 0, 10), tau_prior=("halfnormal", 0.5))
@@ -72,7 +76,7 @@ def test_dict_has_the_table_columns(ms):
         assert {"method", "measure", "test", "studies", "estimate", "ci_lb", "ci_ub", "tau2",
                 "natural"} <= set(row)
     s = d["summary"]
-    assert s["analyses"] == 44
+    assert s["analyses"] == 45
     assert s["estimate_min"] == min(r.natural_estimate for r in ms.rows)
 
 
@@ -118,7 +122,7 @@ def test_spec_bayes(tmp_path):
     from metamsc import report, summary
 
     an = _spec_run(tmp_path, 'title = "B"\ndata = "outcomes"\nmeasure = "PLO"\nmethod = "BAYES"\n'
-                             '[prior]\nmu = ["normal", 0, 4]\ntau = ["halfcauchy", 0.5]\n'
+                             'bayes_model = "normal"\n[prior]\nmu = ["normal", 0, 4]\ntau = ["halfcauchy", 0.5]\n'
                              '[where]\nindication = "psoriasis"\noutcome = "PASI-40 response"\n'
                              'group = "all"\n[columns]\nstudy = "citation"\n')
     d = json.loads(report.dumps(analysis_dict(an)))
@@ -178,3 +182,21 @@ def test_panel_geometry(ms):
             assert ax.get_xlim()[0] >= 0 and ax.get_xlim()[1] <= 100
         finally:
             plt.close(ax.figure)
+
+
+def test_spec_bayes_exact_is_the_default_for_counts(tmp_path):
+    from metamsc import report
+    from metamsc.bayes_glmm import bayes_proportions
+
+    an = _spec_run(tmp_path, 'title = "B"\ndata = "outcomes"\nmeasure = "PLO"\nmethod = "BAYES"\n'
+                             '[where]\nindication = "psoriasis"\noutcome = "PASI-40 response"\n'
+                             'group = "all"\n[columns]\nstudy = "citation"\n')
+    d = json.loads(report.dumps(analysis_dict(an)))
+    assert d["model"] == "binomial-normal" and d["spec"] is not None
+    assert d["priors"]["tau"]["family"] == "halfnormal"
+    ref = bayes_proportions([2, 8, 1, 2, 1], [2, 17, 1, 2, 1])
+    assert d["estimate"] == pytest.approx(ref.mu_median, rel=1e-9)
+    assert {r["events"] for r in d["studies"]} == {1.0, 2.0, 8.0}
+    with pytest.raises(SpecError, match="bayes_model"):
+        _spec_run(tmp_path, 'title = "B"\ndata = "outcomes"\nmeasure = "PLO"\nmethod = "BAYES"\n'
+                            'bayes_model = "mcmc"\n[columns]\nstudy = "citation"\n')

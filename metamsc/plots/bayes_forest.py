@@ -64,8 +64,10 @@ def bayes_forest(res, ax=None, *, title: str | None = None, xlabel: str | None =
     ax.set_title(title or f"Bayesian random-effects meta-analysis ({res.model})", fontsize=10,
                  loc="left", x=-(left_in - 0.1) / ax_w)
     ax.figure.text(0.02, 0.15 / ax.figure.get_figheight(),
+                   f"Model: {res.model}. "
                    f"Priors: \u03bc ~ {res.prior_mu.label}; \u03c4 ~ {res.prior_tau.label}. "
-                   f"Black: observed estimate, {100 * res.level:g}% CI; grey: shrunken estimate "
+                   f"Black: observed estimate, {100 * res.level:g}% CI"
+                   f"{'' if res.events is None else ' (1/2 added to each count, display only)'}; grey: shrunken estimate "
                    f"(posterior median, credible interval). \u03c4 median {res.tau_median:.3f} "
                    f"[{res.tau_ci_lb:.3f}, {res.tau_ci_ub:.3f}].",
                    fontsize=7, ha="left", va="bottom", wrap=True, gid="footnote")

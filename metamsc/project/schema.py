@@ -42,7 +42,7 @@ _KEYS = {
     "role": str, "caveat": str, "headline": str, "descriptive": list,
     "forest": dict, "plots": dict, "dpi": int,
     "moderators": list, "categorical": list,
-    "prior": dict, "subset": dict,
+    "prior": dict, "subset": dict, "bayes_model": str,
 }
 #: what an analysis is for, carried into the JSON and the manuscript table
 ROLES_OF_ANALYSIS = ("primary", "sensitivity", "descriptive")

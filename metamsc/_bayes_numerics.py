@@ -1,0 +1,191 @@
+"""Numerics shared by the Bayesian models (metamsc.bayes, metamsc.bayes_glmm): adaptive composite
+Gauss-Legendre quadrature, piecewise-Legendre posterior densities, finite normal mixtures,
+quantiles by safeguarded Newton and shortest (highest-density) intervals."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+
+# --- quadrature -----------------------------------------------------------------------------
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(15)
+_GL7_X, _GL7_W = np.polynomial.legendre.leggauss(7)
+
+
+def panel_nodes(a: np.ndarray, b: np.ndarray, x=_GL_X, w=_GL_W):
+    half = (b - a)[:, None] / 2
+    return (a[:, None] + half * (x + 1)), half * w
+
+
+def adaptive_panels(logf: Callable[[np.ndarray], np.ndarray], a: float, b: float, *,
+                    tol: float = 1e-13, start: int = 16, max_panels: int = 4000):
+    """Composite Gauss-Legendre on [a, b] for a positive integrand given by its log: panels are
+    bisected until the 15- and 7-point rules agree to ``tol`` relative to the whole integral.
+    Returns (edges of the panels, nodes (P, 15), weights (P, 15), log f at the nodes, log scale
+    M) so that the integral is exp(M) * sum(weights * exp(logf - M))."""
+    edges = np.linspace(a, b, start + 1)
+    lo, hi = edges[:-1], edges[1:]
+    while True:
+        x, w = panel_nodes(lo, hi)
+        x7, w7 = panel_nodes(lo, hi, _GL7_X, _GL7_W)
+        with np.errstate(all="ignore"):
+            lf, lf7 = logf(x.ravel()).reshape(x.shape), logf(x7.ravel()).reshape(x7.shape)
+        lf, lf7 = np.nan_to_num(lf, nan=-np.inf), np.nan_to_num(lf7, nan=-np.inf)
+        m = max(np.max(lf), np.max(lf7))
+        if not np.isfinite(m):
+            raise ValueError("the posterior density is zero everywhere (prior and data incompatible?)")
+        i15 = np.sum(w * np.exp(lf - m), axis=1)
+        i7 = np.sum(w7 * np.exp(lf7 - m), axis=1)
+        total = np.sum(i15)
+        bad = np.abs(i15 - i7) > tol * total
+        if not np.any(bad) or lo.size >= max_panels:
+            return np.append(lo, hi[-1]), x, w, lf, m
+        mid = (lo[bad] + hi[bad]) / 2
+        lo = np.sort(np.concatenate([lo, mid]))
+        hi = np.sort(np.concatenate([hi[~bad], mid, hi[bad]]))
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A finite mixture of normals: weights, means, standard deviations."""
+
+    w: np.ndarray
+    m: np.ndarray
+    s: np.ndarray
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        z = (x[..., None] - self.m) / self.s
+        return np.sum(self.w * np.exp(-0.5 * z**2) / (self.s * math.sqrt(2 * math.pi)), axis=-1)
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)
+        return np.sum(self.w * special.ndtr((x[..., None] - self.m) / self.s), axis=-1)
+
+    def mean(self) -> float:
+        return float(np.sum(self.w * self.m))
+
+    def sd(self) -> float:
+        mu = self.mean()
+        return float(math.sqrt(max(np.sum(self.w * (self.s**2 + (self.m - mu) ** 2)), 0.0)))
+
+    def quantile(self, p: float) -> float:
+        sd = self.sd()
+        x0 = self.mean() + sd * float(special.ndtri(p))
+        lo = float(np.min(self.m - 40 * self.s))
+        hi = float(np.max(self.m + 40 * self.s))
+        return invert(self.cdf, self.pdf, p, x0, lo, hi)
+
+
+def invert(cdf, pdf, p: float, x0: float, lo: float, hi: float, xtol: float = 1e-12) -> float:
+    """x with cdf(x) = p: Newton steps kept inside a shrinking bracket [lo, hi], bisection when a
+    step leaves it (exact to ``xtol``)."""
+    x = min(max(x0, lo), hi)
+    for _ in range(200):
+        f = float(cdf(x)) - p
+        if f > 0:
+            hi = x
+        else:
+            lo = x
+        d = float(pdf(x))
+        step = f / d if d > 0 else math.inf
+        x_new = x - step
+        if abs(step) <= xtol * max(1.0, abs(x)):
+            return float(x_new)
+        if not (lo < x_new < hi) or not np.isfinite(x_new):
+            x_new = 0.5 * (lo + hi)
+        if abs(x_new - x) <= xtol * max(1.0, abs(x)) or hi - lo <= xtol * max(1.0, abs(x)):
+            return float(x_new)
+        x = x_new
+    return float(x)
+
+
+def shortest(quantile, pdf, level: float, lower_bound: float = -math.inf,
+              upper_bound: float = math.inf) -> tuple[float, float]:
+    """Shortest interval of a unimodal density: f(a) = f(b), or a at the bound of the support
+    (Box & Tiao 1973, sec. 2.8)."""
+    from scipy.optimize import brentq
+
+    def h(p):
+        return float(pdf(quantile(p)) - pdf(quantile(p + level)))
+
+    eps = 1e-8
+    if h(eps) >= 0:
+        return (lower_bound if math.isfinite(lower_bound) else quantile(eps)), quantile(level)
+    if h(1 - level - eps) <= 0:
+        return quantile(1 - level), (upper_bound if math.isfinite(upper_bound) else quantile(1 - eps))
+    p = brentq(h, eps, 1 - level - eps, xtol=1e-14)
+    return quantile(p), quantile(p + level)
+
+
+
+
+# --- piecewise-Legendre densities -----------------------------------------------------------
+_N = _GL_X.size
+#: Legendre coefficients of the degree-14 interpolant from the values at the 15 Gauss nodes
+#: (exact by the Gauss rule: c_j = (2j + 1) / 2 * sum_i w_i f(x_i) P_j(x_i))
+_TO_LEG = (np.polynomial.legendre.legvander(_GL_X, _N - 1) * _GL_W[:, None]).T * (
+    (2 * np.arange(_N) + 1) / 2)[:, None]
+
+
+def legendre_tail(values: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Size of the last three Legendre coefficients of each panel's interpolant times the
+    panel's half-width: an estimate of the interpolation error of the panel's integral and CDF."""
+    c = values @ _TO_LEG.T
+    return np.sum(np.abs(c[:, -3:]), axis=1) * half
+
+
+class PanelDensity:
+    """A density known at the 15 Gauss-Legendre nodes of each panel of [edges[0], edges[-1]]:
+    pdf and CDF from the degree-14 Legendre interpolant of each panel (its integral is the Gauss
+    rule's), quantiles by safeguarded Newton within the panel."""
+
+    def __init__(self, edges: np.ndarray, values: np.ndarray):
+        self.edges = np.asarray(edges, dtype=float)
+        self.a = self.edges[:-1]
+        self.half = np.diff(self.edges) / 2
+        c = np.asarray(values, dtype=float) @ _TO_LEG.T
+        ic = np.polynomial.legendre.legint(c.T, lbnd=-1).T * self.half[:, None]
+        mass = np.polynomial.legendre.legval(1.0, ic.T)
+        self.total = float(np.sum(mass))
+        self.c = c / self.total
+        self.ic = ic / self.total
+        self.cum = np.concatenate([[0.0], np.cumsum(mass / self.total)])
+        x, w = panel_nodes(self.a, self.edges[1:])
+        self.x, self.w = x.ravel(), (w * np.asarray(values) / self.total).ravel()
+
+    def _where(self, x):
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        j = np.clip(np.searchsorted(self.edges, x, side="right") - 1, 0, self.a.size - 1)
+        xi = np.clip((x - self.a[j]) / self.half[j] - 1, -1.0, 1.0)
+        return x, j, xi
+
+    def pdf(self, x):
+        x, j, xi = self._where(x)
+        v = np.polynomial.legendre.legvander(xi, _N - 1)
+        out = np.einsum("ij,ij->i", v, self.c[j])
+        out = np.where((x < self.edges[0]) | (x > self.edges[-1]), 0.0, np.maximum(out, 0.0))
+        return out if out.size > 1 else float(out[0])
+
+    def cdf(self, x):
+        x, j, xi = self._where(x)
+        v = np.polynomial.legendre.legvander(xi, _N)
+        out = np.clip(self.cum[j] + np.einsum("ij,ij->i", v, self.ic[j]), 0.0, 1.0)
+        out = np.where(x <= self.edges[0], 0.0, np.where(x >= self.edges[-1], 1.0, out))
+        return out if out.size > 1 else float(out[0])
+
+    def mean(self) -> float:
+        return float(np.sum(self.w * self.x))
+
+    def sd(self) -> float:
+        return float(math.sqrt(max(np.sum(self.w * (self.x - self.mean()) ** 2), 0.0)))
+
+    def quantile(self, p: float) -> float:
+        j = int(np.clip(np.searchsorted(self.cum, p) - 1, 0, self.a.size - 1))
+        lo, hi = float(self.edges[j]), float(self.edges[j + 1])
+        return invert(self.cdf, self.pdf, p, 0.5 * (lo + hi), lo, hi)
