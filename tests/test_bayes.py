@@ -118,7 +118,14 @@ def test_against_bruteforce_integration(case):
                      ("pred_lb", r.pred_ci_lb), ("pred_ub", r.pred_ci_ub),
                      ("theta1_median", r.theta_median[0]), ("mu_mean", r.mu_mean),
                      ("tau_mean", r.tau_mean)):
-        assert got == pytest.approx(e[key], abs=1e-6), key
+        # a new study's and study 1's quantiles integrate ndtr((x - mu) / tau)-like terms that
+        # become steps in mu as tau -> 0, which the brute-force grid (20-point panels of width
+        # 0.5 in mu) resolves only to about 1e-4: on PASI-40 its theta_1 median moves from
+        # 0.155865 (100 mu panels) to 0.155773 (200) and settles at 0.155797-0.155798 (400 to
+        # 1600 panels), where metamsc gives 0.1557971. Those are compared at 1e-4; the posterior
+        # quantiles and means of mu and tau (smooth integrands) at 1e-6.
+        tol = 1e-4 if key in ("pred_lb", "pred_ub", "theta1_median") else 1e-6
+        assert got == pytest.approx(e[key], abs=tol), key
     if e["log_marginal_likelihood"] is not None:
         assert r.log_marginal_likelihood == pytest.approx(e["log_marginal_likelihood"], abs=1e-6)
         if e["bf_tau0"] is not None and math.isfinite(e["bf_tau0"]):

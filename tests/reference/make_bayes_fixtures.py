@@ -4,7 +4,7 @@ Independent of metamsc's algorithm: the joint posterior p(mu, tau | y) of the no
 is integrated numerically in BOTH parameters on a dense tensor grid (mu is NOT integrated
 analytically here; the study effects theta_i are), see normal_normal().
 
-Run (takes a few minutes):  python tests/reference/make_bayes_fixtures.py
+Run (takes about a minute):  python tests/reference/make_bayes_fixtures.py
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def normal_normal(y, v, mu_prior, tau_name, tau_par, probs=(0.025, 0.5, 0.975)):
     """Brute force over the joint posterior of (mu, tau): a dense tensor grid (composite
     Gauss-Legendre, 20 nodes per panel: mu on 100 panels over the mean +/- 25, tau = s / (1 - s)
     on 120 panels of s in (0, 1)), no analytic integration; quantiles of tau and mu by brentq on
-    scipy.integrate.quad of the grid marginals, of a new study and theta_1 by brentq on grid sums."""
+    the grid's cumulative panel sums plus a 20-point rule on the partial panel, of a new study
+    and theta_1 by brentq on grid sums."""
     y, v = np.asarray(y, float), np.asarray(v, float)
     lp_tau = np.vectorize(tau_logprior(tau_name, tau_par))
     flat = mu_prior[0] == "flat"
@@ -73,19 +74,32 @@ def normal_normal(y, v, mu_prior, tau_name, tau_par, probs=(0.025, 0.5, 0.975)):
     out["tau_mean"] = float(np.sum(P.sum(axis=1) * tg))
     out["mu_mean"] = float(np.sum(P.sum(axis=0) * mg))
 
-    def tau_dens(t):  # marginal density of tau at scalar t (mu by the dense grid)
-        return float(np.sum(np.exp(logjoint(mg, np.array([t]))[0] - shift) * mw)) / Z
+    # CDFs of tau and mu: the grid's whole panels below x, plus the partial panel integrated by
+    # its own 20-point Gauss-Legendre rule on [panel start, x] (the marginal densities are
+    # smooth, so this is exact to rounding; no adaptive quadrature needed)
+    s_edges = np.linspace(0.0, 1.0, 121)
+    m_edges = np.linspace(m0 - 25, m0 + 25, 101)
+    tau_cum = np.concatenate([[0.0], np.cumsum(P.sum(axis=1).reshape(120, -1).sum(axis=1))])
+    mu_cum = np.concatenate([[0.0], np.cumsum(P.sum(axis=0).reshape(100, -1).sum(axis=1))])
+    xg, wg = np.polynomial.legendre.leggauss(20)
 
-    def mu_dens(m):
-        return float(np.sum(np.exp(logjoint(np.array([m]), tg)[:, 0] - shift) * tw)) / Z
-
-    eps = dict(epsabs=1e-13, epsrel=1e-12, limit=400)
+    def _partial(a, b):
+        h = (b - a) / 2
+        return a + h * (xg + 1), h * wg
 
     def tau_cdf(x):
-        return integrate.quad(tau_dens, 0.0, x, **eps)[0]
+        sx = x / (1 + x)
+        j = min(int(np.searchsorted(s_edges, sx, side="right")) - 1, 119)
+        sn, sw_ = _partial(s_edges[j], sx)
+        tn, twn = sn / (1 - sn), sw_ / (1 - sn) ** 2
+        part = float(np.sum(np.exp(logjoint(mg, tn) - shift) * twn[:, None] * mw[None, :])) / Z
+        return float(tau_cum[j]) + part
 
     def mu_cdf(x):
-        return integrate.quad(mu_dens, m0 - 25, x, **eps)[0]
+        j = min(max(int(np.searchsorted(m_edges, x, side="right")) - 1, 0), 99)
+        mn, mwn = _partial(m_edges[j], x)
+        part = float(np.sum(np.exp(logjoint(mn, tg) - shift) * tw[:, None] * mwn[None, :])) / Z
+        return float(mu_cum[j]) + part
 
     T = tg[:, None]
     M = mg[None, :]
@@ -149,7 +163,7 @@ def main():
         ("pasi40_hc1_flat", pasi_y, pasi_v, ["flat"], ["halfcauchy", 1.0], "halfcauchy", [1.0]),
     ]
     fixtures = {"_note": "written by tests/reference/make_bayes_fixtures.py (dense grid over mu and "
-                         "tau, quad and brentq for quantiles)", "normal_normal": []}
+                         "tau, panel sums and brentq for quantiles)", "normal_normal": []}
     from multiprocessing import Pool
 
     jobs = [("nn",) + c for c in cases]
