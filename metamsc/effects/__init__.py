@@ -177,7 +177,8 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
     Returns
     -------
     EffectSizes
-        ``yi``, ``vi``, ``n``, ``labels``, which studies were ``corrected``, and the inputs.
+        ``yi``, ``vi``, ``n``, ``labels``, which studies were ``corrected``, and the inputs;
+        with ``data=``, the rows left out for a missing value (``excluded``) and ``kept``.
 
     References
     ----------
