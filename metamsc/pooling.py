@@ -501,7 +501,12 @@ def pool_effects(es: EffectSizes, *, subgroup: ArrayLike | None = None, tau2_com
     res = pool(es.yi, es.vi, measure=es.measure, labels=es.labels, n=es.n,
                correction=_correction_text(es), corrected=es.corrected, **kwargs)
     _record(res, dataclasses.replace(res.settings, add=es.add, to=es.to))
-    return _attach_subgroups(res, subgroup, tau2_common)
+    res = _attach_subgroups(res, subgroup, tau2_common)
+    if es.kept is None:
+        return res
+    # rows of data= that effect_size left out come first; kept: positions in data's rows
+    return dataclasses.replace(res, excluded=es.excluded + tuple(res.excluded),
+                               kept=es.kept[np.asarray(res.kept, dtype=int)])
 
 
 @accepts_data(("events", "total", "subgroup"))

@@ -53,12 +53,18 @@ def test_docstring_examples_run(name):
 
 
 def _public_functions():
-    return [n for n in metamsc.__all__ if inspect.isfunction(getattr(metamsc, n))]
+    from metamsc import plots
+
+    names = [n for n in metamsc.__all__ if inspect.isfunction(getattr(metamsc, n))]
+    return names + [f"plots.{n}" for n in plots.__all__ if inspect.isfunction(getattr(plots, n))]
 
 
 @pytest.mark.parametrize("name", _public_functions())
 def test_public_function_docstring_is_complete(name):
-    doc = inspect.getdoc(getattr(metamsc, name)) or ""
+    from metamsc import plots
+
+    owner, _, attr = name.rpartition(".")
+    doc = inspect.getdoc(getattr(plots if owner == "plots" else metamsc, attr)) or ""
     for section in SECTIONS:
         assert re.search(rf"^{section}\n-{{{len(section)}}}$", doc, re.M), f"{name}: no {section} section"
     examples = doctest.DocTestParser().get_examples(doc)

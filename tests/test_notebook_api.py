@@ -136,6 +136,39 @@ def test_missing_values_are_excluded_with_a_reason_naming_the_column_and_row():
     assert res3.k == 6 and res3.labels[2] == "row 3" and res3.excluded == ()
 
 
+def test_effect_size_with_data_leaves_out_a_row_with_a_missing_value_and_pooling_reports_it():
+    df = bcg_frame()
+    df["cpos"] = df.cpos.astype(float)
+    df.loc[4, "cpos"] = np.nan
+    es = mm.effect_size("RR", data=df, events1="tpos", total1="n1", events2="cpos", total2="n2",
+                        labels="trial")
+    assert [(e.study, e.reason) for e in es.excluded] == [
+        ("T5", "missing cpos (argument events2; row 5 of data)")]
+    assert es.k == 12 and len(es.yi) == len(es.vi) == 12 and "T5" not in es.labels
+    assert list(es.kept) == [0, 1, 2, 3] + list(range(5, 13))
+    rows = df.drop(index=4)
+    ref = mm.effect_size("RR", events1=rows.tpos, total1=rows.n1, events2=rows.cpos.astype(int),
+                         total2=rows.n2, labels=rows.trial.tolist())
+    np.testing.assert_array_equal(es.yi, ref.yi)
+    np.testing.assert_array_equal(es.vi, ref.vi)
+    # pooling the effect sizes reports the study left out, and kept indexes the rows of data
+    res = mm.pool_effects(es)
+    assert res.k == 12 and res.excluded == es.excluded
+    assert list(res.kept) == list(es.kept)
+    assert res.estimate == mm.pool_effects(ref).estimate
+    assert "excluded: T5: missing cpos" in str(res.summary())
+    # a study pool leaves out itself is listed after the one effect_size left out
+    df.loc[7, ["tpos", "cpos"]] = 0  # no events in either group: no RR with drop00
+    both = mm.pool_effects(mm.effect_size("RR", data=df, events1="tpos", total1="n1",
+                                          events2="cpos", total2="n2", labels="trial",
+                                          drop00=True))
+    assert [e.study for e in both.excluded] == ["T5", "T8"] and 7 not in list(both.kept)
+    # without a missing value nothing is left out and nothing changes
+    full = mm.effect_size("RR", data=bcg_frame(), events1="tpos", total1="n1", events2="cpos",
+                          total2="n2")
+    assert full.excluded == () and full.kept is None and full.k == 13
+
+
 def test_missing_values_in_sensitivity_and_bias_tables_are_listed():
     df = bcg_frame()
     df.loc[3, "yi"] = np.nan

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._dist import norm_isf
-from .._util import readonly
+from .._util import Excluded, readonly
 from .. import transforms
 from .._present import level_keyword
 from ..frames import accepts_data
@@ -59,7 +59,9 @@ class EffectSizes:
 
     ``n`` is the study size used by back-transformations (PFT) and weights
     reports; ``corrected`` marks studies that received the continuity
-    correction ``add``. Arrays are read-only.
+    correction ``add``. Arrays are read-only. ``excluded`` lists the rows of ``data=`` left
+    out for a missing value (with the column), and ``kept`` the positions in ``data`` of the
+    rows computed (None without ``data``); :func:`metamsc.pool_effects` carries both forward.
     """
 
     measure: str
@@ -71,6 +73,8 @@ class EffectSizes:
     to: str = "none"
     corrected: np.ndarray | None = None
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    excluded: tuple[Excluded, ...] = ()
+    kept: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -122,7 +126,7 @@ def _lookup(measure: str, convention: str) -> tuple[Measure, str | None]:
     return get_measure(code), None
 
 
-@accepts_data((), var_roles=True, drop=False)
+@accepts_data((), var_roles=True)
 def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
                 drop00: bool = False, vtype: str | None = None, labels: ArrayLike | None = None,
                 convention: str = "metafor", incr: str | None = None,
@@ -173,7 +177,8 @@ def effect_size(measure: str, *, add: float | None = None, to: str = "only0",
     Returns
     -------
     EffectSizes
-        ``yi``, ``vi``, ``n``, ``labels``, which studies were ``corrected``, and the inputs.
+        ``yi``, ``vi``, ``n``, ``labels``, which studies were ``corrected``, and the inputs;
+        with ``data=``, the rows left out for a missing value (``excluded``) and ``kept``.
 
     References
     ----------

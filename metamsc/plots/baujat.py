@@ -22,7 +22,43 @@ def baujat(result: Any, ax=None, *, labels: bool = True, color: str = "black",
     The studies are the PathCollection with gid "studies" (offsets = (x, y)); with ``labels``
     each study's label is written at its point (Text objects with gid "label"); where labels
     would overlap, the less outlying studies are drawn as hollow points (gid "unlabelled")
-    instead."""
+    instead.
+
+    Parameters
+    ----------
+    result : Influence or MetaResult
+        The case-deletion diagnostics, or a fit to compute them for.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    labels : bool
+        Write each study's label at its point.
+    color : str
+        Colour of the points and labels.
+    title : str, optional
+        Title above the plot.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    References
+    ----------
+    Baujat B, Mahé C, Pignon JP, Hill C (2002). A graphical method for exploring heterogeneity
+    in meta-analyses: application to a meta-analysis of 65 trials. Stat Med 21:2641-2652.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> from metamsc.plots import baujat
+    >>> ax = baujat(mm.pool(yi, vi, labels=list("ABCDEF")))
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('Squared Pearson Residual', 'Influence on Overall Result')
+    >>> len(ax.collections[0].get_offsets())
+    6
+    """
     import matplotlib.pyplot as plt
 
     from ..influence import Influence, influence

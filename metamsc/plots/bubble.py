@@ -24,6 +24,48 @@ def bubble(result: Any, mod: int | str | None = None, ax=None, *, pi: bool = Fal
     Artists have a gid: the PathCollection "studies" (offsets = (x, yi); sizes proportional to
     the weights, the largest ``max_size``), the Line2D "fit" (the prediction), "ci" (two dashed
     lines) and, with ``pi``, "pi" (two dotted lines).
+
+    Parameters
+    ----------
+    result : MetaRegression
+        The fit of :func:`metamsc.meta_regression`.
+    mod : int or str, optional
+        The moderator on the x axis (column index or name).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    pi : bool
+        Also draw the prediction band.
+    n_points : int
+        Points along the moderator at which the line and bands are computed.
+    color : str
+        Colour of the bubbles and lines.
+    xlabel, ylabel : str, optional
+        Axis labels (default: the moderator's name; "Observed Outcome").
+    max_size : float
+        Marker area of the study with the largest weight, in points^2.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    References
+    ----------
+    Thompson SG, Higgins JPT (2002). How should meta-regression analyses be undertaken and
+    interpreted? Stat Med 21:1559-1573.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> from metamsc.plots import bubble
+    >>> reg = mm.meta_regression(yi, vi, {"dose": [1, 2, 2, 4, 0.5, 1]})
+    >>> ax = bubble(reg)
+    >>> ax.get_xlabel(), len(ax.collections[0].get_offsets())
+    ('dose', 6)
+    >>> [line.get_gid() for line in ax.lines]
+    ['fit', 'ci', 'ci']
     """
     import matplotlib.pyplot as plt
 

@@ -62,6 +62,43 @@ def evidence_map_plot(rows: Any, ax=None, *, title: str | None = None,
     source (a value ending in "(unverified)": its source's colour, a "?" beside the marker and
     its own legend entry); area: number of patients; filled: results reported, hollow:
     registered only.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One dict of text values per study (``indication``, ``year``, ``design``,
+        ``cell_source``, ``n``, ``results_reported``, ``citation``, ``registry_id``, ...).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure sized to the rows if None.
+    title : str, optional
+        Title above the plot.
+    study_column : str, optional
+        The key holding each study's label.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    References
+    ----------
+    Miake-Lye IM, Hempel S, Shanman R, Shekelle PG (2016). What is an evidence map? A systematic
+    review of published evidence maps and their definitions, methods, and products. Syst Rev
+    5:28.
+
+    Examples
+    --------
+    >>> from metamsc.plots import evidence_map_plot
+    >>> rows = [{"citation": "Study A 2020", "indication": "psoriasis", "year": "2020",
+    ...          "design": "RCT", "cell_source": "umbilical cord", "n": "12",
+    ...          "results_reported": "yes"},
+    ...         {"citation": "Study B 2022", "indication": "systemic sclerosis", "year": "2022",
+    ...          "design": "single-arm", "cell_source": "adipose", "n": "20"}]
+    >>> ax = evidence_map_plot(rows)
+    >>> len(ax.collections)
+    2
+    >>> sorted(t.get_text() for t in ax.texts if "(k = " in t.get_text())
+    ['Psoriasis (k = 1)', 'Systemic sclerosis (k = 1)']
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms as mtransforms

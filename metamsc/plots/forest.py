@@ -376,6 +376,56 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     only beside a drawn overall model.
     With ``ax=None`` the figure is sized to its text and rows; a given ``ax`` keeps its figure's
     size, and the columns are placed beside it in points (leave room for them).
+
+    Parameters
+    ----------
+    result : MetaResult
+        The fit to draw (its subgroups, if any, are drawn as subgroups).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure sized to the rows if None.
+    title, footnote, note : str, optional
+        Title above the plot; a footnote replacing the automatic one; a note below it.
+    study_data : mapping, optional
+        The data behind the studies (e.g. ``events``, ``total``), shown as text columns.
+    subgroups : sequence of (str, MetaResult), optional
+        Subgroup fits drawn as blocks with their subtotals; ``subgroup_test`` their test.
+    study_ci : str
+        "model" (Wald on the analysis scale) or a proportion CI method ("CP", "WS", ...).
+    columns, summary, axis : Columns, Summary, Axis or dict, optional
+        The option groups: extra text columns, the summary rows, the x axis.
+    order : str or sequence
+        "data" (as given), or the study order to draw.
+    descriptive : sequence of str, optional
+        Subgroup levels drawn with their studies only.
+    overall : bool
+        Draw the overall model (default True).
+    sensitivity : sequence of (float, MetaResult)
+        Refits with an assumed ``sensitivity_role`` set to each value, one row each.
+    extra_note : str
+        Appended to the automatic footnote.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    References
+    ----------
+    Lewis S, Clarke M (2001). Forest plots: trying to see the wood and the trees. BMJ
+    322:1479-1480. Viechtbauer W (2010). J Stat Softw 36(3):1-48 (metafor's ``forest.rma``).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> from metamsc.plots import forest
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> res = mm.pool(yi, vi, measure="RR", labels=list("ABCDEF"))
+    >>> ax = forest(res)
+    >>> ax.get_xlabel()
+    'Risk ratio (log scale)'
+    >>> [t.get_text() for t in ax.texts][:5]
+    ['Study', 'Weight', 'Ratio [95% CI]', 'A', '0.41 [0.13, 1.27]']
     """
     sens_role = sensitivity_role
     if isinstance(result, MetaResult) and subgroups is None and result.subgroups is not None:

@@ -45,6 +45,57 @@ def funnel(result: Any, ax=None, *, level: float = 0.95, trimfill: Any = None,
     analysis scale, where a study's two-sided p-value is below 1 - level (PolyCollections
     "contour-<level>"). ``egger`` is an :class:`~metamsc.bias.EggerTest` or ``True`` (run on
     ``result``): its regression line is the Line2D "egger".
+
+    Parameters
+    ----------
+    result : MetaResult or TrimAndFill
+        The fit whose studies are drawn.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+    level : float
+        Level of the pseudo-confidence region (default 0.95).
+    trimfill : TrimAndFill or bool, optional
+        Studies imputed by trim and fill, drawn hollow (``True``: run it on ``result``).
+    xlabel, title : str, optional
+        Axis label (default: the measure's name on the analysis scale) and title.
+    color, region_color : str
+        Colour of the studies and lines; fill colour of the pseudo-confidence region.
+    markersize : float
+        Marker area in points^2.
+    contours : tuple of float, optional
+        Two-sided significance levels to shade (contour-enhanced funnel).
+    null : float
+        Value the contours are centred on, on the analysis scale (default 0).
+    egger : EggerTest or bool, optional
+        Draw the regression line of Egger's test.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    References
+    ----------
+    Sterne JAC, Egger M (2001). Funnel plots for detecting bias in meta-analysis: guidelines on
+    choice of axis. J Clin Epidemiol 54:1046-1055. Peters JL, Sutton AJ, Jones DR, Abrams KR,
+    Rushton L (2008). Contour-enhanced meta-analysis funnel plots help distinguish publication
+    bias from other causes of asymmetry. J Clin Epidemiol 61:991-996. Egger M, Davey Smith G,
+    Schneider M, Minder C (1997). BMJ 315:629-634. Duval S, Tweedie R (2000). Biometrics
+    56:455-463 (trim and fill).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> from metamsc.plots import funnel
+    >>> res = mm.pool(yi, vi, measure="RR")
+    >>> ax = funnel(res, contours=(0.90, 0.95, 0.99))
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('Log risk ratio', 'Standard error')
+    >>> studies = next(c for c in ax.collections if c.get_gid() == "studies")
+    >>> len(studies.get_offsets())
+    6
     """
     import matplotlib.pyplot as plt
 

@@ -27,6 +27,37 @@ def influence_plot(result: Any, axes=None, *, color: str = "black", mark: str = 
     In each panel the studies are the Line2D with gid "values" (x = 1..k, y = the diagnostic),
     the influential studies the Line2D "influential"; cut-offs are gid "cutoff", reference
     values gid "reference".
+
+    Parameters
+    ----------
+    result : Influence or MetaResult
+        The case-deletion diagnostics, or a fit to compute them for.
+    axes : sequence of matplotlib.axes.Axes, optional
+        Eight axes, one per diagnostic; a new 4 x 2 figure if None.
+    color : str
+        Colour of the studies.
+    mark : str
+        Colour of the influential studies.
+
+    Returns
+    -------
+    list of matplotlib.axes.Axes
+        The eight panels, in the order of ``PANELS``.
+
+    References
+    ----------
+    Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis. Res
+    Synth Methods 1:112-125.
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> from metamsc.plots import influence_plot
+    >>> axes = influence_plot(mm.pool(yi, vi))
+    >>> [ax.get_title() for ax in axes]
+    ['rstudent', 'dffits', 'cook.d', 'cov.r', 'tau2.del', 'QE.del', 'hat', 'weight (%)']
     """
     import matplotlib.pyplot as plt
 

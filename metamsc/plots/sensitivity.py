@@ -27,6 +27,42 @@ def sensitivity_forest(table: Any, ax=None, *, result: MetaResult | None = None,
     ``table`` is a :class:`~metamsc.sensitivity.LeaveOneOut` or
     :class:`~metamsc.sensitivity.Cumulative`. ``result`` is the model of every study, drawn
     as the diamond and the dashed line (a cumulative table's last row is that model already).
+
+    Parameters
+    ----------
+    table : LeaveOneOut or Cumulative
+        The refits, from :func:`metamsc.leave_one_out` or :func:`metamsc.cumulative`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure sized to the rows if None.
+    result : MetaResult, optional
+        The model of every study (the diamond at the bottom).
+    title : str, optional
+        Title above the plot.
+    axis : Axis or dict, optional
+        Options of the x axis, as in :func:`forest`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    References
+    ----------
+    Lau J, Antman EM, Jimenez-Silva J, Kupelnick B, Mosteller F, Chalmers TC (1992).
+    Cumulative meta-analysis of therapeutic trials for myocardial infarction. N Engl J Med
+    327:248-254. Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for
+    meta-analysis. Res Synth Methods 1:112-125 (leave-one-out).
+
+    Examples
+    --------
+    >>> import metamsc as mm
+    >>> yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79]
+    >>> vi = [0.33, 0.19, 0.42, 0.02, 0.05, 0.01]
+    >>> from metamsc.plots import sensitivity_forest
+    >>> res = mm.pool(yi, vi, measure="RR", labels=list("ABCDEF"))
+    >>> ax = sensitivity_forest(mm.leave_one_out(res), result=res)
+    >>> [t.get_text() for t in ax.texts][:7]
+    ['Study omitted', 'k', 'I²', 'τ²', 'Estimate without the study [95% CI]', 'A', '0.36 [0.22, 0.62]']
     """
     from ..sensitivity import Cumulative, LeaveOneOut
 
