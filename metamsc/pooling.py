@@ -26,7 +26,7 @@ from . import transforms
 from .effects import EffectSizes, effect_size
 from .frames import accepts_data
 from .hetci import TAU2_CI_METHODS
-from .measures import get_measure
+from .measures import REGISTRY, get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
                       IVSettings, MetaResult, NaturalScale, prediction_bounds)
 from .core import TESTS, canonical_test, check_weights, fit_model
@@ -564,8 +564,9 @@ def pool_proportions(events: ArrayLike, total: ArrayLike, *, measure: str = "PLO
     0.0574
     """
     measure = str(measure).upper()
-    if measure not in ("PR", "PLN", "PLO", "PAS", "PFT"):
-        raise ValueError(f"measure {measure!r} is not a proportion measure (PR PLN PLO PAS PFT)")
+    proportion = [c for c, m in REGISTRY.items() if m.family == "proportion"]
+    if measure not in proportion:
+        raise ValueError(f"measure {measure!r} is not a proportion measure ({' '.join(proportion)})")
     if isinstance(method, str) and method.upper() in ("GLMM", "GLMM-EE"):
         if measure != "PLO":
             raise ValueError(f"method {method!r} fits the binomial-normal model on the logit scale: "

@@ -27,6 +27,7 @@ import numpy as np
 from ._dist import norm_isf, t_isf
 from ._present import Interval, Summary, explained, fmt, level_arg, record_frame, scale_name
 from ._util import Excluded, check_level
+from .measures import get_measure
 from . import transforms
 
 __all__ = ["Interval", "Conventions", "Diagnostics", "Excluded", "NaturalScale", "MetaResult",
@@ -799,10 +800,16 @@ class GLMMResult(MetaResult):
                          tau2_ci=self.tau2_ci_computed)
         return dataclasses.replace(child, kept=self._child_kept(idx, child))
 
+    @property
+    def likelihood(self) -> str:
+        """The GLMM's family: "Poisson-normal" for rates (one group, or two groups under UM.FS),
+        else "binomial-normal" (proportions, odds ratios, and the conditional IRR models)."""
+        rate = get_measure(self.measure).family in ("rate", "rate2")
+        return ("Poisson-normal" if rate and (self.measure != "IRR" or self.or_model == "UM.FS")
+                else "binomial-normal")
+
     def _title(self) -> str:
-        poisson = self.measure == "IRLN" or (self.measure == "IRR" and self.or_model == "UM.FS")
-        fam = "Poisson-normal" if poisson else "binomial-normal"
-        return f"{super()._title()}, {fam} GLMM, nagq = {self.nagq}"
+        return f"{super()._title()}, {self.likelihood} GLMM, nagq = {self.nagq}"
 
     def _typed_extra(self) -> dict[str, Any]:
         """The JSON ``extra`` section (the keys the written results have always used)."""

@@ -110,7 +110,7 @@ TEST_NAMES = {"z": "", "knha": ", Hartung-Knapp", "adhoc": ", ad hoc Hartung-Kna
 def model_label(res: MetaResult) -> str:
     test = TEST_NAMES.get(res.test, "")
     if is_glmm(res):
-        family = "Poisson-normal" if res.measure == "IRLN" else "binomial-normal"
+        family = res.likelihood
         kind = "common-effect" if res.method == "EE" else "random-effects"
         return f"GLMM, {family}, {kind} ({'ML' if res.method != 'EE' else 'EE'}{test})"
     if res.method == "EE":
