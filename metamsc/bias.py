@@ -250,6 +250,7 @@ class BeggTest:
     pvalue: float
     exact: bool
     note: str = ""
+    excluded: tuple[Excluded, ...] = ()
 
     def _repr_extra(self) -> str:
         return f"tau={self.tau:.4f} p={self.pvalue:.4g}"
@@ -273,6 +274,7 @@ def _kendall_pmf(n: int) -> np.ndarray:
     return p
 
 
+@accepts_data(("yi", "vi"), labels=None)
 def begg_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None) -> BeggTest:
     """Begg's rank correlation test (metafor ``ranktest``); see :class:`BeggTest`.
 

@@ -106,10 +106,16 @@ def _subset_data(data, keep: np.ndarray):
 
 def _attach(result, excluded: list, rows: np.ndarray):
     """``result`` with the rows left out here added to its ``excluded`` and ``kept`` given as
-    positions in ``data``; a result without those fields is returned unchanged."""
-    if not dataclasses.is_dataclass(result) or isinstance(result, type):
+    positions in ``data``. A result without an ``excluded`` field cannot carry them: then a
+    warning names every row left out (a study is never dropped silently)."""
+    names = ({f.name for f in dataclasses.fields(result) if f.init}
+             if dataclasses.is_dataclass(result) and not isinstance(result, type) else set())
+    if "excluded" not in names:
+        import warnings
+
+        warnings.warn("rows left out of data: " + "; ".join(f"{e.study}: {e.reason}"
+                                                            for e in excluded), stacklevel=3)
         return result
-    names = {f.name for f in dataclasses.fields(result) if f.init}
     changes: dict[str, Any] = {}
     if "excluded" in names:
         changes["excluded"] = tuple(excluded) + tuple(result.excluded)

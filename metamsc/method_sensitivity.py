@@ -20,7 +20,8 @@ from numpy.typing import ArrayLike
 
 from ._present import explained
 from .progress import progress
-from ._util import check_level
+from ._util import Excluded, check_level
+from .frames import accepts_data
 
 __all__ = ["MethodRow", "MethodSensitivity", "method_sensitivity", "PROPORTION_TRANSFORMS"]
 
@@ -72,6 +73,7 @@ class MethodSensitivity:
     level: float
     labels: tuple[str, ...]
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    excluded: tuple[Excluded, ...] = ()  # rows of data= left out (missing values), with reasons
 
     def to_dict(self) -> dict[str, Any]:
         ok = [r for r in self.rows if np.isfinite(r.natural_estimate)]
@@ -144,6 +146,7 @@ def _from_bayes(group, studies, res, note="") -> MethodRow:
                                                   "posterior median and equal-tailed credible interval"])))
 
 
+@accepts_data(("events", "total"))
 def method_sensitivity(events: ArrayLike, total: ArrayLike, *, labels: ArrayLike | None = None,
                        level: float = 0.95, methods=("DL", "REML", "PM", "ML"),
                        tests=("z", "knha", "adhoc"), transforms=PROPORTION_TRANSFORMS,

@@ -392,3 +392,23 @@ def test_the_dataframes_guide_runs_as_shown():
     finally:
         plt.close("all")
     assert out.attempted > 20 and out.failed == 0
+
+
+def test_data_on_method_sensitivity_and_begg_reports_rows_left_out():
+    """method_sensitivity and begg_test take data= too; a row with a missing value is listed in
+    the result's excluded, never dropped silently."""
+    import pandas as pd
+
+    df = pd.DataFrame({"study": ["A", "B", "C", "D", "E"], "x": [8, 2, 1, None, 1],
+                       "n": [17, 2, 1, 2, 1]})
+    ms = mm.method_sensitivity(data=df, events="x", total="n", labels="study", glmm=False,
+                               bayes_priors=(), methods=("DL",), tests=("z",),
+                               transforms=("PLO",), primary=("PLO", "DL", "z"),
+                               leave_one_out=False)
+    assert [e.study for e in ms.excluded] == ["D"] and "missing x" in ms.excluded[0].reason
+    assert ms.labels == ("A", "B", "C", "E")
+    es = mm.effect_size("RR", events1=[4, 6, 3, 62, 33, 180], total1=[123, 306, 231, 13598, 5069, 1541],
+                        events2=[11, 29, 11, 248, 47, 372], total2=[139, 303, 220, 12867, 5808, 1451])
+    frame = {"y": list(es.yi[:5]) + [None], "v": list(es.vi)}
+    bt = mm.begg_test(data=frame, yi="y", vi="v")
+    assert bt.k == 5 and len(bt.excluded) == 1 and "missing y" in bt.excluded[0].reason
