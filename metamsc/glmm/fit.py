@@ -373,6 +373,9 @@ def fit_model(d, measure, method, nq, test, level, want_ci, model_name=None) -> 
                          f"{extra['exact_' + which + '_bound']:.6g}")
         extra["degenerate"] = why
         return nan_result(d, measure, method, test, level, nq, warns, messages, extra, want_ci)
+    if model_name == "UM.RS":
+        return _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, warns,
+                                   messages)
     lik = likelihood_of(d, nq)
     ce = common_effect(d, lik)
     q = heterogeneity_tests(d, measure, ce, extra, warns, lik)
@@ -471,3 +474,51 @@ def _finish(d, measure, method, nq, test, level, want_ci, fit, q, vt, okv, algor
         corrected=None if es.corrected is None else np.asarray(es.corrected)[okv],
         kept=d["positions"][okv], **typed_fields(extra, d, okv, want_ci),
     )
+
+
+def _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, warns,
+                        messages) -> GLMMResult:
+    """UM.RS (random study effects, :mod:`.umrs`) as metafor fits it with lme4: method="ML" by
+    the Laplace approximation (metafor sets nAGQ = 1 for it, with a warning), method="EE" (random
+    intercepts only) by AGQ with ``nq`` nodes. No heterogeneity tests (metafor's come from a
+    further saturated GLMM not fitted here) and no profile CI of tau^2."""
+    from .umrs import fit_umrs
+
+    nan = float("nan")
+    fam = d["family"]
+    if method == "ML" and nq != 1:
+        warns.append(f"model UM.RS is fitted by the Laplace approximation (nagq = 1, as metafor "
+                     f"and lme4 do), not with nagq = {nq}")
+        nq = 1
+    extra["nagq"] = nq
+    if d["k"] < 2:
+        raise ValueError("model UM.RS needs at least 2 studies (after dropping studies without "
+                         "events in either group)")
+    f = fit_umrs(fam, d["y"], d["n"], random_slope=method == "ML", nagq=nq)
+    ysat = d["y"]
+    if fam == "binomial":
+        p = ysat / d["n"]
+        ll_sat = float(np.sum(special.xlogy(ysat, p) + special.xlogy(d["n"] - ysat, 1 - p)
+                              + special.gammaln(d["n"] + 1) - special.gammaln(ysat + 1)
+                              - special.gammaln(d["n"] - ysat + 1)))
+    else:
+        ll_sat = float(np.sum(special.xlogy(ysat, ysat) - ysat - special.gammaln(ysat + 1)))
+    extra.update(loglik=f.loglik, loglik_saturated=ll_sat, sigma2=f.sigma2,
+                 QE_df=None, QE_LRT_text=None)
+    if method == "EE":
+        extra["loglik_EE"] = f.loglik
+    warns.append("no heterogeneity tests (QE_Wld, QE_LRT) for model UM.RS: metafor takes them "
+                 "from a saturated GLMM that is not fitted here")
+    messages.append(f"UM.RS: sigma^2 (variance of the study intercepts) = {f.sigma2:.6g}, "
+                    f"intercept = {f.intercept:.6g}; SE from the {f.vcov_source}")
+    es = d["es"]
+    yi_all, vi_all = np.asarray(es.yi, float), np.asarray(es.vi, float)
+    okv = np.isfinite(yi_all) & np.isfinite(vi_all)
+    vt = typical_variance(vi_all[okv])
+    fit = dict(tau2=f.tau2, beta=f.beta, se=f.se, iterations=0, converged=f.converged,
+               boundary=method == "ML" and f.tau2 == 0, se_tau2=nan, t_lb=nan, t_ub=nan)
+    algorithm = ("Laplace approximation (as lme4 nAGQ = 1), quasi-Newton then Newton"
+                 if method == "ML" else f"AGQ with {nq} nodes of the random-intercept model")
+    extra.pop("QE_LRT_text", None)
+    return _finish(d, measure, method, nq, test, level, False, fit, (nan, d["k"] - 1, nan), vt,
+                   okv, algorithm, extra, warns, messages)

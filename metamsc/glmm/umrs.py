@@ -106,15 +106,32 @@ def _modes(family, y, n, lin, Z, w0=None, tol=1e-13, maxit=100):
     return w, f, wt
 
 
-def umrs_loglik(params, family, y, n, w0=None, return_modes=False):
-    """Laplace log-likelihood (lme4 nAGQ = 1) at params = (sigma, tau, a, theta)."""
+def umrs_loglik(params, family, y, n, w0=None, return_modes=False, nagq=1):
+    """Laplace log-likelihood (lme4 nAGQ = 1) at params = (sigma, tau, a, theta).
+
+    With tau = 0 (one random effect per study) ``nagq`` > 1 is lme4's adaptive Gauss-Hermite
+    rule: log L_i = -1/2 log H_i + log sum_q omega_q exp(g(w^ + z_q / sqrt(H_i)) + z_q^2 / 2),
+    g(w) = log f(y_i | w) - w^2 / 2, (z_q, omega_q) the rule for the standard normal
+    (Pinheiro & Bates 1995, J Comput Graph Stat 4:12)."""
     sigma, tau, a, theta = (float(v) for v in params)
+    if nagq > 1 and tau != 0:
+        raise ValueError("nagq > 1 needs tau = 0 (one random effect per study)")
     Z = np.array([[sigma, 0.5 * tau], [sigma, -0.5 * tau]])
     lin = a + theta * _G1[None, :] + np.zeros_like(y, dtype=float)
     w, f, wt = _modes(family, y, n, lin, Z, w0)
     h11 = wt @ (Z[:, 0] ** 2) + 1
     h22 = wt @ (Z[:, 1] ** 2) + 1
     h12 = wt @ (Z[:, 0] * Z[:, 1])
+    if nagq > 1:
+        x, om = np.polynomial.hermite_e.hermegauss(nagq)
+        om = om / math.sqrt(2 * math.pi)
+        wq = w[:, 0:1] + x[None, :] / np.sqrt(h11)[:, None]  # k x q
+        eta = lin[:, :, None] + Z[:, 0][None, :, None] * wq[:, None, :]
+        ll, _, _ = _cells(family, eta, y[:, :, None], n[:, :, None])
+        g = ll.sum(1) - 0.5 * wq * wq - f[:, None]
+        s = np.log(np.sum(om[None, :] * np.exp(g + 0.5 * x[None, :] ** 2), axis=1))
+        val = float(np.sum(f + s - 0.5 * np.log(h11))) + _constant(family, y, n)
+        return (val, w, wt, Z) if return_modes else val
     val = float(np.sum(f - 0.5 * np.log(h11 * h22 - h12 * h12))) + _constant(family, y, n)
     return (val, w, wt, Z) if return_modes else val
 
@@ -150,12 +167,15 @@ def _fd_hessian(f, x, h=1e-4):
     return H
 
 
-def fit_umrs(family: str, y, n, *, random_slope: bool = True) -> UMRSFit:
+def fit_umrs(family: str, y, n, *, random_slope: bool = True, nagq: int = 1) -> UMRSFit:
     """Maximise the Laplace likelihood of UM.RS over (sigma, tau >= 0, a, theta).
 
     ``y``, ``n``: k x 2 arrays (events, and totals or person-time) of the first and second group.
-    ``random_slope=False`` is ``method="EE"``: tau = 0.
+    ``random_slope=False`` is ``method="EE"``: tau = 0, integrated with ``nagq`` nodes.
     """
+    if random_slope and nagq != 1:
+        raise ValueError("UM.RS with a random slope is fitted by the Laplace approximation only "
+                         f"(nagq = 1, as lme4), got nagq = {nagq}")
     from scipy import optimize
 
     y = np.asarray(y, dtype=float)
@@ -175,7 +195,7 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True) -> UMRSFit:
         return p
 
     def nll(x):
-        return -umrs_loglik(full(x), family, y, n)
+        return -umrs_loglik(full(x), family, y, n, nagq=nagq)
 
     x0 = np.array([s0, 0.3, a0, th0] if random_slope else [s0, a0, th0])
     bounds = [(0, None), (0, None), (None, None), (None, None)] if random_slope \
@@ -213,7 +233,7 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True) -> UMRSFit:
         if np.max(np.abs(step)) < 1e-10:
             break
     p = full(x)
-    val = umrs_loglik(p, family, y, n)
+    val = umrs_loglik(p, family, y, n, nagq=nagq)
     src = "hessian"
     vc = None
     if not on_bnd:
