@@ -507,6 +507,8 @@ def _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, war
                  QE_df=None, QE_LRT_text=None)
     if method == "EE":
         extra["loglik_EE"] = f.loglik
+    if not f.converged:
+        warns.append("UM.RS fit did not converge (the gradient of the log-likelihood is not zero)")
     warns.append("no heterogeneity tests (QE_Wld, QE_LRT) for model UM.RS: metafor takes them "
                  "from a saturated GLMM that is not fitted here")
     messages.append(f"UM.RS: sigma^2 (variance of the study intercepts) = {f.sigma2:.6g}, "

@@ -234,6 +234,13 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True, nagq: int = 1) -> 
             break
     p = full(x)
     val = umrs_loglik(p, family, y, n, nagq=nagq)
+    # converged: the gradient vanishes in the interior coordinates and, on the boundary
+    # sigma = 0 or tau = 0, -log L does not decrease inwards
+    eye = np.eye(x.size) * 1e-6
+    grad = np.array([(nll(x + e) - nll(x - e)) / 2e-6 if i in inner else (nll(x + e) - nll(x)) / 1e-6
+                     for i, e in enumerate(eye)])
+    converged = bool(np.all(np.abs(grad[inner]) < 1e-4 * (1 + abs(val)) ** 0.5)
+                     and np.all(grad[on_bnd] > -1e-6))
     src = "hessian"
     vc = None
     if not on_bnd:
@@ -251,4 +258,4 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True, nagq: int = 1) -> 
     vcov = np.array([[vc[1, 1], vc[1, 0]], [vc[0, 1], vc[0, 0]]])
     return UMRSFit(beta=float(p[3]), se=float(math.sqrt(vcov[0, 0])), intercept=float(p[2]),
                    sigma2=float(p[0] ** 2), tau2=float(p[1] ** 2), loglik=val, vcov=vcov,
-                   converged=bool(best.success or True), vcov_source=src, k=k)
+                   converged=converged, vcov_source=src, k=k)
