@@ -480,9 +480,9 @@ def _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, war
                         messages) -> GLMMResult:
     """UM.RS (random study effects, :mod:`.umrs`) as metafor fits it with lme4: method="ML" by
     the Laplace approximation (metafor sets nAGQ = 1 for it, with a warning), method="EE" (random
-    intercepts only) by AGQ with ``nq`` nodes. No heterogeneity tests (metafor's come from a
-    further saturated GLMM not fitted here) and no profile CI of tau^2."""
-    from .umrs import fit_umrs
+    intercepts only) by AGQ with ``nq`` nodes. QE_LRT as metafor; no QE_Wld (metafor's needs
+    lme4's covariance of the saturated GLMM) and no profile CI of tau^2."""
+    from .umrs import fit_umrs, saturated_loglik
 
     nan = float("nan")
     fam = d["family"]
@@ -495,24 +495,25 @@ def _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, war
         raise ValueError("model UM.RS needs at least 2 studies (after dropping studies without "
                          "events in either group)")
     f = fit_umrs(fam, d["y"], d["n"], random_slope=method == "ML", nagq=nq)
-    ysat = d["y"]
-    if fam == "binomial":
-        p = ysat / d["n"]
-        ll_sat = float(np.sum(special.xlogy(ysat, p) + special.xlogy(d["n"] - ysat, 1 - p)
-                              + special.gammaln(d["n"] + 1) - special.gammaln(ysat + 1)
-                              - special.gammaln(d["n"] - ysat + 1)))
-    else:
-        ll_sat = float(np.sum(special.xlogy(ysat, ysat) - ysat - special.gammaln(ysat + 1)))
-    extra.update(loglik=f.loglik, loglik_saturated=ll_sat, sigma2=f.sigma2,
-                 QE_df=None, QE_LRT_text=None)
-    if method == "EE":
-        extra["loglik_EE"] = f.loglik
-    if not f.converged:
+    # likelihood-ratio test of heterogeneity as metafor: the random-intercept model against
+    # the saturated one (a log ratio per study), both with the fit's nodes
+    f_ee = f if method == "EE" else fit_umrs(fam, d["y"], d["n"], random_slope=False, nagq=nq)
+    ll_sat = saturated_loglik(fam, d["y"], d["n"], nagq=nq)
+    q_df = d["k"] - 1
+    qe_lrt = max(-2.0 * (f_ee.loglik - ll_sat), 0.0)
+    qp_lrt = chi2_sf_or_nan(qe_lrt, q_df)
+    extra.update(loglik=f.loglik, loglik_saturated=ll_sat, sigma2=f.sigma2, QE_df=q_df,
+                 QE_LRT=qe_lrt, QEp_LRT=qp_lrt, loglik_EE=f_ee.loglik,
+                 QE_LRT_text=(f"likelihood-ratio test of heterogeneity QE_LRT({q_df}) = "
+                              f"{qe_lrt:.4f}, p = {qp_lrt:.4g}"))
+    if not (f.converged and f_ee.converged):
         warns.append("UM.RS fit did not converge (the gradient of the log-likelihood is not zero)")
-    warns.append("no heterogeneity tests (QE_Wld, QE_LRT) for model UM.RS: metafor takes them "
-                 "from a saturated GLMM that is not fitted here")
+    warns.append("no Wald test of heterogeneity (QE_Wld) for model UM.RS: metafor takes it from "
+                 "lme4's covariance of the saturated GLMM, not computed here")
     messages.append(f"UM.RS: sigma^2 (variance of the study intercepts) = {f.sigma2:.6g}, "
-                    f"intercept = {f.intercept:.6g}; SE from the {f.vcov_source}")
+                    f"intercept = {f.intercept:.6g}; SE from the {f.vcov_source}; "
+                    "loglik_saturated is the saturated GLMM's (a log ratio per study, random "
+                    "intercepts)")
     es = d["es"]
     yi_all, vi_all = np.asarray(es.yi, float), np.asarray(es.vi, float)
     okv = np.isfinite(yi_all) & np.isfinite(vi_all)
@@ -521,6 +522,5 @@ def _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, war
                boundary=method == "ML" and f.tau2 == 0, se_tau2=nan, t_lb=nan, t_ub=nan)
     algorithm = ("Laplace approximation (as lme4 nAGQ = 1), quasi-Newton then Newton"
                  if method == "ML" else f"AGQ with {nq} nodes of the random-intercept model")
-    extra.pop("QE_LRT_text", None)
-    return _finish(d, measure, method, nq, test, level, False, fit, (nan, d["k"] - 1, nan), vt,
+    return _finish(d, measure, method, nq, test, level, False, fit, (nan, q_df, nan), vt,
                    okv, algorithm, extra, warns, messages)

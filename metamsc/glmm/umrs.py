@@ -106,18 +106,13 @@ def _modes(family, y, n, lin, Z, w0=None, tol=1e-13, maxit=100):
     return w, f, wt
 
 
-def umrs_loglik(params, family, y, n, w0=None, return_modes=False, nagq=1):
-    """Laplace log-likelihood (lme4 nAGQ = 1) at params = (sigma, tau, a, theta).
-
-    With tau = 0 (one random effect per study) ``nagq`` > 1 is lme4's adaptive Gauss-Hermite
-    rule: log L_i = -1/2 log H_i + log sum_q omega_q exp(g(w^ + z_q / sqrt(H_i)) + z_q^2 / 2),
-    g(w) = log f(y_i | w) - w^2 / 2, (z_q, omega_q) the rule for the standard normal
-    (Pinheiro & Bates 1995, J Comput Graph Stat 4:12)."""
-    sigma, tau, a, theta = (float(v) for v in params)
+def _study_loglik(sigma, tau, a, theta, family, y, n, w0=None, nagq=1):
+    """Per-study Laplace / AGQ log-likelihoods without constants; ``theta`` a scalar or one
+    value per study. Returns (values, modes, weights, Z)."""
     if nagq > 1 and tau != 0:
         raise ValueError("nagq > 1 needs tau = 0 (one random effect per study)")
     Z = np.array([[sigma, 0.5 * tau], [sigma, -0.5 * tau]])
-    lin = a + theta * _G1[None, :] + np.zeros_like(y, dtype=float)
+    lin = a + np.reshape(theta, (-1, 1)) * _G1[None, :] + np.zeros_like(y, dtype=float)
     w, f, wt = _modes(family, y, n, lin, Z, w0)
     h11 = wt @ (Z[:, 0] ** 2) + 1
     h22 = wt @ (Z[:, 1] ** 2) + 1
@@ -130,10 +125,67 @@ def umrs_loglik(params, family, y, n, w0=None, return_modes=False, nagq=1):
         ll, _, _ = _cells(family, eta, y[:, :, None], n[:, :, None])
         g = ll.sum(1) - 0.5 * wq * wq - f[:, None]
         s = np.log(np.sum(om[None, :] * np.exp(g + 0.5 * x[None, :] ** 2), axis=1))
-        val = float(np.sum(f + s - 0.5 * np.log(h11))) + _constant(family, y, n)
-        return (val, w, wt, Z) if return_modes else val
-    val = float(np.sum(f - 0.5 * np.log(h11 * h22 - h12 * h12))) + _constant(family, y, n)
+        return f + s - 0.5 * np.log(h11), w, wt, Z
+    return f - 0.5 * np.log(h11 * h22 - h12 * h12), w, wt, Z
+
+
+def umrs_loglik(params, family, y, n, w0=None, return_modes=False, nagq=1):
+    """Laplace log-likelihood (lme4 nAGQ = 1) at params = (sigma, tau, a, theta).
+
+    With tau = 0 (one random effect per study) ``nagq`` > 1 is lme4's adaptive Gauss-Hermite
+    rule: log L_i = -1/2 log H_i + log sum_q omega_q exp(g(w^ + z_q / sqrt(H_i)) + z_q^2 / 2),
+    g(w) = log f(y_i | w) - w^2 / 2, (z_q, omega_q) the rule for the standard normal
+    (Pinheiro & Bates 1995, J Comput Graph Stat 4:12)."""
+    sigma, tau, a, theta = (float(v) for v in params)
+    li, w, wt, Z = _study_loglik(sigma, tau, a, theta, family, y, n, w0, nagq)
+    val = float(np.sum(li)) + _constant(family, y, n)
     return (val, w, wt, Z) if return_modes else val
+
+
+def saturated_loglik(family, y, n, nagq=1, cap=30.0):
+    """Maximised log-likelihood of metafor's saturated UM.RS model: a log odds ratio (log rate
+    ratio) per study, random study intercepts u_i ~ N(0, sigma^2) (tau = 0), Laplace or AGQ as
+    the fit. Each study's effect is maximised by Newton inside the search over (sigma, a); an
+    effect without a finite maximum (a zero cell) stops at +-``cap``."""
+    from scipy import optimize
+
+    y = np.asarray(y, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if family == "binomial":
+        lo = np.log((y + 0.5) / (n - y + 0.5))
+    else:
+        lo = np.log((y + 0.5) / n)
+    state = {"phi": lo[:, 0] - lo[:, 1]}
+
+    def profile(x):
+        sigma, a = abs(x[0]), x[1]
+        phi = state["phi"].copy()
+        h = 1e-4
+        for _ in range(100):
+            f0 = _study_loglik(sigma, 0.0, a, phi, family, y, n, nagq=nagq)[0]
+            fp = _study_loglik(sigma, 0.0, a, phi + h, family, y, n, nagq=nagq)[0]
+            fm = _study_loglik(sigma, 0.0, a, phi - h, family, y, n, nagq=nagq)[0]
+            g, H = (fp - fm) / (2 * h), (fp - 2 * f0 + fm) / h ** 2
+            step = np.where(H < 0, -g / np.where(H < 0, H, -1.0), np.sign(g))
+            step = np.clip(step, -2.0, 2.0)
+            new = np.clip(phi + step, -cap, cap)
+            if np.max(np.abs(new - phi)) < 1e-10:
+                phi = new
+                break
+            phi = new
+        state["phi"] = phi
+        return -float(np.sum(_study_loglik(sigma, 0.0, a, phi, family, y, n, nagq=nagq)[0]))
+
+    x0 = np.array([max(float(np.std(lo[:, 1])), 0.1), float(np.mean(lo[:, 1]))])
+    best = None
+    for meth in ("L-BFGS-B", "L-BFGS-B"):
+        r = optimize.minimize(profile, x0 if best is None else best.x, method=meth,
+                              bounds=[(0, None), (None, None)],
+                              options=dict(maxiter=20000, ftol=1e-15, gtol=1e-10)
+                              if meth == "L-BFGS-B" else dict(maxiter=20000, xtol=1e-12, ftol=1e-15))
+        if best is None or r.fun <= best.fun:
+            best = r
+    return -float(profile(best.x)) + _constant(family, y, n)
 
 
 def _rx_vcov(params, family, y, n):
