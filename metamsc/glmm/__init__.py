@@ -29,9 +29,8 @@ Models
   logit p_ij = a + theta g1_j + u_i + v_i g12_j with u_i ~ N(0, sigma^2), v_i ~ N(0, tau^2)
   independent (g1 = 1/0, g12 = +-1/2, metafor's defaults; Jackson et al. 2018, Stat Med
   37:1059). ML by the Laplace approximation (nagq = 1, as metafor/lme4 do; any other nagq is
-  reset with a warning); EE (random intercepts only) by AGQ with ``nagq`` nodes. QE_LRT against
-  the saturated GLMM as metafor; no QE_Wld (it needs lme4's covariance of that GLMM) and no
-  profile CI of tau^2.
+  reset with a warning); EE (random intercepts only) by AGQ with ``nagq`` nodes. QE_LRT and QE_Wld
+  against the saturated GLMM (a log ratio per study) as metafor; no profile CI of tau^2.
 
 ``method="ML"`` is the random-effects model, ``method="EE"`` (aliases "FE",
 "CE") the common-effect GLM with tau^2 fixed at 0.

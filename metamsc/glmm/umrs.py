@@ -142,11 +142,12 @@ def umrs_loglik(params, family, y, n, w0=None, return_modes=False, nagq=1):
     return (val, w, wt, Z) if return_modes else val
 
 
-def saturated_loglik(family, y, n, nagq=1, cap=30.0):
+def saturated_loglik(family, y, n, nagq=1, cap=30.0, want_wald=False):
     """Maximised log-likelihood of metafor's saturated UM.RS model: a log odds ratio (log rate
     ratio) per study, random study intercepts u_i ~ N(0, sigma^2) (tau = 0), Laplace or AGQ as
     the fit. Each study's effect is maximised by Newton inside the search over (sigma, a); an
-    effect without a finite maximum (a zero cell) stops at +-``cap``."""
+    effect without a finite maximum (a zero cell) stops at +-``cap``. With ``want_wald`` also
+    the Wald test that the effects are equal: (value, QE_Wld)."""
     from scipy import optimize
 
     y = np.asarray(y, dtype=float)
@@ -185,7 +186,51 @@ def saturated_loglik(family, y, n, nagq=1, cap=30.0):
                               if meth == "L-BFGS-B" else dict(maxiter=20000, xtol=1e-12, ftol=1e-15))
         if best is None or r.fun <= best.fun:
             best = r
-    return -float(profile(best.x)) + _constant(family, y, n)
+    value = -float(profile(best.x)) + _constant(family, y, n)
+    if not want_wald:
+        return value
+    return value, _saturated_wald(abs(best.x[0]), best.x[1], state["phi"], family, y, n, nagq,
+                                  cap)
+
+
+def _saturated_wald(sigma, a, phi, family, y, n, nagq, cap) -> float:
+    """Wald test that the per-study effects phi of the saturated GLMM are equal, from the
+    Hessian of -log L in (sigma, a, phi) (metafor's QE_Wld with lme4's Hessian-based covariance).
+    The Hessian is an arrowhead: phi_i enters study i only, so with S = D - B H_ee^-1 B' (the
+    inverse covariance of phi) the statistic phi'S phi - (1'S phi)^2 / 1'S 1 costs O(k).
+    NaN when an effect has no finite maximum (a zero cell in the first group)."""
+    # an effect without a finite maximum (no events, or only events, in the first group):
+    # no Wald test (lme4 reports one from wherever its iterations stop)
+    if sigma <= 0 or np.any(y[:, 0] == 0) or (family == "binomial" and np.any(y[:, 0] == n[:, 0])):
+        return float("nan")
+    h = 1e-4
+
+    def li(ds, da, dp):
+        return -_study_loglik(sigma + ds, 0.0, a + da, phi + dp, family, y, n, nagq=nagq)[0]
+
+    f0 = li(0, 0, 0)
+    d2 = {}
+    for name, e in (("s", (h, 0, 0)), ("a", (0, h, 0)), ("p", (0, 0, h))):
+        d2[name + name] = (li(*e) - 2 * f0 + li(*(-x for x in e))) / h ** 2
+    for n1, n2, e1, e2 in (("s", "a", (h, 0, 0), (0, h, 0)), ("s", "p", (h, 0, 0), (0, 0, h)),
+                           ("a", "p", (0, h, 0), (0, 0, h))):
+        pp = li(*(x + z for x, z in zip(e1, e2)))
+        pm = li(*(x - z for x, z in zip(e1, e2)))
+        mp = li(*(-x + z for x, z in zip(e1, e2)))
+        mm = li(*(-x - z for x, z in zip(e1, e2)))
+        d2[n1 + n2] = (pp - pm - mp + mm) / (4 * h * h)
+    D = d2["pp"]
+    B = np.column_stack([d2["sp"], d2["ap"]])
+    Hee = np.array([[d2["ss"].sum(), d2["sa"].sum()], [d2["sa"].sum(), d2["aa"].sum()]])
+    if np.any(D <= 0):
+        return float("nan")
+    Hinv = np.linalg.inv(Hee)
+    # S x = D x - B Hinv B' x
+    def S(x):
+        return D * x - B @ (Hinv @ (B.T @ x))
+    one = np.ones_like(phi)
+    s_phi, s_one = S(phi), S(one)
+    return float(phi @ s_phi - (one @ s_phi) ** 2 / (one @ s_one))
 
 
 def _rx_vcov(params, family, y, n):
