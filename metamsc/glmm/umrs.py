@@ -298,7 +298,7 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True, nagq: int = 1) -> 
     bounds = [(0, None), (0, None), (None, None), (None, None)] if random_slope \
         else [(0, None), (None, None), (None, None)]
     best = None
-    for meth in ("L-BFGS-B", "Powell", "L-BFGS-B"):
+    for meth in ("L-BFGS-B", "L-BFGS-B"):
         r = optimize.minimize(nll, x0 if best is None else best.x, method=meth, bounds=bounds,
                               options=dict(maxiter=20000, ftol=1e-15, gtol=1e-10) if meth == "L-BFGS-B"
                               else dict(maxiter=20000, xtol=1e-12, ftol=1e-15))
