@@ -803,10 +803,11 @@ class GLMMResult(MetaResult):
 
     @property
     def likelihood(self) -> str:
-        """The GLMM's family: "Poisson-normal" for rates (one group, or two groups under UM.FS),
+        """The GLMM's family: "Poisson-normal" for rates (one group, or two under UM.FS or UM.RS),
         else "binomial-normal" (proportions, odds ratios, and the conditional IRR models)."""
         rate = get_measure(self.measure).family in ("rate", "rate2")
-        return ("Poisson-normal" if rate and (self.measure != "IRR" or self.or_model in ("UM.FS", "UM.RS"))
+        return ("Poisson-normal" if rate and (self.measure != "IRR"
+                                              or self.or_model in ("UM.FS", "UM.RS"))
                 else "binomial-normal")
 
     def _title(self) -> str:

@@ -179,11 +179,10 @@ def saturated_loglik(family, y, n, nagq=1, cap=30.0, want_wald=False):
 
     x0 = np.array([max(float(np.std(lo[:, 1])), 0.1), float(np.mean(lo[:, 1]))])
     best = None
-    for meth in ("L-BFGS-B", "L-BFGS-B"):
+    for meth in ("L-BFGS-B", "L-BFGS-B"):  # a restart polishes the first run
         r = optimize.minimize(profile, x0 if best is None else best.x, method=meth,
                               bounds=[(0, None), (None, None)],
-                              options=dict(maxiter=20000, ftol=1e-15, gtol=1e-10)
-                              if meth == "L-BFGS-B" else dict(maxiter=20000, xtol=1e-12, ftol=1e-15))
+                              options=dict(maxiter=20000, ftol=1e-15, gtol=1e-10))
         if best is None or r.fun <= best.fun:
             best = r
     value = -float(profile(best.x)) + _constant(family, y, n)
@@ -298,10 +297,9 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True, nagq: int = 1) -> 
     bounds = [(0, None), (0, None), (None, None), (None, None)] if random_slope \
         else [(0, None), (None, None), (None, None)]
     best = None
-    for meth in ("L-BFGS-B", "L-BFGS-B"):
+    for meth in ("L-BFGS-B", "L-BFGS-B"):  # a restart polishes the first run
         r = optimize.minimize(nll, x0 if best is None else best.x, method=meth, bounds=bounds,
-                              options=dict(maxiter=20000, ftol=1e-15, gtol=1e-10) if meth == "L-BFGS-B"
-                              else dict(maxiter=20000, xtol=1e-12, ftol=1e-15))
+                              options=dict(maxiter=20000, ftol=1e-15, gtol=1e-10))
         if best is None or r.fun <= best.fun:
             best = r
     x = best.x.copy()
@@ -334,8 +332,8 @@ def fit_umrs(family: str, y, n, *, random_slope: bool = True, nagq: int = 1) -> 
     # converged: the gradient vanishes in the interior coordinates and, on the boundary
     # sigma = 0 or tau = 0, -log L does not decrease inwards
     eye = np.eye(x.size) * 1e-6
-    grad = np.array([(nll(x + e) - nll(x - e)) / 2e-6 if i in inner else (nll(x + e) - nll(x)) / 1e-6
-                     for i, e in enumerate(eye)])
+    grad = np.array([(nll(x + e) - nll(x - e)) / 2e-6 if i in inner
+                     else (nll(x + e) - nll(x)) / 1e-6 for i, e in enumerate(eye)])
     converged = bool(np.all(np.abs(grad[inner]) < 1e-4 * (1 + abs(val)) ** 0.5)
                      and np.all(grad[on_bnd] > -1e-6))
     src = "hessian"
