@@ -189,7 +189,7 @@ _ENTRIES = (
        "Risk ratio (log scale)", "Log risk ratio", _R, corrects=True, meta=True,
        variants=("RR.COCHRANE",)),
     _m("OR", _BIN2, "binary2", "log odds ratio", _V, "odds ratio", "exp",
-       "Odds ratio (log scale)", "Log odds ratio", _R, glmm=("UM.FS", "CM.EL", "CM.AL"),
+       "Odds ratio (log scale)", "Log odds ratio", _R, glmm=("UM.FS", "UM.RS", "CM.EL", "CM.AL"),
        corrects=True, meta=True),
     _m("PETO", _BIN2, "binary2", "log odds ratio, Peto's one-step estimate",
        "Yusuf et al. (1985) Prog Cardiovasc Dis 27:335", "odds ratio", "exp",
@@ -238,7 +238,7 @@ _ENTRIES = (
        "Odds ratio (log scale)", "Log odds ratio", _R, corrects=True),
     # two groups, incidence rates
     _m("IRR", _RATE2, "rate2", "log incidence-rate ratio", _V, "rate ratio", "exp",
-       "Rate ratio (log scale)", "Log rate ratio", _R, glmm=("UM.FS", "CM.EL", "CM.AL"),
+       "Rate ratio (log scale)", "Log rate ratio", _R, glmm=("UM.FS", "UM.RS", "CM.EL", "CM.AL"),
        corrects=True),
     _m("IRD", _RATE2, "rate2", "incidence-rate difference", _V, label="Rate difference",
        corrects=True),

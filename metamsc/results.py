@@ -770,6 +770,7 @@ class GLMMResult(MetaResult):
     loglik: float | None = None
     loglik_ee: float | None = None
     loglik_saturated: float | None = None
+    sigma2: float | None = None  # variance of the random study intercepts (model UM.RS)
     tau2_ci_kind: str | None = None
     gradient_max: float | None = field(default=None, compare=False)
     hessian_eigenvalues: tuple[float, ...] | None = field(default=None, compare=False)
@@ -802,10 +803,11 @@ class GLMMResult(MetaResult):
 
     @property
     def likelihood(self) -> str:
-        """The GLMM's family: "Poisson-normal" for rates (one group, or two groups under UM.FS),
+        """The GLMM's family: "Poisson-normal" for rates (one group, or two under UM.FS or UM.RS),
         else "binomial-normal" (proportions, odds ratios, and the conditional IRR models)."""
         rate = get_measure(self.measure).family in ("rate", "rate2")
-        return ("Poisson-normal" if rate and (self.measure != "IRR" or self.or_model == "UM.FS")
+        return ("Poisson-normal" if rate and (self.measure != "IRR"
+                                              or self.or_model in ("UM.FS", "UM.RS"))
                 else "binomial-normal")
 
     def _title(self) -> str:

@@ -321,8 +321,14 @@ def test_two_group_um_fs_drops_double_zero_studies():
     assert r.k == 17
     assert [e.study for e in r.excluded] == ["Yucel, 2004"]
     assert r.natural.scale == "odds ratio"
-    with pytest.raises(NotImplementedError):
-        _run(CASES["glmm:dat.nielweise2007:OR:UM.RS:ML"])
+    # UM.RS (fixture made with lme4's default control; tight checks in test_glmm_umrs.py)
+    for cid in ("glmm:dat.nielweise2007:OR:UM.RS:ML", "glmm:dat.nielweise2007:OR:UM.RS:EE"):
+        e = CASES[cid]["expected"]
+        rs = _run(CASES[cid])
+        assert rs.k == 17 and rs.or_model == "UM.RS"
+        assert rs.estimate == pytest.approx(e["beta"], rel=1e-5)
+        assert rs.se == pytest.approx(e["se"], rel=5e-5)
+        assert rs.tau2 == pytest.approx(e["tau2"], rel=1e-5)
 
 
 def test_bad_input():

@@ -25,9 +25,12 @@ Models
   p_i), logit p_i = log(n1_i / n2_i) + theta + u_i; for ``IRR`` the same
   conditional binomial (with log(t1_i / t2_i)) is exact, so ``CM.EL`` and
   ``CM.AL`` are one model (as in metafor).
-* Not yet fitted: ``model="UM.RS"`` (random study effects; two random effects
-  per study, which metafor fits by lme4's Laplace approximation): it raises
-  NotImplementedError.
+* ``OR``/``IRR`` with ``model="UM.RS"`` (:mod:`.umrs`): random study effects,
+  logit p_ij = a + theta g1_j + u_i + v_i g12_j with u_i ~ N(0, sigma^2), v_i ~ N(0, tau^2)
+  independent (g1 = 1/0, g12 = +-1/2, metafor's defaults; Jackson et al. 2018, Stat Med
+  37:1059). ML by the Laplace approximation (nagq = 1, as metafor/lme4 do; any other nagq is
+  reset with a warning); EE (random intercepts only) by AGQ with ``nagq`` nodes. QE_LRT and QE_Wld
+  against the saturated GLMM (a log ratio per study) as metafor; no profile CI of tau^2.
 
 ``method="ML"`` is the random-effects model, ``method="EE"`` (aliases "FE",
 "CE") the common-effect GLM with tau^2 fixed at 0.

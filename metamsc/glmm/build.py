@@ -35,7 +35,7 @@ def typical_variance(vi) -> float:
 _TYPED_KEYS = {"nagq": "nagq", "model": "or_model", "QE_Wld": "qe_wald", "QEp_Wld": "qe_wald_pvalue",
                "QE_LRT": "qe_lrt", "QEp_LRT": "qe_lrt_pvalue", "QE_df": "qe_df",
                "QE_LRT_text": "qe_lrt_text", "loglik": "loglik", "loglik_EE": "loglik_ee",
-               "loglik_saturated": "loglik_saturated", "tau2_ci_kind": "tau2_ci_kind",
+               "loglik_saturated": "loglik_saturated", "sigma2": "sigma2", "tau2_ci_kind": "tau2_ci_kind",
                "gradient_max": "gradient_max", "hessian_eigenvalues": "hessian_eigenvalues",
                "nfev": "nfev", "degenerate": "degenerate", "exact_lower_bound": "exact_lower_bound",
                "exact_upper_bound": "exact_upper_bound", "bound_kind": "bound_kind",
@@ -112,6 +112,7 @@ def natural(measure, beta, ci_lb, ci_ub, pi_lb, pi_ub) -> NaturalScale:
 
 #: the GLMMs of two-group measures, in words (metafor rma.glmm's model argument)
 MODEL_TEXT = {"UM.FS": "fixed study effects, random treatment effect",
+              "UM.RS": "random study effects, random treatment effect (Laplace)",
               "CM.AL": "conditional on the total events, binomial approximation",
               "CM.EL": "conditional on the total events, exact likelihood"}
 

@@ -142,6 +142,7 @@ def _two_group_design(measure, model, x, n1, c, n2) -> dict[str, Any]:
     """Family, design, cells and offsets of a two-group model (metafor's ``model``).
 
     * UM.FS: both groups as cells, fixed study effects, random treatment effect coded +-1/2.
+    * UM.RS: the same cells; random study effects and random treatment effect (:mod:`.umrs`).
     * CM.AL (OR): x ~ Bin(x + c, p), logit p = log(n1 / n2) + theta + u: the binomial
       approximation to the conditional likelihood (van Houwelingen et al. 1993, Stat Med 12:2273).
     * CM.EL for IRR (= CM.AL): conditional on x + c the first group's count is exactly
@@ -150,11 +151,11 @@ def _two_group_design(measure, model, x, n1, c, n2) -> dict[str, Any]:
       distribution with log odds ratio theta + u (van Houwelingen et al. 1993; Stijnen,
       Hamza & Ozdemir 2010, Stat Med 29:3046).
     """
-    if model == "UM.FS":
+    if model in ("UM.FS", "UM.RS"):
         fam = "binomial" if measure == "OR" else "poisson"
         off = np.zeros((x.size, 2)) if measure == "OR" else np.log(np.column_stack([n1, n2]))
-        return dict(family=fam, design="fixed-studies", y=np.column_stack([x, c]),
-                    n=np.column_stack([n1, n2]), offset=off)
+        return dict(family=fam, design="random-studies" if model == "UM.RS" else "fixed-studies",
+                    y=np.column_stack([x, c]), n=np.column_stack([n1, n2]), offset=off)
     if model == "CM.EL" and measure == "OR":
         return dict(family="nchg", design="single", y=x, n=x + c, offset=np.zeros(x.size),
                     support=nchg_support(n1, n2, x + c))

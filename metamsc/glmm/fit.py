@@ -373,6 +373,9 @@ def fit_model(d, measure, method, nq, test, level, want_ci, model_name=None) -> 
                          f"{extra['exact_' + which + '_bound']:.6g}")
         extra["degenerate"] = why
         return nan_result(d, measure, method, test, level, nq, warns, messages, extra, want_ci)
+    if model_name == "UM.RS":
+        return _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, warns,
+                                   messages)
     lik = likelihood_of(d, nq)
     ce = common_effect(d, lik)
     q = heterogeneity_tests(d, measure, ce, extra, warns, lik)
@@ -471,3 +474,56 @@ def _finish(d, measure, method, nq, test, level, want_ci, fit, q, vt, okv, algor
         corrected=None if es.corrected is None else np.asarray(es.corrected)[okv],
         kept=d["positions"][okv], **typed_fields(extra, d, okv, want_ci),
     )
+
+
+def _fit_random_studies(d, measure, method, nq, test, level, want_ci, extra, warns,
+                        messages) -> GLMMResult:
+    """UM.RS (random study effects, :mod:`.umrs`) as metafor fits it with lme4: method="ML" by
+    the Laplace approximation (metafor sets nAGQ = 1 for it, with a warning), method="EE" (random
+    intercepts only) by AGQ with ``nq`` nodes. QE_LRT and QE_Wld from the saturated GLMM as
+    metafor (QE_Wld from the exact-point Hessian where lme4 differentiates numerically); no
+    profile CI of tau^2."""
+    from .umrs import fit_umrs, saturated_loglik
+
+    nan = float("nan")
+    fam = d["family"]
+    if method == "ML" and nq != 1:
+        warns.append(f"model UM.RS is fitted by the Laplace approximation (nagq = 1, as metafor "
+                     f"and lme4 do), not with nagq = {nq}")
+        nq = 1
+    extra["nagq"] = nq
+    if d["k"] < 2:
+        raise ValueError("model UM.RS needs at least 2 studies (after dropping studies without "
+                         "events in either group)")
+    f = fit_umrs(fam, d["y"], d["n"], random_slope=method == "ML", nagq=nq)
+    # likelihood-ratio test of heterogeneity as metafor: the random-intercept model against
+    # the saturated one (a log ratio per study), both with the fit's nodes
+    f_ee = f if method == "EE" else fit_umrs(fam, d["y"], d["n"], random_slope=False, nagq=nq)
+    ll_sat, qe_w = saturated_loglik(fam, d["y"], d["n"], nagq=nq, want_wald=True)
+    q_df = d["k"] - 1
+    qp_w = chi2_sf_or_nan(qe_w, q_df)
+    qe_lrt = max(-2.0 * (f_ee.loglik - ll_sat), 0.0)
+    qp_lrt = chi2_sf_or_nan(qe_lrt, q_df)
+    extra.update(loglik=f.loglik, loglik_saturated=ll_sat, sigma2=f.sigma2, QE_df=q_df,
+                 QE_LRT=qe_lrt, QEp_LRT=qp_lrt, loglik_EE=f_ee.loglik, QE_Wld=qe_w, QEp_Wld=qp_w,
+                 QE_LRT_text=(f"likelihood-ratio test of heterogeneity QE_LRT({q_df}) = "
+                              f"{qe_lrt:.4f}, p = {qp_lrt:.4g}"))
+    if not (f.converged and f_ee.converged):
+        warns.append("UM.RS fit did not converge (the gradient of the log-likelihood is not zero)")
+    if not np.isfinite(qe_w):
+        warns.append("no Wald test of heterogeneity (QE_Wld): a study has no events (or only "
+                     "events) in the first group, so its effect in the saturated GLMM is infinite")
+    messages.append(f"UM.RS: sigma^2 (variance of the study intercepts) = {f.sigma2:.6g}, "
+                    f"intercept = {f.intercept:.6g}; SE from the {f.vcov_source}; "
+                    "loglik_saturated is the saturated GLMM's (a log ratio per study, random "
+                    "intercepts)")
+    es = d["es"]
+    yi_all, vi_all = np.asarray(es.yi, float), np.asarray(es.vi, float)
+    okv = np.isfinite(yi_all) & np.isfinite(vi_all)
+    vt = typical_variance(vi_all[okv])
+    fit = dict(tau2=f.tau2, beta=f.beta, se=f.se, iterations=0, converged=f.converged,
+               boundary=method == "ML" and f.tau2 == 0, se_tau2=nan, t_lb=nan, t_ub=nan)
+    algorithm = ("Laplace approximation (as lme4 nAGQ = 1), quasi-Newton then Newton"
+                 if method == "ML" else f"AGQ with {nq} nodes of the random-intercept model")
+    return _finish(d, measure, method, nq, test, level, False, fit, (qe_w, q_df, qp_w), vt,
+                   okv, algorithm, extra, warns, messages)
