@@ -24,7 +24,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail
+from ._bayes_numerics import (PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail,
+                              _GL_X, _TO_LEG)
 from ._util import check_level, readonly
 from .frames import accepts_data
 from .bayes import BayesResult, TauMap, complete, mu_prior as _mu_prior, tau_prior as _tau_prior
@@ -36,6 +37,10 @@ _GH_X, _GH_W = np.polynomial.hermite.hermgauss(20)
 _LOG_GH = np.log(_GH_W) + _GH_X**2
 _TOL = 1e-9
 _MAX_PANELS = 48
+_MAX_SHRINK = 96
+_GL_N = _GL_X.size
+_GHZ_X, _GHZ_W = np.polynomial.hermite.hermgauss(16)
+_LOG_GHZ_W = np.log(_GHZ_W)
 
 
 # --- one study's likelihood, with its effect integrated out ----------------------------------
@@ -105,16 +110,18 @@ class _Grid:
         self.cache: dict[tuple, np.ndarray] = {}
 
     def log_joint(self, u, m):
-        """log joint density in (u, mu) at u (B, 15) x m (B, 15) -> (B, 15, 15)."""
+        """log joint density in (u, mu) at u (B, 15) x m (B, 15) -> (B, 15, 15), and each
+        study's log L_i there (B, 15, 15, k)."""
         tau = self.tm.tau(u)
         with np.errstate(divide="ignore", invalid="ignore"):
             lt = self.pt.logpdf(tau) + self.tm.logjac(u)
-        ll = np.sum(marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None]), axis=-1)
-        out = lt[:, :, None] + self.pm.logpdf(m)[:, None, :] + ll
-        return np.nan_to_num(out, nan=-np.inf)
+        lli = marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None])
+        out = lt[:, :, None] + self.pm.logpdf(m)[:, None, :] + np.sum(lli, axis=-1)
+        return np.nan_to_num(out, nan=-np.inf), lli
 
-    def evaluate(self, ue, me):
-        """log joint density (in u and mu) at the Gauss nodes of panels ue x me: (Pt*15, Pm*15)."""
+    def evaluate(self, ue, me, per_study: bool = False):
+        """log joint density (in u and mu) at the Gauss nodes of panels ue x me: (Pt*15, Pm*15);
+        with ``per_study`` each study's log L_i there instead: (Pt*15, Pm*15, k)."""
         keys = [[(ue[i], ue[i + 1], me[j], me[j + 1]) for j in range(me.size - 1)]
                 for i in range(ue.size - 1)]
         todo = [kk for row in keys for kk in row if kk not in self.cache]
@@ -122,10 +129,12 @@ class _Grid:
             t = np.array(todo)
             uu, _ = panel_nodes(t[:, 0], t[:, 1])
             mm, _ = panel_nodes(t[:, 2], t[:, 3])
-            block = self.log_joint(uu, mm)
+            block, lli = self.log_joint(uu, mm)
             for r, kk in enumerate(todo):
-                self.cache[kk] = block[r]
-        return np.block([[self.cache[kk] for kk in row] for row in keys])
+                self.cache[kk] = (block[r], lli[r])
+        s = 1 if per_study else 0
+        return np.concatenate([np.concatenate([self.cache[kk][s] for kk in row], axis=1)
+                               for row in keys], axis=0)
 
 
 def _refine(edges, values, half, total):
@@ -173,6 +182,86 @@ def _prune(p: np.ndarray, drop: float = 1e-12) -> np.ndarray:
     order = np.argsort(p)
     return order[np.cumsum(p[order]) >= drop]
 
+def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_sd) -> list[PanelDensity]:
+    """Posterior densities of every study's effect, f_i(theta) ~ p(x_i | theta) int int
+    N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau) dmu dtau, on one set of panels shared by
+    all studies. ``lj``: log joint on the grid minus its maximum; ``lli``: each study's log L_i.
+    Rows of the grid whose tau is wide against the mu panels: the grid rule in mu (a mixture of
+    normals, its kernels computed once per node and summed against 1 / L_ig for all studies by
+    one matrix product). Narrow rows (tau below an eighth of the widest mu panel), where that
+    mixture would be a comb of spikes: mu = theta + tau z, integrated by Gauss-Hermite in z on
+    the piecewise-Legendre interpolant of the row in mu. Panels are bisected until the Legendre
+    tail of every study's panel is below _TOL of its total."""
+    k = x.size
+    narrow = tau_g < np.max(np.diff(me)) / 8
+    log_z = math.log(float(np.sum(np.exp(lj) * wu[:, None] * wm[None, :])))
+    # wide rows: the grid's mixture of normals (components of mass below 1e-9 in all dropped)
+    P = np.exp(lj[~narrow] - log_z) * wu[~narrow, None] * wm[None, :]
+    keep = _prune(P.ravel(), 1e-9)
+    tw = np.repeat(tau_g[~narrow], mu_g.size)[keep]
+    mw = np.tile(mu_g, int(np.sum(~narrow)))[keep]
+    lw = np.log(P.ravel()[keep]) - np.log(tw)
+    inv = -lli[~narrow].reshape(-1, k)[keep]
+    shift = np.max(inv, axis=0) if inv.size else np.zeros(k)
+    R = np.exp(inv - shift)  # (G, k), 1 / L_ig scaled per study
+    # narrow rows: Legendre coefficients in mu of log(joint / L_i) for each row and study
+    rows = np.flatnonzero(narrow)
+    g = (lj[rows, :, None] - lli[rows] + (np.log(wu[rows]) - log_z + 0.5 * math.log(2))[:, None, None])
+    coef = np.einsum("dn,rpnk->rpdk", _TO_LEG, g.reshape(rows.size, me.size - 1, _GL_N, k))
+    span = (float(me[0]), float(me[-1]))
+
+    def narrow_part(th):
+        if rows.size == 0:
+            return np.full((th.size, k), -np.inf)
+        pts = th[:, None, None] + math.sqrt(2) * tau_g[rows][None, :, None] * _GHZ_X  # (N, R, K)
+        inside = (pts >= span[0]) & (pts <= span[1])
+        j = np.clip(np.searchsorted(me, pts, side="right") - 1, 0, me.size - 2)
+        xi = np.clip((pts - me[j]) / ((me[j + 1] - me[j]) / 2) - 1, -1.0, 1.0)
+        v = np.polynomial.legendre.legvander(xi, _GL_N - 1)  # (N, R, K, 15)
+        r_idx = np.broadcast_to(np.arange(rows.size)[None, :, None], pts.shape)
+        val = np.einsum("nrkd,nrkdi->nrki", v, coef[r_idx, j])  # (N, R, K, k)
+        val = np.where(inside[..., None], val + _LOG_GHZ_W[:, None], -np.inf)
+        return special.logsumexp(val.reshape(th.size, -1, k), axis=1)
+
+    def wide_part(th):
+        out = np.empty((th.size, k))
+        for c in range(0, th.size, 150):
+            tc = th[c:c + 150]
+            a = lw - 0.5 * ((tc[:, None] - mw) / tw) ** 2
+            top = np.max(a, axis=1) if a.shape[1] else np.zeros(tc.size)
+            with np.errstate(divide="ignore"):
+                out[c:c + 150] = top[:, None] + np.log(np.exp(a - top[:, None]) @ R) + shift
+        return out
+
+    cache: dict[tuple[float, float], np.ndarray] = {}
+
+    def logf(edges):
+        new = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if (a, b) not in cache]
+        if new:
+            t = np.array(new)
+            th = panel_nodes(t[:, 0], t[:, 1])[0].ravel()
+            out = _loglik(kind, x, n, th[:, None]) + np.logaddexp(wide_part(th), narrow_part(th))
+            out = out.reshape(len(new), _GL_N, k)
+            for r, key in enumerate(new):
+                cache[key] = out[r]
+        return np.stack([cache[(a, b)] for a, b in zip(edges[:-1], edges[1:])])  # (P, 15, k)
+
+    lo = float(np.min(theta_mean - 14 * theta_sd))
+    hi = float(np.max(theta_mean + 14 * theta_sd))
+    edges = np.linspace(lo, hi, 25)
+    while True:
+        lf = logf(edges)
+        vals = np.exp(lf - np.max(lf, axis=(0, 1)))
+        half = np.diff(edges) / 2
+        total = np.einsum("pnk,pn->k", vals, panel_nodes(edges[:-1], edges[1:])[1])
+        bad = np.zeros(edges.size - 1, dtype=bool)
+        for i in range(k):
+            bad |= legendre_tail(vals[:, :, i], half) > _TOL * total[i]
+        if not np.any(bad) or edges.size > _MAX_SHRINK:
+            break
+        edges = np.sort(np.concatenate([edges, (edges[:-1][bad] + edges[1:][bad]) / 2]))
+    return [PanelDensity(edges, vals[:, :, i]) for i in range(k)]
+
 
 def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     y0, v0 = _start(kind, x, n)
@@ -213,22 +302,8 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     ll, e1, e2 = marginal_loglik(kind, x, n, mk, tk, moments=True)
     theta_mean = pw @ e1
     theta_sd = np.sqrt(np.maximum(pw @ e2 - theta_mean**2, 1e-300))
-    thetas = []
-    kt = _prune(pw, 1e-9)
-    for i in range(x.size):
-        om = np.log(pw) - ll[:, i] - np.log(tk) - 0.5 * math.log(2 * math.pi)
-        sel = np.zeros(pw.size, dtype=bool)
-        sel[kt] = True
-
-        def logf(th, i=i, om=om[sel], m=mk[sel], s=tk[sel]):
-            z = (th[:, None] - m) / s
-            a = om - 0.5 * z * z
-            top_ = np.max(a, axis=1)
-            return _loglik(kind, x[i], n[i], th) + top_ + np.log(np.sum(np.exp(a - top_[:, None]), axis=1))
-
-        lo_, hi_ = theta_mean[i] - 14 * theta_sd[i], theta_mean[i] + 14 * theta_sd[i]
-        ed, _, _, lf, mx = adaptive_panels(logf, lo_, hi_, tol=_TOL, start=6, max_panels=24)
-        thetas.append(PanelDensity(ed, np.exp(lf - mx)))
+    thetas = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=True), me, wu.ravel(),
+                        wm.ravel(), tau_g, mu_g, theta_mean, theta_sd)
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihood and Bayes factors BF01 (proper priors only)
