@@ -53,8 +53,8 @@ def _const(kind: str, x, n):
 def _loglik(kind: str, x, n, theta, const: bool = True):
     """log p(x | theta), with its constant (binomial coefficient or t^x / x!) if ``const``."""
     c = _const(kind, x, n) if const else 0.0
-    if kind == "binomial":
-        return x * theta - n * np.logaddexp(0.0, theta) + c
+    if kind == "binomial":  # log(1 + e^theta) = max(theta, 0) + log1p(e^-|theta|)
+        return x * theta - n * (np.maximum(theta, 0.0) + np.log1p(np.exp(-np.abs(theta)))) + c
     return x * theta - n * np.exp(theta) + c
 
 
@@ -76,7 +76,13 @@ def _start(kind: str, x, n):
 def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
     """log L_i(mu, tau) = log int p(x_i | theta) N(theta; mu, tau^2) dtheta for every study
     (last axis) at every (mu, tau) (broadcast), by 20-node adaptive Gauss-Hermite quadrature at the
-    mode of the integrand. With ``moments``: also E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...)."""
+    mode of the integrand. With ``moments``: also E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...).
+    Studies with the same counts are integrated once."""
+    x, n = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(n, dtype=float))
+    pairs, inv = np.unique(np.stack([x, n]), axis=1, return_inverse=True)
+    if pairs.shape[1] < x.size:
+        out = marginal_loglik(kind, pairs[0], pairs[1], mu, tau, moments=moments)
+        return tuple(o[..., inv.ravel()] for o in out) if moments else out[..., inv.ravel()]
     mu = np.asarray(mu, dtype=float)[..., None]
     t2 = np.asarray(tau, dtype=float)[..., None] ** 2
     y0, v0 = _start(kind, x, n)
@@ -92,10 +98,11 @@ def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
                 break
         s = 1 / np.sqrt(-(_derivs(kind, x, n, th)[1] - 1 / t2))
         q = th[..., None] + math.sqrt(2) * s[..., None] * _GH_X
-        h = (_LOG_GH + _loglik(kind, x[..., None], n[..., None], q, const=False)
-             - (q - mu[..., None]) ** 2 / (2 * t2[..., None]))
-    mx = np.max(h, axis=-1, keepdims=True)
-    a = np.exp(h - mx)
+        # the log integrand at the mode scales the terms (no overflow: they are O(1) there)
+        mx = (_loglik(kind, x, n, th, const=False) - (th - mu) ** 2 / (2 * t2))[..., None]
+        h = _loglik(kind, x[..., None], n[..., None], q, const=False) - (q - mu[..., None]) ** 2 / (2 * t2[..., None])
+        h += _LOG_GH - mx
+    a = np.exp(h)
     sa = np.sum(a, axis=-1)
     out = mx[..., 0] + np.log(sa) + _const(kind, x, n) + np.log(math.sqrt(2) * s) - 0.5 * np.log(2 * math.pi * t2)
     if not moments:
