@@ -189,7 +189,8 @@ def _prune(p: np.ndarray, drop: float = 1e-12) -> np.ndarray:
     order = np.argsort(p)
     return order[np.cumsum(p[order]) >= drop]
 
-def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_sd) -> list[PanelDensity]:
+def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_sd
+               ) -> list[PanelDensity]:
     """Posterior densities of every study's effect, f_i(theta) ~ p(x_i | theta) int int
     N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau) dmu dtau, on one set of panels shared by
     all studies. ``lj``: log joint on the grid minus its maximum; ``lli``: each study's log L_i.
@@ -198,8 +199,11 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
     one matrix product). Narrow rows (tau below an eighth of the widest mu panel), where that
     mixture would be a comb of spikes: mu = theta + tau z, integrated by Gauss-Hermite in z on
     the piecewise-Legendre interpolant of the row in mu. Panels are bisected until the Legendre
-    tail of every study's panel is below _TOL of its total."""
-    k = x.size
+    tail of every study's panel is below _TOL of its total. One more density comes last: a new
+    study's effect (the same integral without a likelihood; ``theta_mean``, ``theta_sd`` have an
+    entry for it)."""
+    k = x.size + 1
+    lli = np.concatenate([lli, np.zeros(lli.shape[:-1] + (1,))], axis=-1)
     narrow = tau_g < np.max(np.diff(me)) / 8
     log_z = math.log(float(np.sum(np.exp(lj) * wu[:, None] * wm[None, :])))
     # wide rows: the grid's mixture of normals (components of mass below 1e-9 in all dropped)
@@ -247,7 +251,8 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
         if new:
             t = np.array(new)
             th = panel_nodes(t[:, 0], t[:, 1])[0].ravel()
-            out = _loglik(kind, x, n, th[:, None]) + np.logaddexp(wide_part(th), narrow_part(th))
+            lik = np.concatenate([_loglik(kind, x, n, th[:, None]), np.zeros((th.size, 1))], axis=1)
+            out = lik + np.logaddexp(wide_part(th), narrow_part(th))
             out = out.reshape(len(new), _GL_N, k)
             for r, key in enumerate(new):
                 cache[key] = out[r]
@@ -293,7 +298,6 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     fu = (np.exp(lj - top) @ wm.ravel()).reshape(-1, 15)
     tau_dist = PanelDensity(ue, fu)
     mu_dist = PanelDensity(me, (wu.ravel() @ np.exp(lj - top)).reshape(-1, 15))
-    pred = Mixture(pw, mk, tk)
 
     def tau_cdf(t):
         return tau_dist.cdf(tm.u(np.atleast_1d(np.maximum(t, pt.lower))))
@@ -309,8 +313,10 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     ll, e1, e2 = marginal_loglik(kind, x, n, mk, tk, moments=True)
     theta_mean = pw @ e1
     theta_sd = np.sqrt(np.maximum(pw @ e2 - theta_mean**2, 1e-300))
-    thetas = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=True), me, wu.ravel(),
-                        wm.ravel(), tau_g, mu_g, theta_mean, theta_sd)
+    pred_mix = Mixture(pw, mk, tk)  # moments only: its density is a comb of spikes where tau is small
+    *thetas, pred = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=True), me,
+                               wu.ravel(), wm.ravel(), tau_g, mu_g, np.append(theta_mean, pred_mix.mean()),
+                               np.append(theta_sd, pred_mix.sd()))
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihood and Bayes factors BF01 (proper priors only)
@@ -346,7 +352,7 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         mu_median=mu_dist.quantile(0.5), mu_ci_lb=mu_dist.quantile(lo_p),
         mu_ci_ub=mu_dist.quantile(hi_p), mu_hpd_lb=math.nan, mu_hpd_ub=math.nan,
         tau_mean=float(np.sum(tw * tau_g)), tau_median=math.nan, tau_ci_lb=math.nan,
-        tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred.mean(),
+        tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred_mix.mean(),
         pred_median=pred.quantile(0.5), pred_ci_lb=pred.quantile(lo_p), pred_ci_ub=pred.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan, theta_mean=readonly(theta_mean),
         theta_median=readonly([t.quantile(0.5) for t in thetas]),
