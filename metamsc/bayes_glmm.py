@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import (PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail,
+from ._bayes_numerics import (PanelDensity, panel_nodes, adaptive_panels, legendre_tail,
                               _GL_X, _TO_LEG)
 from ._util import check_level, readonly
 from .frames import accepts_data
@@ -122,13 +122,15 @@ class _Grid:
         tau = self.tm.tau(u)
         with np.errstate(divide="ignore", invalid="ignore"):
             lt = self.pt.logpdf(tau) + self.tm.logjac(u)
-        lli = marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None])
+        lli, e1, e2 = marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None],
+                                      moments=True)
         out = lt[:, :, None] + self.pm.logpdf(m)[:, None, :] + np.sum(lli, axis=-1)
-        return np.nan_to_num(out, nan=-np.inf), lli
+        return np.nan_to_num(out, nan=-np.inf), lli, e1, e2
 
-    def evaluate(self, ue, me, per_study: bool = False):
+    def evaluate(self, ue, me, per_study: int = 0):
         """log joint density (in u and mu) at the Gauss nodes of panels ue x me: (Pt*15, Pm*15);
-        with ``per_study`` each study's log L_i there instead: (Pt*15, Pm*15, k)."""
+        with ``per_study`` 1, 2, 3 each study's log L_i, E(theta_i | x_i, mu, tau) or
+        E(theta_i^2 | x_i, mu, tau) there instead: (Pt*15, Pm*15, k)."""
         keys = [[(ue[i], ue[i + 1], me[j], me[j + 1]) for j in range(me.size - 1)]
                 for i in range(ue.size - 1)]
         todo = [kk for row in keys for kk in row if kk not in self.cache]
@@ -136,11 +138,10 @@ class _Grid:
             t = np.array(todo)
             uu, _ = panel_nodes(t[:, 0], t[:, 1])
             mm, _ = panel_nodes(t[:, 2], t[:, 3])
-            block, lli = self.log_joint(uu, mm)
+            out = self.log_joint(uu, mm)
             for r, kk in enumerate(todo):
-                self.cache[kk] = (block[r], lli[r])
-        s = 1 if per_study else 0
-        return np.concatenate([np.concatenate([self.cache[kk][s] for kk in row], axis=1)
+                self.cache[kk] = tuple(o[r] for o in out)
+        return np.concatenate([np.concatenate([self.cache[kk][per_study] for kk in row], axis=1)
                                for row in keys], axis=0)
 
 
@@ -289,11 +290,6 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     log_z = top + math.log(Z)
     tau_g = tm.tau(uu.ravel())
     mu_g = mm.ravel()
-    keep = _prune(P.ravel(), 1e-10)
-    ti, mi = np.unravel_index(keep, P.shape)
-    pw = P.ravel()[keep]
-    pw = pw / pw.sum()
-    tk, mk = tau_g[ti], mu_g[mi]
 
     fu = (np.exp(lj - top) @ wm.ravel()).reshape(-1, 15)
     tau_dist = PanelDensity(ue, fu)
@@ -310,13 +306,15 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         return out if out.size > 1 else float(out[0])
 
     # study-specific effects: exact posterior means, and densities for medians and intervals
-    ll, e1, e2 = marginal_loglik(kind, x, n, mk, tk, moments=True)
-    theta_mean = pw @ e1
-    theta_sd = np.sqrt(np.maximum(pw @ e2 - theta_mean**2, 1e-300))
-    pred_mix = Mixture(pw, mk, tk)  # moments only: its density is a comb of spikes where tau is small
-    *thetas, pred = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=True), me,
-                               wu.ravel(), wm.ravel(), tau_g, mu_g, np.append(theta_mean, pred_mix.mean()),
-                               np.append(theta_sd, pred_mix.sd()))
+    e1, e2 = grid.evaluate(ue, me, per_study=2), grid.evaluate(ue, me, per_study=3)
+    pos = P > 0
+    theta_mean = np.sum(P[pos, None] * e1[pos], axis=0)
+    theta_sd = np.sqrt(np.maximum(np.sum(P[pos, None] * e2[pos], axis=0) - theta_mean**2, 1e-300))
+    pred_mean = float(np.sum(P * mu_g[None, :]))
+    pred_sd = math.sqrt(float(np.sum(P * (tau_g[:, None] ** 2 + (mu_g[None, :] - pred_mean) ** 2))))
+    *thetas, pred = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=1), me,
+                               wu.ravel(), wm.ravel(), tau_g, mu_g, np.append(theta_mean, pred_mean),
+                               np.append(theta_sd, pred_sd))
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihood and Bayes factors BF01 (proper priors only)
@@ -352,7 +350,7 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         mu_median=mu_dist.quantile(0.5), mu_ci_lb=mu_dist.quantile(lo_p),
         mu_ci_ub=mu_dist.quantile(hi_p), mu_hpd_lb=math.nan, mu_hpd_ub=math.nan,
         tau_mean=float(np.sum(tw * tau_g)), tau_median=math.nan, tau_ci_lb=math.nan,
-        tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred_mix.mean(),
+        tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred_mean,
         pred_median=pred.quantile(0.5), pred_ci_lb=pred.quantile(lo_p), pred_ci_ub=pred.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan, theta_mean=readonly(theta_mean),
         theta_median=readonly([t.quantile(0.5) for t in thetas]),
