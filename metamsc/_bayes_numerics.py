@@ -140,6 +140,18 @@ def legendre_tail(values: np.ndarray, half: np.ndarray) -> np.ndarray:
     return np.sum(np.abs(c[:, -3:]), axis=1) * half
 
 
+def _legvander(xi: np.ndarray, deg: int) -> np.ndarray:
+    """Legendre polynomials P_0..P_deg at xi (rows): numpy's legvander, with a plain-float
+    recurrence for one point (quantile searches evaluate one point at a time)."""
+    if xi.size != 1:
+        return np.polynomial.legendre.legvander(xi, deg)
+    x = float(xi[0])
+    out = [1.0, x]
+    for j in range(2, deg + 1):
+        out.append(((2 * j - 1) * x * out[-1] - (j - 1) * out[-2]) / j)
+    return np.array([out[:deg + 1]])
+
+
 class PanelDensity:
     """A density known at the 15 Gauss-Legendre nodes of each panel of [edges[0], edges[-1]]:
     pdf and CDF from the degree-14 Legendre interpolant of each panel (its integral is the Gauss
@@ -167,14 +179,14 @@ class PanelDensity:
 
     def pdf(self, x):
         x, j, xi = self._where(x)
-        v = np.polynomial.legendre.legvander(xi, _N - 1)
+        v = _legvander(xi, _N - 1)
         out = np.einsum("ij,ij->i", v, self.c[j])
         out = np.where((x < self.edges[0]) | (x > self.edges[-1]), 0.0, np.maximum(out, 0.0))
         return out if out.size > 1 else float(out[0])
 
     def cdf(self, x):
         x, j, xi = self._where(x)
-        v = np.polynomial.legendre.legvander(xi, _N)
+        v = _legvander(xi, _N)
         out = np.clip(self.cum[j] + np.einsum("ij,ij->i", v, self.ic[j]), 0.0, 1.0)
         out = np.where(x <= self.edges[0], 0.0, np.where(x >= self.edges[-1], 1.0, out))
         return out if out.size > 1 else float(out[0])

@@ -38,6 +38,7 @@ _LOG_GH = np.log(_GH_W) + _GH_X**2
 _TOL = 1e-9
 _MAX_PANELS = 48
 _MAX_SHRINK = 96
+_START_SHRINK = 24
 _GL_N = _GL_X.size
 _GHZ_X, _GHZ_W = np.polynomial.hermite.hermgauss(16)
 _LOG_GHZ_W = np.log(_GHZ_W)
@@ -197,7 +198,7 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
     all studies. ``lj``: log joint on the grid minus its maximum; ``lli``: each study's log L_i.
     Rows of the grid whose tau is wide against the mu panels: the grid rule in mu (a mixture of
     normals, its kernels computed once per node and summed against 1 / L_ig for all studies by
-    one matrix product). Narrow rows (tau below an eighth of the widest mu panel), where that
+    one matrix product). Narrow rows (tau below a quarter of the narrowest mu panel), where that
     mixture would be a comb of spikes: mu = theta + tau z, integrated by Gauss-Hermite in z on
     the piecewise-Legendre interpolant of the row in mu. Panels are bisected until the Legendre
     tail of every study's panel is below _TOL of its total. One more density comes last: a new
@@ -205,7 +206,7 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
     entry for it)."""
     k = x.size + 1
     lli = np.concatenate([lli, np.zeros(lli.shape[:-1] + (1,))], axis=-1)
-    narrow = tau_g < np.max(np.diff(me)) / 8
+    narrow = tau_g < np.min(np.diff(me)) / 4
     log_z = math.log(float(np.sum(np.exp(lj) * wu[:, None] * wm[None, :])))
     # wide rows: the grid's mixture of normals (components of mass below 1e-9 in all dropped)
     P = np.exp(lj[~narrow] - log_z) * wu[~narrow, None] * wm[None, :]
@@ -261,7 +262,7 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
 
     lo = float(np.min(theta_mean - 14 * theta_sd))
     hi = float(np.max(theta_mean + 14 * theta_sd))
-    edges = np.linspace(lo, hi, 25)
+    edges = np.linspace(lo, hi, _START_SHRINK + 1)
     while True:
         lf = logf(edges)
         vals = np.exp(lf - np.max(lf, axis=(0, 1)))
