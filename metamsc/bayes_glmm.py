@@ -88,15 +88,25 @@ def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
     t2 = np.asarray(tau, dtype=float)[..., None] ** 2
     y0, v0 = _start(kind, x, n)
     th = (mu / t2 + y0 / v0) / (1 / t2 + 1 / v0)
+    shape = th.shape
+    # Newton for the mode of each integrand; a node leaves the iteration once its step < 1e-10
+    thf = th.reshape(-1).copy()
+    muf, t2f = (np.broadcast_to(a, shape).reshape(-1) for a in (mu, t2))
+    xf, nf = (np.broadcast_to(a, shape).reshape(-1) for a in (x, n))
+    act = np.arange(thf.size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(60):
-            d1, d2 = _derivs(kind, x, n, th)
-            g2 = d2 - 1 / t2
-            step = (d1 - (th - mu) / t2) / g2
-            step = np.clip(step, -4.0 * np.sqrt(-1 / g2) - 1.0, 4.0 * np.sqrt(-1 / g2) + 1.0)
-            th = th - step
-            if np.max(np.abs(step)) < 1e-10:
+            t2a = t2f[act]
+            d1, d2 = _derivs(kind, xf[act], nf[act], thf[act])
+            g2 = d2 - 1 / t2a
+            step = (d1 - (thf[act] - muf[act]) / t2a) / g2
+            lim = 4.0 * np.sqrt(-1 / g2) + 1.0
+            step = np.clip(step, -lim, lim)
+            thf[act] -= step
+            act = act[~(np.abs(step) < 1e-10)]
+            if act.size == 0:
                 break
+        th = thf.reshape(shape)
         s = 1 / np.sqrt(-(_derivs(kind, x, n, th)[1] - 1 / t2))
         q = th[..., None] + math.sqrt(2) * s[..., None] * _GH_X
         # the log integrand at the mode scales the terms (no overflow: they are O(1) there)
