@@ -131,6 +131,9 @@ _N = _GL_X.size
 #: (exact by the Gauss rule: c_j = (2j + 1) / 2 * sum_i w_i f(x_i) P_j(x_i))
 _TO_LEG = (np.polynomial.legendre.legvander(_GL_X, _N - 1) * _GL_W[:, None]).T * (
     (2 * np.arange(_N) + 1) / 2)[:, None]
+#: nodes per panel, and the map from a panel's node values to its Legendre coefficients
+PANEL_NODES = _N
+TO_LEGENDRE = _TO_LEG
 
 
 def legendre_tail(values: np.ndarray, half: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from ._bayes_numerics import (PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail,
-                              _GL_X, _TO_LEG)
+                              PANEL_NODES, TO_LEGENDRE)
 from ._util import check_level, readonly
 from .frames import accepts_data
 from .bayes import BayesResult, TauMap, complete, mu_prior as _mu_prior, tau_prior as _tau_prior
@@ -41,7 +41,7 @@ _TOL = 1e-9
 _MAX_PANELS = 48
 _MAX_SHRINK = 96
 _START_SHRINK = 24
-_GL_N = _GL_X.size
+_GL_N = PANEL_NODES
 _GHZ_X, _GHZ_W = np.polynomial.hermite.hermgauss(16)
 _LOG_GHZ_W = np.log(_GHZ_W)
 
@@ -231,7 +231,7 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
     # narrow rows: Legendre coefficients in mu of log(joint / L_i) for each row and study
     rows = np.flatnonzero(narrow)
     g = (lj[rows, :, None] - lli[rows] + (np.log(wu[rows]) - log_z + 0.5 * math.log(2))[:, None, None])
-    coef = np.einsum("dn,rpnk->rpdk", _TO_LEG, g.reshape(rows.size, me.size - 1, _GL_N, k))
+    coef = np.einsum("dn,rpnk->rpdk", TO_LEGENDRE, g.reshape(rows.size, me.size - 1, _GL_N, k))
     span = (float(me[0]), float(me[-1]))
 
     def narrow_part(th):
