@@ -131,6 +131,9 @@ _N = _GL_X.size
 #: (exact by the Gauss rule: c_j = (2j + 1) / 2 * sum_i w_i f(x_i) P_j(x_i))
 _TO_LEG = (np.polynomial.legendre.legvander(_GL_X, _N - 1) * _GL_W[:, None]).T * (
     (2 * np.arange(_N) + 1) / 2)[:, None]
+#: nodes per panel, and the map from a panel's node values to its Legendre coefficients
+PANEL_NODES = _N
+TO_LEGENDRE = _TO_LEG
 
 
 def legendre_tail(values: np.ndarray, half: np.ndarray) -> np.ndarray:
@@ -138,6 +141,18 @@ def legendre_tail(values: np.ndarray, half: np.ndarray) -> np.ndarray:
     panel's half-width: an estimate of the interpolation error of the panel's integral and CDF."""
     c = values @ _TO_LEG.T
     return np.sum(np.abs(c[:, -3:]), axis=1) * half
+
+
+def _legvander(xi: np.ndarray, deg: int) -> np.ndarray:
+    """Legendre polynomials P_0..P_deg at xi (rows): numpy's legvander, with a plain-float
+    recurrence for one point (quantile searches evaluate one point at a time)."""
+    if xi.size != 1:
+        return np.polynomial.legendre.legvander(xi, deg)
+    x = float(xi[0])
+    out = [1.0, x]
+    for j in range(2, deg + 1):
+        out.append(((2 * j - 1) * x * out[-1] - (j - 1) * out[-2]) / j)
+    return np.array([out[:deg + 1]])
 
 
 class PanelDensity:
@@ -167,14 +182,14 @@ class PanelDensity:
 
     def pdf(self, x):
         x, j, xi = self._where(x)
-        v = np.polynomial.legendre.legvander(xi, _N - 1)
+        v = _legvander(xi, _N - 1)
         out = np.einsum("ij,ij->i", v, self.c[j])
         out = np.where((x < self.edges[0]) | (x > self.edges[-1]), 0.0, np.maximum(out, 0.0))
         return out if out.size > 1 else float(out[0])
 
     def cdf(self, x):
         x, j, xi = self._where(x)
-        v = np.polynomial.legendre.legvander(xi, _N)
+        v = _legvander(xi, _N)
         out = np.clip(self.cum[j] + np.einsum("ij,ij->i", v, self.ic[j]), 0.0, 1.0)
         out = np.where(x <= self.edges[0], 0.0, np.where(x >= self.edges[-1], 1.0, out))
         return out if out.size > 1 else float(out[0])

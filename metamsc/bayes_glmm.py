@@ -12,8 +12,10 @@ of composite 15-point Gauss-Legendre panels in mu and in u (tau = tau(u), as in
 below 1e-9 of the total, and the mu range grows until its end densities are negligible. The
 marginal densities and CDFs of mu and tau are the piecewise-Legendre interpolants of the grid
 marginals; a new study's effect is the exact normal mixture over the grid; each study's
-(shrunken) effect theta_i has density f_i(theta) sum_g P_g / L_ig N(theta; mu_g, tau_g^2),
-integrated by adaptive Gauss-Legendre.
+(shrunken) effect theta_i has density f_i(theta) ~ p(x_i | theta) int int N(theta; mu, tau^2)
+p(mu, tau | x) / L_i(mu, tau), on composite Gauss-Legendre panels in theta shared by all studies:
+the grid's rule in mu where tau is wide against the mu panels, Gauss-Hermite in z = (mu - theta)
+/ tau on the row's Legendre interpolant where tau is narrow (no comb of spikes).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail
+from ._bayes_numerics import (PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail,
+                              PANEL_NODES, TO_LEGENDRE)
 from ._util import check_level, readonly
 from .frames import accepts_data
 from .bayes import BayesResult, TauMap, complete, mu_prior as _mu_prior, tau_prior as _tau_prior
@@ -36,6 +39,11 @@ _GH_X, _GH_W = np.polynomial.hermite.hermgauss(20)
 _LOG_GH = np.log(_GH_W) + _GH_X**2
 _TOL = 1e-9
 _MAX_PANELS = 48
+_MAX_SHRINK = 96
+_START_SHRINK = 24
+_GL_N = PANEL_NODES
+_GHZ_X, _GHZ_W = np.polynomial.hermite.hermgauss(16)
+_LOG_GHZ_W = np.log(_GHZ_W)
 
 
 # --- one study's likelihood, with its effect integrated out ----------------------------------
@@ -48,8 +56,8 @@ def _const(kind: str, x, n):
 def _loglik(kind: str, x, n, theta, const: bool = True):
     """log p(x | theta), with its constant (binomial coefficient or t^x / x!) if ``const``."""
     c = _const(kind, x, n) if const else 0.0
-    if kind == "binomial":
-        return x * theta - n * np.logaddexp(0.0, theta) + c
+    if kind == "binomial":  # log(1 + e^theta) = max(theta, 0) + log1p(e^-|theta|)
+        return x * theta - n * (np.maximum(theta, 0.0) + np.log1p(np.exp(-np.abs(theta)))) + c
     return x * theta - n * np.exp(theta) + c
 
 
@@ -71,24 +79,40 @@ def _start(kind: str, x, n):
 def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
     """log L_i(mu, tau) = log int p(x_i | theta) N(theta; mu, tau^2) dtheta for every study
     (last axis) at every (mu, tau) (broadcast), by 20-node adaptive Gauss-Hermite quadrature at the
-    mode of the integrand. With ``moments``: also E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...)."""
+    mode of the integrand. With ``moments``: also E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...).
+    Studies with the same counts are integrated once."""
+    x, n = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(n, dtype=float))
+    pairs, inv = np.unique(np.stack([x, n]), axis=1, return_inverse=True)
+    if pairs.shape[1] < x.size:
+        out = marginal_loglik(kind, pairs[0], pairs[1], mu, tau, moments=moments)
+        return tuple(o[..., inv.ravel()] for o in out) if moments else out[..., inv.ravel()]
     mu = np.asarray(mu, dtype=float)[..., None]
     t2 = np.asarray(tau, dtype=float)[..., None] ** 2
     y0, v0 = _start(kind, x, n)
     th = (mu / t2 + y0 / v0) / (1 / t2 + 1 / v0)
+    shape = th.shape
+    # Newton for the mode of each integrand; a node leaves the iteration once its step < 1e-10
+    thf = th.reshape(-1).copy()
+    muf, t2f = (np.broadcast_to(a, shape).reshape(-1) for a in (mu, t2))
+    xf, nf = (np.broadcast_to(a, shape).reshape(-1) for a in (x, n))
+    act = np.arange(thf.size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(60):
-            d1, d2 = _derivs(kind, x, n, th)
-            g2 = d2 - 1 / t2
-            step = (d1 - (th - mu) / t2) / g2
-            step = np.clip(step, -4.0 * np.sqrt(-1 / g2) - 1.0, 4.0 * np.sqrt(-1 / g2) + 1.0)
-            th = th - step
-            if np.max(np.abs(step)) < 1e-10:
+            t2a = t2f[act]
+            d1, d2 = _derivs(kind, xf[act], nf[act], thf[act])
+            g2 = d2 - 1 / t2a
+            step = (d1 - (thf[act] - muf[act]) / t2a) / g2
+            lim = 4.0 * np.sqrt(-1 / g2) + 1.0
+            step = np.clip(step, -lim, lim)
+            thf[act] -= step
+            act = act[~(np.abs(step) < 1e-10)]
+            if act.size == 0:
                 break
+        th = thf.reshape(shape)
         s = 1 / np.sqrt(-(_derivs(kind, x, n, th)[1] - 1 / t2))
         q = th[..., None] + math.sqrt(2) * s[..., None] * _GH_X
-        h = (_LOG_GH + _loglik(kind, x[..., None], n[..., None], q, const=False)
-             - (q - mu[..., None]) ** 2 / (2 * t2[..., None]))
+        h = _LOG_GH + _loglik(kind, x[..., None], n[..., None], q, const=False)
+        h -= (q - mu[..., None]) ** 2 / (2 * t2[..., None])
     mx = np.max(h, axis=-1, keepdims=True)
     a = np.exp(h - mx)
     sa = np.sum(a, axis=-1)
@@ -105,16 +129,20 @@ class _Grid:
         self.cache: dict[tuple, np.ndarray] = {}
 
     def log_joint(self, u, m):
-        """log joint density in (u, mu) at u (B, 15) x m (B, 15) -> (B, 15, 15)."""
+        """log joint density in (u, mu) at u (B, 15) x m (B, 15) -> (B, 15, 15), and each
+        study's log L_i there (B, 15, 15, k)."""
         tau = self.tm.tau(u)
         with np.errstate(divide="ignore", invalid="ignore"):
             lt = self.pt.logpdf(tau) + self.tm.logjac(u)
-        ll = np.sum(marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None]), axis=-1)
-        out = lt[:, :, None] + self.pm.logpdf(m)[:, None, :] + ll
-        return np.nan_to_num(out, nan=-np.inf)
+        lli, e1, e2 = marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None],
+                                      moments=True)
+        out = lt[:, :, None] + self.pm.logpdf(m)[:, None, :] + np.sum(lli, axis=-1)
+        return np.nan_to_num(out, nan=-np.inf), lli, e1, e2
 
-    def evaluate(self, ue, me):
-        """log joint density (in u and mu) at the Gauss nodes of panels ue x me: (Pt*15, Pm*15)."""
+    def evaluate(self, ue, me, per_study: int = 0):
+        """log joint density (in u and mu) at the Gauss nodes of panels ue x me: (Pt*15, Pm*15);
+        with ``per_study`` 1, 2, 3 each study's log L_i, E(theta_i | x_i, mu, tau) or
+        E(theta_i^2 | x_i, mu, tau) there instead: (Pt*15, Pm*15, k)."""
         keys = [[(ue[i], ue[i + 1], me[j], me[j + 1]) for j in range(me.size - 1)]
                 for i in range(ue.size - 1)]
         todo = [kk for row in keys for kk in row if kk not in self.cache]
@@ -122,10 +150,11 @@ class _Grid:
             t = np.array(todo)
             uu, _ = panel_nodes(t[:, 0], t[:, 1])
             mm, _ = panel_nodes(t[:, 2], t[:, 3])
-            block = self.log_joint(uu, mm)
+            out = self.log_joint(uu, mm)
             for r, kk in enumerate(todo):
-                self.cache[kk] = block[r]
-        return np.block([[self.cache[kk] for kk in row] for row in keys])
+                self.cache[kk] = tuple(o[r] for o in out)
+        return np.concatenate([np.concatenate([self.cache[kk][per_study] for kk in row], axis=1)
+                               for row in keys], axis=0)
 
 
 def _refine(edges, values, half, total):
@@ -173,6 +202,98 @@ def _prune(p: np.ndarray, drop: float = 1e-12) -> np.ndarray:
     order = np.argsort(p)
     return order[np.cumsum(p[order]) >= drop]
 
+def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_sd
+               ) -> list[PanelDensity]:
+    """Posterior densities of every study's effect, f_i(theta) ~ p(x_i | theta) int int
+    N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau) dmu dtau, on one set of panels shared by
+    all studies. ``lj``: log joint on the grid minus its maximum; ``lli``: each study's log L_i.
+    Rows of the grid whose tau is wide against the mu panels: the grid rule in mu (a mixture of
+    normals, its kernels computed once per node and summed against 1 / L_ig for all studies by
+    one matrix product). Narrow rows (tau below a quarter of the narrowest mu panel), where that
+    mixture would be a comb of spikes: mu = theta + tau z, integrated by Gauss-Hermite in z on
+    the piecewise-Legendre interpolant of the row in mu. Panels are bisected until the Legendre
+    tail of every study's panel is below _TOL of its total. One more density comes last: a new
+    study's effect (the same integral without a likelihood; ``theta_mean``, ``theta_sd`` have an
+    entry for it)."""
+    k = x.size + 1
+    lli = np.concatenate([lli, np.zeros(lli.shape[:-1] + (1,))], axis=-1)
+    narrow = tau_g < np.min(np.diff(me)) / 4
+    log_z = math.log(float(np.sum(np.exp(lj) * wu[:, None] * wm[None, :])))
+    # wide rows: the grid's mixture of normals (components of mass below 1e-9 in all dropped)
+    P = np.exp(lj[~narrow] - log_z) * wu[~narrow, None] * wm[None, :]
+    keep = _prune(P.ravel(), 1e-9)
+    tw = np.repeat(tau_g[~narrow], mu_g.size)[keep]
+    mw = np.tile(mu_g, int(np.sum(~narrow)))[keep]
+    lw = np.log(P.ravel()[keep]) - np.log(tw)
+    inv = -lli[~narrow].reshape(-1, k)[keep]
+    shift = np.max(inv, axis=0) if inv.size else np.zeros(k)
+    R = np.exp(inv - shift)  # (G, k), 1 / L_ig scaled per study
+    # narrow rows: Legendre coefficients in mu of log(joint / L_i) for each row and study
+    rows = np.flatnonzero(narrow)
+    g = (lj[rows, :, None] - lli[rows] + (np.log(wu[rows]) - log_z + 0.5 * math.log(2))[:, None, None])
+    coef = np.einsum("dn,rpnk->rpdk", TO_LEGENDRE, g.reshape(rows.size, me.size - 1, _GL_N, k))
+    span = (float(me[0]), float(me[-1]))
+
+    def narrow_part(th):
+        if rows.size == 0:
+            return np.full((th.size, k), -np.inf)
+        pts = th[:, None, None] + math.sqrt(2) * tau_g[rows][None, :, None] * _GHZ_X  # (N, R, K)
+        inside = (pts >= span[0]) & (pts <= span[1])
+        j = np.clip(np.searchsorted(me, pts, side="right") - 1, 0, me.size - 2)
+        xi = np.clip((pts - me[j]) / ((me[j + 1] - me[j]) / 2) - 1, -1.0, 1.0)
+        v = np.polynomial.legendre.legvander(xi, _GL_N - 1)  # (N, R, K, 15)
+        r_idx = np.broadcast_to(np.arange(rows.size)[None, :, None], pts.shape)
+        val = np.einsum("nrkd,nrkdi->nrki", v, coef[r_idx, j])  # (N, R, K, k)
+        val = np.where(inside[..., None], val + _LOG_GHZ_W[:, None], -np.inf)
+        return special.logsumexp(val.reshape(th.size, -1, k), axis=1)
+
+    itw, cw = 1 / tw, mw / tw
+    top = float(np.max(lw)) if lw.size else 0.0
+    lw = lw - top
+
+    def wide_part(th):
+        out = np.empty((th.size, k))
+        for c in range(0, th.size, 64):
+            z = np.multiply.outer(th[c:c + 64], itw)
+            z -= cw
+            z *= z
+            z *= -0.5
+            z += lw
+            np.exp(z, out=z)
+            with np.errstate(divide="ignore"):
+                out[c:c + 64] = np.log(z @ R) + (top + shift)
+        return out
+
+    cache: dict[tuple[float, float], np.ndarray] = {}
+
+    def logf(edges):
+        new = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if (a, b) not in cache]
+        if new:
+            t = np.array(new)
+            th = panel_nodes(t[:, 0], t[:, 1])[0].ravel()
+            lik = np.concatenate([_loglik(kind, x, n, th[:, None]), np.zeros((th.size, 1))], axis=1)
+            out = lik + np.logaddexp(wide_part(th), narrow_part(th))
+            out = out.reshape(len(new), _GL_N, k)
+            for r, key in enumerate(new):
+                cache[key] = out[r]
+        return np.stack([cache[(a, b)] for a, b in zip(edges[:-1], edges[1:])])  # (P, 15, k)
+
+    lo = float(np.min(theta_mean - 14 * theta_sd))
+    hi = float(np.max(theta_mean + 14 * theta_sd))
+    edges = np.linspace(lo, hi, _START_SHRINK + 1)
+    while True:
+        lf = logf(edges)
+        vals = np.exp(lf - np.max(lf, axis=(0, 1)))
+        half = np.diff(edges) / 2
+        total = np.einsum("pnk,pn->k", vals, panel_nodes(edges[:-1], edges[1:])[1])
+        bad = np.zeros(edges.size - 1, dtype=bool)
+        for i in range(k):
+            bad |= legendre_tail(vals[:, :, i], half) > _TOL * total[i]
+        if not np.any(bad) or edges.size > _MAX_SHRINK:
+            break
+        edges = np.sort(np.concatenate([edges, (edges[:-1][bad] + edges[1:][bad]) / 2]))
+    return [PanelDensity(edges, vals[:, :, i]) for i in range(k)]
+
 
 def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     y0, v0 = _start(kind, x, n)
@@ -188,16 +309,10 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     log_z = top + math.log(Z)
     tau_g = tm.tau(uu.ravel())
     mu_g = mm.ravel()
-    keep = _prune(P.ravel(), 1e-10)
-    ti, mi = np.unravel_index(keep, P.shape)
-    pw = P.ravel()[keep]
-    pw = pw / pw.sum()
-    tk, mk = tau_g[ti], mu_g[mi]
 
     fu = (np.exp(lj - top) @ wm.ravel()).reshape(-1, 15)
     tau_dist = PanelDensity(ue, fu)
     mu_dist = PanelDensity(me, (wu.ravel() @ np.exp(lj - top)).reshape(-1, 15))
-    pred = Mixture(pw, mk, tk)
 
     def tau_cdf(t):
         return tau_dist.cdf(tm.u(np.atleast_1d(np.maximum(t, pt.lower))))
@@ -210,25 +325,20 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         return out if out.size > 1 else float(out[0])
 
     # study-specific effects: exact posterior means, and densities for medians and intervals
-    ll, e1, e2 = marginal_loglik(kind, x, n, mk, tk, moments=True)
-    theta_mean = pw @ e1
-    theta_sd = np.sqrt(np.maximum(pw @ e2 - theta_mean**2, 1e-300))
-    thetas = []
-    kt = _prune(pw, 1e-9)
-    for i in range(x.size):
-        om = np.log(pw) - ll[:, i] - np.log(tk) - 0.5 * math.log(2 * math.pi)
-        sel = np.zeros(pw.size, dtype=bool)
-        sel[kt] = True
-
-        def logf(th, i=i, om=om[sel], m=mk[sel], s=tk[sel]):
-            z = (th[:, None] - m) / s
-            a = om - 0.5 * z * z
-            top_ = np.max(a, axis=1)
-            return _loglik(kind, x[i], n[i], th) + top_ + np.log(np.sum(np.exp(a - top_[:, None]), axis=1))
-
-        lo_, hi_ = theta_mean[i] - 14 * theta_sd[i], theta_mean[i] + 14 * theta_sd[i]
-        ed, _, _, lf, mx = adaptive_panels(logf, lo_, hi_, tol=_TOL, start=6, max_panels=24)
-        thetas.append(PanelDensity(ed, np.exp(lf - mx)))
+    e1, e2 = grid.evaluate(ue, me, per_study=2), grid.evaluate(ue, me, per_study=3)
+    pos = P > 0
+    theta_mean = np.sum(P[pos, None] * e1[pos], axis=0)
+    theta_sd = np.sqrt(np.maximum(np.sum(P[pos, None] * e2[pos], axis=0) - theta_mean**2, 1e-300))
+    pred_mean = float(np.sum(P * mu_g[None, :]))
+    pred_sd = math.sqrt(float(np.sum(P * (tau_g[:, None] ** 2 + (mu_g[None, :] - pred_mean) ** 2))))
+    *thetas, _ = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=1), me,
+                            wu.ravel(), wm.ravel(), tau_g, mu_g, np.append(theta_mean, pred_mean),
+                            np.append(theta_sd, pred_sd))
+    # a new study's effect: the grid's mixture of normals, whose CDF is exact for every tau (a
+    # comb where tau is small, at most ~1e-5 in its quantiles; robust to heavy tails in tau)
+    keep = _prune(P.ravel(), 1e-10)
+    ti, mi = np.unravel_index(keep, P.shape)
+    pred = Mixture(P.ravel()[keep] / np.sum(P.ravel()[keep]), mu_g[mi], tau_g[ti])
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihood and Bayes factors BF01 (proper priors only)
@@ -264,7 +374,7 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         mu_median=mu_dist.quantile(0.5), mu_ci_lb=mu_dist.quantile(lo_p),
         mu_ci_ub=mu_dist.quantile(hi_p), mu_hpd_lb=math.nan, mu_hpd_ub=math.nan,
         tau_mean=float(np.sum(tw * tau_g)), tau_median=math.nan, tau_ci_lb=math.nan,
-        tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred.mean(),
+        tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred_mean,
         pred_median=pred.quantile(0.5), pred_ci_lb=pred.quantile(lo_p), pred_ci_ub=pred.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan, theta_mean=readonly(theta_mean),
         theta_median=readonly([t.quantile(0.5) for t in thetas]),
