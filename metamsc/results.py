@@ -109,6 +109,12 @@ class Diagnostics:
     messages: tuple[str, ...] = ()
 
 
+#: fewest studies for which a prediction interval is reported in tables and figures: its t
+#: quantile has k - 2 df (Higgins, Thompson & Spiegelhalter 2009, JRSS A 172:137), and with 2
+#: studies tau^2 rests on one contrast; the model itself computes it for k >= 2, as metafor
+PI_MIN_K = 3
+
+
 @dataclass(frozen=True)
 class NaturalScale:
     """Pooled values back-transformed to the natural scale (proportion, rate, ratio)."""

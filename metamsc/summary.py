@@ -8,6 +8,7 @@ from typing import Any
 
 from .measures import REGISTRY
 from .report import clean
+from .results import PI_MIN_K
 
 __all__ = ["summary_row", "summary_csv", "summary_markdown", "SUMMARY_COLUMNS", "ROLE_ORDER",
            "PI_MIN_K"]
@@ -19,9 +20,6 @@ SUMMARY_COLUMNS = ("analysis", "title", "role", "measure", "method", "test", "le
 
 #: order of the rows of the manuscript table: what the review concludes from first
 ROLE_ORDER = ("primary", "sensitivity", "descriptive")
-
-#: fewest studies for which a prediction interval is printed (with k < 3 it is not informative)
-PI_MIN_K = 3
 
 
 def _study_n(s: dict[str, Any]) -> float | None:
@@ -274,7 +272,7 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
             est += f"; over {r['sensitivity']}"
         pi = (f"[{_fmt_est(r, 'pi_lb')}, {_fmt_est(r, 'pi_ub')}]" if r.get("pi_lb") is not None
               else "n/a (one study)" if r.get("k") == 1 and r.get("estimate") is not None
-              else "n/a (k < 3)" if r.get("k") is not None and r["k"] < PI_MIN_K and r.get("estimate") is not None
+              else f"n/a (k < {PI_MIN_K})" if r.get("k") is not None and r["k"] < PI_MIN_K and r.get("estimate") is not None
               else "")
         i2 = f"{r['i2']:.0f}%" if r.get("i2") is not None else ""
         pts = f"{r['patients']:g}" if r.get("patients") is not None else ""

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..measures import get_measure
-from ..results import MetaResult
+from ..results import PI_MIN_K, MetaResult
 from ._layout import MAX_LABEL, MAX_NOTE, MAX_TITLE, check_length
 from .draw import draw
 from .rows import (Axis, Row, axis_label, ci_text, fmt_value, is_glmm, model_label, option,
@@ -45,9 +45,6 @@ ORDERS = ("data", "estimate", "weight")
 #: the analysis scale of a measure, named by its back-transformation (registry ``back_transform``)
 _SCALE_WORDS = {"exp": "log", "transf.ilogit": "logit", "transf.iarcsin": "arcsine",
                 "transf.ipft.hm": "Freeman-Tukey"}
-#: fewest studies for a prediction interval (its t quantile has k - 2 df: Higgins, Thompson &
-#: Spiegelhalter 2009, JRSS A 172:137; with 2 studies tau^2 rests on one contrast)
-_PI_MIN_K = 3
 #: the label line of a subgroup shown with its studies only
 DESCRIPTIVE = "descriptive: not pooled"
 
@@ -261,9 +258,9 @@ class _Builder:
                          bold=bold, value=value)]
         value = ci_text(est, lo, hi, self.scale, res.measure)[0]
         rows = [Row("summary", label, est, lo, hi, weight, bold=bold, value=value, shade=shade)]
-        if opts.prediction and res.method != "EE" and res.k > 1 and res.k < _PI_MIN_K:
+        if opts.prediction and res.method != "EE" and res.k > 1 and res.k < PI_MIN_K:
             self.pi_skipped = True
-        if opts.prediction and res.method != "EE" and res.k >= _PI_MIN_K and np.isfinite(plo):
+        if opts.prediction and res.method != "EE" and res.k >= PI_MIN_K and np.isfinite(plo):
             a, b = valid_range(res.measure)
             txt = ci_text(est, plo, phi, self.scale, res.measure)[0]
             rows.append(Row("pi", "Prediction interval", est, max(plo, a), min(phi, b),
@@ -473,7 +470,7 @@ def forest(result: Any, ax=None, *, title: str | None = None, study_data: Mappin
     if footnote is None:
         footnote = _footnote(result, scale, study_ci, rows, builder.bounds)
         if builder.pi_skipped:
-            footnote += f" No prediction interval with fewer than {_PI_MIN_K} studies."
+            footnote += f" No prediction interval with fewer than {PI_MIN_K} studies."
         footnote = f"{footnote} {extra_note}".strip()
     if note:
         footnote = f"{note} {footnote}" if footnote else note
