@@ -668,12 +668,18 @@ class MHResult(_TwoGroupResult):
     TAp: float | None = None
     k_pos: int | None = None
 
+    @property
+    def of_rates(self) -> bool:
+        """Whether this is a fit of incidence rates (``pool_mh_rates``: IRR, IRD), read from the
+        measure's registry family; ``total1``/``total2`` then hold person-times."""
+        return get_measure(self.measure).family == "rate2"
+
     def refit(self, subset) -> "MHResult":
         """The Mantel-Haenszel fit (same measure, level, add, to, drop00, correct) of a subset."""
         from .twogroup import pool_mh
 
         idx = _subset_index(subset, self.k)
-        if self.measure in ("IRR", "IRD"):  # incidence rates: total1/total2 hold person-times
+        if self.of_rates:  # incidence rates: total1/total2 hold person-times
             from .twogroup import pool_mh_rates as pool_mh
         child = pool_mh(*self._tables(idx), measure=self.measure, level=self.level, add=self.add,
                         to=self.to, drop00=self.drop00, correct=self.correct,
@@ -688,7 +694,7 @@ class MHResult(_TwoGroupResult):
              "variance": self.variance, "correct": self.correct, "add": self.add, "to": self.to,
              "drop00": self.drop00, "CO": self.CO, "COp": self.COp, "CMH": self.CMH,
              "CMHp": self.CMHp}
-        if self.measure in ("IRR", "IRD"):  # rma.mh: the MH test for IRR only, no Cochran test
+        if self.of_rates:  # rma.mh: the MH test for IRR only, no Cochran test
             del d["CO"], d["COp"]
             if self.measure == "IRD":
                 del d["CMH"], d["CMHp"]
