@@ -63,6 +63,15 @@ def suggest(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def check_choice(where_, key: str, value, choices, noun: str, sep: str = " ") -> None:
+    """A SpecError naming ``key`` unless ``value`` is one of ``choices`` (the message suggests
+    the closest choice and lists them all, joined by ``sep``)."""
+    if value not in choices:
+        raise SpecError(where_, f"key '{key}': unknown {noun}{value!r}{suggest(value, choices)}; "
+                        f"expected one of {sep.join(choices)}", key=key)
+
+
+
 def _typename(t) -> str:
     if isinstance(t, tuple):
         return " or ".join(_typename(x) for x in t)
@@ -221,23 +230,17 @@ def _check_types(where_: str, raw: dict[str, Any]) -> str:
         if (isinstance(val, bool) and want is not bool) or not isinstance(val, want):
             raise SpecError(where_, f"key {key!r} must be {_typename(want)}, got {val!r}", key=key)
     kind = raw.get("kind", "meta-analysis")
-    if kind not in KINDS:
-        raise SpecError(where_, f"key 'kind': unknown kind {kind!r}{suggest(kind, KINDS)}; "
-                        f"expected one of {', '.join(KINDS)}", key="kind")
+    check_choice(where_, "kind", kind, KINDS, "kind ", sep=", ")
     return kind
 
 
 def _model_keys(where_: str, raw: dict[str, Any]) -> dict[str, Any]:
     """measure, method, nagq, test, level, pi, i2."""
     measure = raw["measure"]
-    if measure not in REGISTRY:
-        raise SpecError(where_, f"key 'measure': unknown measure {measure!r}{suggest(measure, REGISTRY)}; "
-                        f"expected one of {' '.join(REGISTRY)}", key="measure")
+    check_choice(where_, "measure", measure, REGISTRY, "measure ")
     method = raw.get("method", "REML")
     allowed_methods = METHODS + GLMM_METHODS + ("BAYES",)
-    if method not in allowed_methods:
-        raise SpecError(where_, f"key 'method': unknown method {method!r}{suggest(method, allowed_methods)}; "
-                        f"expected one of {' '.join(allowed_methods)}", key="method")
+    check_choice(where_, "method", method, allowed_methods, "method ")
     if method == "GENQ":
         raise SpecError(where_, f"key 'method': GENQ needs study weights, which a spec cannot give; "
                         f"use it from Python: metamsc.pool(yi, vi, method='GENQ', weights=...)", key="method")
@@ -254,18 +257,14 @@ def _model_keys(where_: str, raw: dict[str, Any]) -> dict[str, Any]:
         raise SpecError(where_, f"key 'nagq' must be an integer from 1 to {MAX_NAGQ} or \"high\", "
                         f"got {nagq!r}", key="nagq")
     test = raw.get("test", "z")
-    if test not in TESTS:
-        raise SpecError(where_, f"key 'test': unknown test {test!r}{suggest(test, TESTS)}; "
-                        f"expected one of {' '.join(TESTS)}", key="test")
+    check_choice(where_, "test", test, TESTS, "test ")
     level = float(raw.get("level", 0.95))
     if level >= 1 and level < 100:
         raise SpecError(where_, f"key 'level' must be a fraction such as 0.95, got {raw['level']!r}", key="level")
     if not 0 < level < 1:
         raise SpecError(where_, f"key 'level' must lie between 0 and 1, got {raw['level']!r}", key="level")
     pi = raw.get("pi", "metafor")
-    if pi not in PI_RULES:
-        raise SpecError(where_, f"key 'pi': unknown prediction-interval rule {pi!r}{suggest(pi, PI_RULES)}; "
-                        f"expected one of {' '.join(PI_RULES)}", key="pi")
+    check_choice(where_, "pi", pi, PI_RULES, "prediction-interval rule ")
     i2 = raw.get("i2", "tau2")
     if i2 not in I2_DEFINITIONS:
         raise SpecError(where_, f"key 'i2': unknown I^2 definition {i2!r}; expected tau2 or Q", key="i2")
@@ -345,9 +344,7 @@ def _output_keys(where_: str, path: Path, raw: dict[str, Any], kind: str, method
             raise SpecError(where_, f"key 'figure': {f!r} must be a path ending in .svg, .pdf or .png", key="figure")
     study_ci = raw.get("study_ci", "model")
     ci_methods = ("model", "CP", "WS", "WSCC", "AC", "SA", "SACC", "JEFFREYS")
-    if study_ci not in ci_methods:
-        raise SpecError(where_, f"key 'study_ci': unknown {study_ci!r}{suggest(study_ci, ci_methods)}; "
-                        f"expected one of {' '.join(ci_methods)}", key="study_ci")
+    check_choice(where_, "study_ci", study_ci, ci_methods, "")
     if study_ci != "model" and REGISTRY[measure].family != "proportion":
         raise SpecError(where_, f"key 'study_ci' = {study_ci!r} needs a proportion measure", key="study_ci")
     try:
@@ -364,9 +361,7 @@ def _output_keys(where_: str, path: Path, raw: dict[str, Any], kind: str, method
         raise SpecError(where_, f"key 'tau2_common' = true is not available for method "
                         f"{method!r} (a common tau^2 needs an inverse-variance model)", key="tau2_common")
     role = raw.get("role", "primary")
-    if role not in ROLES_OF_ANALYSIS:
-        raise SpecError(where_, f"key 'role': unknown role {role!r}{suggest(role, ROLES_OF_ANALYSIS)}; "
-                        f"expected one of {', '.join(ROLES_OF_ANALYSIS)}", key="role")
+    check_choice(where_, "role", role, ROLES_OF_ANALYSIS, "role ", sep=", ")
     for key in ("headline", "descriptive"):
         if key in raw and not subgroup:
             raise SpecError(where_, f"key {key!r} needs a 'subgroup'", key=key)
