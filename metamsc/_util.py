@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["readonly", "check_level", "Excluded"]
+__all__ = ["readonly", "check_level", "Excluded", "frozen_instance"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,32 @@ class Excluded:
 
     study: str
     reason: str
+
+
+_FIELDS: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
+
+
+def frozen_instance(cls, **values):
+    """An instance of the frozen dataclass ``cls`` from all its fields (defaults filled in),
+    built with one dict update instead of the generated __init__'s guarded assignment per field
+    (that costs ~1 us a field, 50 fields in a MetaResult). No __post_init__ may be needed."""
+    spec = _FIELDS.get(cls)
+    if spec is None:
+        fields = dataclasses.fields(cls)
+        if hasattr(cls, "__post_init__") or any(f.default_factory is not dataclasses.MISSING
+                                                for f in fields):
+            raise TypeError(f"{cls.__name__} needs its own __init__")
+        spec = ({f.name: f.default for f in fields if f.default is not dataclasses.MISSING},
+                frozenset(f.name for f in fields))
+        _FIELDS[cls] = spec
+    obj = object.__new__(cls)
+    d = obj.__dict__
+    d.update(spec[0])
+    d.update(values)
+    if d.keys() != spec[1]:
+        raise TypeError(f"{cls.__name__}: fields missing {sorted(spec[1] - d.keys())} or unknown "
+                        f"{sorted(d.keys() - spec[1])}")
+    return obj
 
 
 def readonly(a: ArrayLike) -> np.ndarray:

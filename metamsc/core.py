@@ -18,13 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._util import frozen_instance
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import Projection, Tau2Fit, design_or_none, row_sum, cross_weighted, estimate_tau2
+from .tau2 import (Projection, Tau2Fit, cross_weighted, design_or_none, estimate_tau2,
+                   intercept_moments, outcome_powers, row_sum)
 
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test", "check_weights"]
 
 TESTS = ("z", "knha", "adhoc", "t")
 _LOG_2PI = math.log(2 * math.pi)
+_EPS = float(np.finfo(float).eps)
 
 
 def canonical_test(test: str) -> str:
@@ -145,10 +148,19 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well)")
     w = 1.0 / s
-    prw = Projection(w, Xp)
-    beta_w = prw.coef(y)
-    resid_w = y - (beta_w[0] if Xp is None else X @ beta_w)
-    rss = float((w * resid_w) @ resid_w)
+    if Xp is None:  # intercept only: power sums of the centred outcomes, a few numpy calls
+        ybar = row_sum(y) / k
+        yc = y - ybar
+        y3 = outcome_powers(yc)
+        sw, _, _, _, rss, mu_c = intercept_moments(y3, yc, s[:, None], 0.0)
+        beta_w = np.array([ybar + mu_c])
+        m_w, logdet_w = np.array([[1.0 / sw]]), math.log(sw)
+    else:
+        prw = Projection(w, Xp)
+        beta_w = prw.coef(y)
+        resid_w = y - X @ beta_w
+        rss = float((w * resid_w) @ resid_w)
+        m_w, logdet_w = prw.M.copy(), prw.logdet()
     if weights is not None:  # user weights: weighted mean, sandwich variance (as metafor)
         pra = Projection(weights, Xp)
         beta = pra.coef(y)
@@ -156,9 +168,9 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         vb = pra.M @ meat @ pra.M
     else:
         beta = beta_w
-        vb = prw.M if Xp is None else prw.M.copy()  # X = 1: M was made here (prw is not kept)
+        vb = m_w
     df_res = k - p
-    s2w_knha = rss / df_res if (df_res > 0 and rss > np.finfo(float).eps) else 0.0
+    s2w_knha = rss / df_res if (df_res > 0 and rss > _EPS) else 0.0
     s2w = 1.0
     if test == "knha":
         s2w = s2w_knha
@@ -166,8 +178,8 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         s2w = max(1.0, s2w_knha)
     vb_model = vb
     vb = vb * s2w
-    se = np.sqrt(np.diag(vb))
-    if (se > 0).all():
+    se = np.sqrt(vb.diagonal())
+    if se.min() > 0:
         stat = beta / se
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -185,10 +197,15 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     nan = float("nan")
     if v.min() > 0:
         if df_res > 0:
-            pr0 = Projection(1.0 / v, Xp)
-            qe = max(0.0, pr0.quad(y - row_sum(y) / k))
+            if Xp is None:  # Cochran's Q and tr(P) at weights 1/v from the power sums
+                sw0, s20, _, _, qe, _ = intercept_moments(y3, yc, v[:, None], 0.0)
+                trp0 = sw0 - s20 / sw0
+            else:
+                pr0 = Projection(1.0 / v, Xp)
+                qe, trp0 = pr0.quad(y - row_sum(y) / k), pr0.tr()
+            qe = max(0.0, qe)
             qe_p = float(chi2_sf(qe, df_res))
-            vt = df_res / pr0.tr()
+            vt = df_res / trp0
             if method == "EE" or i2 == "Q":
                 i2v = max(0.0, 100 * (qe - df_res) / qe) if qe > 0 else 0.0
                 h2 = qe / df_res
@@ -203,9 +220,9 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     ll_ml = -0.5 * k * _LOG_2PI - 0.5 * sls - 0.5 * rss
     ll_reml = (-0.5 * df_res * _LOG_2PI
                + 0.5 * (math.log(k) if Xp is None else np.linalg.slogdet(Xp.T @ Xp)[1])
-               - 0.5 * sls - 0.5 * prw.logdet() - 0.5 * rss)
-    return ModelFit(
-        k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,
+               - 0.5 * sls - 0.5 * logdet_w - 0.5 * rss)
+    return frozen_instance(
+        ModelFit, k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,
         tau2_fixed=tau2 is not None, beta=beta, vb=vb, vb_model=vb_model, se=se, statistic=stat,
         pvalue=np.asarray(pval, dtype=float), ci_lb=beta - crit * se, ci_ub=beta + crit * se,
         df=df, crit=crit, s2w=float(s2w), s2w_knha=float(s2w_knha), rss=rss, w=w, qe=float(qe),

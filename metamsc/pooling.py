@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from ._util import check_level, readonly, study_arrays
+from ._util import check_level, frozen_instance, readonly, study_arrays
 from . import transforms
 from .effects import EffectSizes, effect_size
 from .frames import accepts_data
@@ -30,7 +30,7 @@ from .measures import REGISTRY, get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
                       IVSettings, MetaResult, NaturalScale, prediction_bounds)
 from .core import TESTS, canonical_test, check_weights, fit_model
-from .tau2 import METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci
+from .tau2 import METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci, row_sum
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
@@ -99,32 +99,6 @@ def _recorded(body):
     return wrapper
 
 
-_FIELDS: dict[type, tuple[dict[str, Any], frozenset[str]]] = {}
-
-
-def _frozen(cls, **values):
-    """An instance of the frozen dataclass ``cls`` from all its fields (defaults filled in),
-    built with one dict update instead of the generated __init__'s guarded assignment per field
-    (that costs ~1 us a field, 50 fields in a MetaResult). No __post_init__ may be needed."""
-    spec = _FIELDS.get(cls)
-    if spec is None:
-        fields = dataclasses.fields(cls)
-        if hasattr(cls, "__post_init__") or any(f.default_factory is not dataclasses.MISSING
-                                                for f in fields):
-            raise TypeError(f"{cls.__name__} needs its own __init__")
-        spec = ({f.name: f.default for f in fields if f.default is not dataclasses.MISSING},
-                frozenset(f.name for f in fields))
-        _FIELDS[cls] = spec
-    obj = object.__new__(cls)
-    d = obj.__dict__
-    d.update(spec[0])
-    d.update(values)
-    if d.keys() != spec[1]:
-        raise TypeError(f"{cls.__name__}: fields missing {sorted(spec[1] - d.keys())} or unknown "
-                        f"{sorted(d.keys() - spec[1])}")
-    return obj
-
-
 @functools.lru_cache(maxsize=256)
 def _conventions(method: str, test: str, correction: str, transform: str, i2: str, pi: str,
                  tau2_ci: str) -> Conventions:
@@ -150,7 +124,7 @@ def _settings(kwargs: dict[str, Any], res: MetaResult, add=None, to=None) -> IVS
         w = np.atleast_1d(np.asarray(w, dtype=float))[kept]
         w.flags.writeable = False
     other = tuple((k, v) for k, v in kwargs.items() if k not in _POOL_ARGS and k != "labels")
-    return _frozen(IVSettings, pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
+    return frozen_instance(IVSettings, pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
                       threshold=kwargs.get("threshold", 1e-12), maxiter=kwargs.get("maxiter", 100),
                       user_weights=w, add=add, to=to, other=other)
 
@@ -342,7 +316,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
             i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
 
     wts = a if a is not None else w
-    wts = wts * (100.0 / float(np.sum(wts)))
+    wts = wts * (100.0 / row_sum(wts))
     wts.flags.writeable = False
 
     natural = None
@@ -371,10 +345,10 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         if test != "z":
             warns.append(f"k = 1: {test} inference has 0 degrees of freedom; no CI or p-value")
     conventions = _conventions(method, test, correction, transform, i2, pi, tau2_ci)
-    diagnostics = _frozen(Diagnostics, converged=fit.converged, iterations=fit.iterations,
+    diagnostics = frozen_instance(Diagnostics, converged=fit.converged, iterations=fit.iterations,
                           tau2_at_boundary=fit.at_boundary, algorithm=fit.algorithm,
                           messages=messages)
-    return _frozen(MetaResult,
+    return frozen_instance(MetaResult,
         measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
         statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
         tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,

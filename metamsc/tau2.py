@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
+from ._util import frozen_instance
 
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "Tau2Fit", "Projection",
            "estimate_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
@@ -191,8 +192,7 @@ class Projection:
         """tr(P C P E); tr(PP) = sum(P * P), tr(PVPV) = sum(PV * (PV)'), tr(PPV) = sum(PV * P)."""
         a = self.a
         if self._vec and c is None and e is None:
-            sa, s2 = self._sa, self._sum_a2()
-            return s2 - 2 * float((a * a) @ a) / sa + s2 * s2 / (sa * sa)
+            return intercept_trpp(self._sa, self._sum_a2(), float((a * a) @ a))
         a2 = a * a
         if self._one and c is None and e is None:
             sa, s2 = self._sa, _dot(a, a)
@@ -242,15 +242,26 @@ def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
 
 
 def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
-           pr: Projection | None = None) -> float:
+           pr: Projection | None = None, y3: np.ndarray | None = None) -> float:
     """(Restricted) log-likelihood of the model at ``tau2`` (X None: intercept only; without metafor's log|X'X|/2 term,
-    which does not depend on tau^2); ``pr``: the Projection with weights 1/(v + tau2), if made."""
-    if pr is None:
-        pr = Projection(_weights(v, tau2), X)
+    which does not depend on tau^2); ``pr``: the Projection with weights 1/(v + tau2), if made;
+    ``y3``: for X None, :func:`outcome_powers` of y (the sums then come from
+    :func:`intercept_moments`)."""
     k, p = y.size, _p(X)
-    ll = -0.5 * (k - p if reml else k) * _LOG_2PI + 0.5 * row_sum(np.log(pr.a)) - 0.5 * pr.quad(y)
+    if y3 is not None and pr is None:
+        if tau2 <= 0 and not v.min() > 0:
+            _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
+        s = v + tau2
+        sw, _, _, _, quad, _ = intercept_moments(y3, y, s[:, None], 0.0)
+        slw, logdet = -row_sum(np.log(s)), math.log(sw)
+    else:
+        if pr is None:
+            pr = Projection(_weights(v, tau2), X)
+        slw, quad = row_sum(np.log(pr.a)), pr.quad(y)
+        logdet = pr.logdet() if reml else 0.0
+    ll = -0.5 * (k - p if reml else k) * _LOG_2PI + 0.5 * slw - 0.5 * quad
     if reml:
-        ll -= 0.5 * pr.logdet()
+        ll -= 0.5 * logdet
     return float(ll)
 
 
@@ -276,24 +287,86 @@ def _root_on_halfline(f, start: float) -> float | None:
     return None
 
 
-def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter):
-    """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0."""
+_POWERS = np.array([-1.0, -2.0, -3.0])
+
+
+def intercept_moments(y3: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float):
+    """For X = 1 and weights w = 1/(v + tau2): (sum w, sum w^2, sum w^3, sum w^2 r^2, sum w r^2,
+    mu) with mu the weighted mean and r = y - mu the residuals: the quantities of a Fisher-scoring step
+    for ML, REML and EB (Viechtbauer 2005), tr(P) = sum w - sum w^2 / sum w and
+    tr(PP) = sum w^2 - 2 sum w^3 / sum w + (sum w^2 / sum w)^2.
+
+    ``y3`` is the 3 x k matrix [1, y, y^2] (from :func:`outcome_powers`) and ``v`` a k x 1 column:
+    one matrix product with [w, w^2, w^3] gives all power sums, so a step costs four numpy calls at
+    any k (the cost of a step at small k is the calls, not the arithmetic). The two
+    residual sums are expanded about the weighted mean; where that expansion would cancel more
+    than three digits they are summed directly instead.
+    """
+    wp = (v + tau2) ** _POWERS
+    (sw, s2, s3), (swy, s2y, _), (swyy, s2yy, _) = (y3 @ wp).tolist()
+    mu = swy / sw
+    pyy = s2yy - mu * (2.0 * s2y - mu * s2)
+    quad = swyy - mu * swy
+    if pyy < 1e-3 * s2yy or quad < 1e-3 * swyy:
+        r = y - mu
+        wr = wp[:, 0] * r
+        pyy, quad = float(wr @ wr), float(wr @ r)
+    return sw, s2, s3, pyy, quad, mu
+
+
+_EXPONENTS = np.array([[0.0], [1.0], [2.0]])
+
+
+def outcome_powers(y: np.ndarray) -> np.ndarray:
+    """The 3 x k matrix [1, y, y^2] read by :func:`intercept_moments`."""
+    return y ** _EXPONENTS
+
+
+def intercept_trpp(sw: float, s2: float, s3: float) -> float:
+    """tr(PP) for X = 1 from sum w, sum w^2 and sum w^3."""
+    return s2 - 2.0 * s3 / sw + (s2 / sw) ** 2
+
+
+def _scoring_adjustment(kind: str, k: int, p: int, sw: float, s2, pyy, quad, trp, trpp) -> float:
+    """The Fisher-scoring step for ML, REML or EB (Viechtbauer 2005; Morris 1983 for EB) from
+    the score's parts: y'PPy (``pyy``), tr(P), tr(PP), y'Py (``quad``), sum w and sum w^2."""
+    if kind == "EB":
+        return (quad * k / (k - p) - k) / sw
+    if kind == "ML":
+        return (pyy - sw) / s2
+    return (pyy - trp) / trpp
+
+
+def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
+    """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0. For X = 1
+    (one meta-analysis) each step reads the power sums of :func:`intercept_moments`; otherwise
+    the Projection's traces and quadratic forms."""
     k, p = y.size, _p(X)
     change, it = threshold + 1, 0
     isfinite = math.isfinite
+    if y3 is None and X is None and v.ndim == 1:
+        y3 = outcome_powers(y)
+    vcol = v[:, None]
     while change > threshold:
         it += 1
         old = tau2
-        w = _weights(v, tau2) if tau2 <= 0 else 1.0 / (v + tau2)
-        pr = Projection(w, X)
-        if kind == "EB":
-            adj = (pr.quad(y) * k / (k - p) - k) / row_sum(w)
+        if tau2 <= 0:
+            _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
+        if y3 is not None:
+            sw, s2, s3, pyy, quad, _ = intercept_moments(y3, y, vcol, tau2)
+            trp = sw - s2 / sw
+            adj = _scoring_adjustment(kind, k, p, sw, s2, pyy, quad, trp, intercept_trpp(sw, s2, s3))
         else:
-            py = pr.py(y)
-            if kind == "ML":
-                adj = (float(py @ py) - row_sum(w)) / _dot(w, w)
+            w = 1.0 / (v + tau2)
+            pr = Projection(w, X)
+            if kind == "EB":
+                adj = _scoring_adjustment(kind, k, p, row_sum(w), None, None, pr.quad(y), None, None)
             else:
-                adj = (float(py @ py) - pr.tr()) / pr.tr2()
+                py = pr.py(y)
+                pyy = float(py @ py)
+                adj = (_scoring_adjustment(kind, k, p, row_sum(w), _dot(w, w), pyy, None, None, None)
+                       if kind == "ML" else
+                       _scoring_adjustment(kind, k, p, None, None, pyy, None, pr.tr(), pr.tr2()))
         if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
             adj = 0.0
         while tau2 + adj < 0:
@@ -327,6 +400,9 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -
         if method == "GENQ":
             return float(np.sqrt(inner / pr.tr() ** 2))
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
+    if method == "REML" and pr_hat is None and X is None and v.ndim == 1 and tau2 > 0:
+        # tr(PP) from sum w, w^2, w^3
+        return math.sqrt(2 / intercept_trpp(*((v + tau2)[:, None] ** _POWERS).sum(axis=0).tolist()))
     w = _weights(v, tau2)
     if method == "ML":
         return float(np.sqrt(2 / _dot(w, w)))
@@ -455,13 +531,18 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
                     return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
                                    "no upper bracket for Q(tau^2) = target")
     else:  # ML, REML, EB
-        pr = Projection(np.ones(k), X)
-        he = (pr.quad(ymc) - pr.tr(v)) / (k - p)
+        y3 = outcome_powers(ymc) if X is None else None
+        if y3 is None:
+            pr = Projection(np.ones(k), X)
+            he = (pr.quad(ymc) - pr.tr(v)) / (k - p)
+        else:  # the HE estimate from the sums of [1, y, y^2]
+            _, sy, syy = y3.sum(axis=1).tolist()
+            he = (syy - sy * sy / k) / (k - 1) - row_sum(v) / k
         if tau2 is not None:
             raw = tau2
         else:
             raw, iters, converged = _fisher_scoring(ymc, v, X, max(0.0, float(he)), method,
-                                                    threshold, maxiter)
+                                                    threshold, maxiter, y3)
             algorithm = "Fisher scoring"
             if not converged or not np.isfinite(raw):
                 if _score(ymc, v, X, 0.0, method) <= 0:
@@ -476,8 +557,11 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
                 message = algorithm
             if method in ("ML", "REML") and allpos and raw > threshold:
                 reml = method == "REML"
-                pr_hat, t_hat = Projection(1.0 / (v + raw), X), raw
-                if loglik(ymc, v, X, 0.0, reml) - loglik(ymc, v, X, raw, reml, pr_hat) > 1e-12:
+                t_hat = raw
+                if y3 is None:
+                    pr_hat = Projection(1.0 / (v + raw), X)
+                if (loglik(ymc, v, X, 0.0, reml, y3=y3)
+                        - loglik(ymc, v, X, raw, reml, pr_hat, y3) > 1e-12):
                     raw = 0.0
                     message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
     if tau2 is not None:
@@ -491,7 +575,9 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     if est != t_hat:  # the Projection at the REML/ML solution serves its SE unless set to 0
         pr_hat = None
     se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a, pr_hat=pr_hat)
-    return Tau2Fit(method, est, se, converged, iters, est == 0.0, algorithm, message)
+    return frozen_instance(Tau2Fit, method=method, tau2=est, se=se, converged=converged,
+                           iterations=iters, at_boundary=est == 0.0, algorithm=algorithm,
+                           message=message)
 
 
 def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None = None,
