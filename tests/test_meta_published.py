@@ -357,3 +357,80 @@ def test_fleiss93_metabin_mh_with_cochrane_q(measure):
     hc = mm.h_i2_ci(q, k)
     close_all([hc.h, hc.h_low, hc.h_high], p["H"], 2, "H [CI]")
     close_all([hc.i2, hc.i2_low, hc.i2_high], p["I2"], 1, "I^2 [CI]")
+
+
+# --------------------------------------------------------------------- zero cells, meta 4.15-1
+
+def _joy():
+    case = REF["joy2006_metabin_rr_zero_cells"]
+    d = case["data"]
+    rh, fh, rp, fp = (np.array(d[c]) for c in ("resp.h", "fail.h", "resp.p", "fail.p"))
+    miss = np.where(np.array(d["drop.h"]) + np.array(d["drop.p"]) == 0, "Without missing data",
+                    "With missing data")
+    return case["printed"], (rh, rh + fh, rp, rp + fp), miss
+
+
+def test_joy2006_metabin_rr_with_zero_cells():
+    """Six studies without a placebo responder: meta's risk ratio adds 0.5 to the events and
+    the group sizes, log((x1+.5)/(n1+.5)) - log((x2+.5)/(n2+.5)) with variance
+    1/(x1+.5) - 1/(n1+.5) + 1/(x2+.5) - 1/(n2+.5) (Hartung & Knapp 2001, eq. 18); the
+    RR.Cochrane variant (2 x 0.5 added to the group sizes) and metafor's escalc (0.5 in all four
+    cells) give other values. The MH estimate takes the same 0.5 in those tables
+    (MH.exact = FALSE); the random-effects fit is PM on the inverse-variance scale."""
+    p, (e1, n1, e2, n2), _ = _joy()
+    es = mm.effect_size("RR", convention="meta", events1=e1, total1=n1, events2=e2, total2=n2)
+    assert int(np.sum(es.corrected)) == 6
+    s = p["studies"]
+    close_all(np.exp(es.yi), s["RR"], 2, "RR")
+    close_all(np.exp(es.yi - Z * np.sqrt(es.vi)), s["lower"], 2, "lower")
+    close_all(np.exp(es.yi + Z * np.sqrt(es.vi)), s["upper"], 2, "upper")
+    for other in (mm.effect_size("RR.Cochrane", convention="meta", events1=e1, total1=n1,
+                                 events2=e2, total2=n2),
+                  mm.effect_size("RR", events1=e1, total1=n1, events2=e2, total2=n2)):
+        up = np.exp(other.yi + Z * np.sqrt(other.vi))
+        assert max(abs(up[i] - float(s["upper"][i])) for i in range(17)) > 0.4  # Borison: 122.44
+    mh = pool_mh(e1, n1, e2, n2, measure="RR", add=(0.5, 0.5), to=("only0", "only0"),
+                 drop00=(False, False))
+    close_all(mh.weights, s["w_fixed"], 1, "%W(fixed), MH")
+    close_all(np.exp([mh.estimate, mh.ci_lb, mh.ci_ub]), p["fixed"], 2, "MH fixed [CI]")
+    close(mh.statistic, p["z_fixed"], what="z (MH)")
+    exact = pool_mh(e1, n1, e2, n2, measure="RR")  # MH.exact = TRUE would give 2.14
+    assert abs(math.exp(exact.estimate) - float(p["fixed"][0])) > 0.02
+    re = mm.pool(es.yi, es.vi, method="PM", i2="Q")
+    close_all(percent(re.weights), s["w_random"], 1, "%W(random)")
+    close_all(np.exp([re.estimate, re.ci_lb, re.ci_ub]), p["random"], 2, "random [CI]")
+    close(re.statistic, p["z_random"], what="z random")
+    check_het(re, p)
+    close(re.q_pvalue, p["Q_p"], what="p(Q)")
+
+
+def test_joy2006_subgroups_by_missing_data():
+    """update(m.publ, byvar = miss): MH and PM fits per subgroup, their tests of subgroup
+    differences, Q and I^2 per subgroup (inverse variance) and the residual I^2 and H from the
+    pooled within-subgroup Q on k - 2 df. meta 4.15-1 took PM from metafor's rma.uni, whose
+    root finder stops at tol = 1.2e-4 (.Machine$double.eps^0.25): the printed subgroup tau^2
+    0.1785 is the converged 0.17845 within that tolerance (tau, 0.4224, agrees to its digits)."""
+    p, (e1, n1, e2, n2), miss = _joy()
+    es = mm.effect_size("RR", convention="meta", events1=e1, total1=n1, events2=e2, total2=n2)
+    mh = pool_mh(e1, n1, e2, n2, measure="RR", add=(0.5, 0.5), to=("only0", "only0"),
+                 drop00=(False, False), subgroup=miss)
+    re = mm.pool(es.yi, es.vi, method="PM", i2="Q", subgroup=miss)
+    q_within = 0.0
+    for g, sp in p["subgroups"].items():
+        f, r = mh.subgroups[g], re.subgroups[g]
+        assert f.k == r.k == sp["k"]
+        close_all(np.exp([f.estimate, f.ci_lb, f.ci_ub]), sp["fixed"], 2, f"{g}: MH [CI]")
+        close_all(np.exp([r.estimate, r.ci_lb, r.ci_ub]), sp["random"], 2, f"{g}: PM [CI]")
+        close(math.sqrt(r.tau2), sp["tau"], 4, f"{g}: tau")
+        assert abs(r.tau2 - float(sp["tau2"])) <= 0.5e-4 + 1.3e-4, g
+        iv = mm.pool(es.yi[miss == g], es.vi[miss == g], method="EE", i2="Q")
+        close(iv.q, sp["Q"], 2, f"{g}: Q")
+        close(iv.i2, sp["I2"], 1, f"{g}: I^2")
+        q_within += iv.q
+    for test, pt in ((mh.subgroup_test, p["between_fixed"]), (re.subgroup_test, p["between_random"])):
+        close(test.q, pt["Q"], 2, "Q between")
+        assert test.df == pt["df"]
+        close(test.pvalue, pt["p"], what="p between")
+    hc = mm.h_i2_ci(q_within, len(miss) - 2 + 1)  # df = k - number of subgroups
+    close_all([hc.i2, hc.i2_low, hc.i2_high], p["residual"]["I2"], 1, "residual I^2 [CI]")
+    close_all([hc.h, hc.h_low, hc.h_high], p["residual"]["H"], 2, "residual H [CI]")
