@@ -471,3 +471,25 @@ def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
         assert abs(math.exp(other.pi_ub) - float(o["pi"][1])) > 1e-3, rule
     close_all([res.i2, res.i2_ci_lb, res.i2_ci_ub], o["I2"], 1, "I^2 [CI]")
     close_all(np.sqrt([res.h2, res.h2_ci_lb, res.h2_ci_ub]), o["H"], 2, "H [CI]")
+
+
+def test_fleiss93_metainf_mh_leave_one_out():
+    """meta 4.x metainf(pooled = "fixed") of the MH odds-ratio fit: the MH estimate, CI and p
+    without each study, with the DL tau^2 and I^2 of the reduced set (Q around its MH estimate)."""
+    p = REF["ouyang_fleiss93_mh_or"]["printed"]["metainf"]
+    e1, n1, e2, n2 = _fleiss93()
+    for i, row in enumerate(p["rows"]):
+        keep = np.arange(7) != i
+        mh = pool_mh(e1[keep], n1[keep], e2[keep], n2[keep], measure="OR")
+        close_all(np.exp([mh.estimate, mh.ci_lb, mh.ci_ub]), row[:3], 4, f"omitting {i}: OR [CI]")
+        if row[3].startswith("<"):
+            assert mh.pvalue < float(row[3][1:])
+        else:
+            close(mh.pvalue, row[3], what=f"omitting {i}: p")
+        es = mm.effect_size("OR", convention="meta", events1=e1[keep], total1=n1[keep],
+                            events2=e2[keep], total2=n2[keep])
+        w = 1 / np.asarray(es.vi)
+        df = mh.k - 1
+        tau2 = max(0.0, (mh.q - df) / (w.sum() - (w**2).sum() / w.sum()))
+        close(tau2, row[4], 4, f"omitting {i}: tau^2")
+        close(mm.h_i2_ci(mh.q, mh.k).i2, row[5], 1, f"omitting {i}: I^2")
