@@ -427,7 +427,8 @@ def test_joy2006_subgroups_by_missing_data():
         close(iv.q, sp["Q"], 2, f"{g}: Q")
         close(iv.i2, sp["I2"], 1, f"{g}: I^2")
         q_within += iv.q
-    for test, pt in ((mh.subgroup_test, p["between_fixed"]), (re.subgroup_test, p["between_random"])):
+    for test, pt in ((mh.subgroup_test, p["between_fixed"]),
+                     (re.subgroup_test, p["between_random"])):
         close(test.q, pt["Q"], 2, "Q between")
         assert test.df == pt["df"]
         close(test.pvalue, pt["p"], what="p between")
