@@ -494,3 +494,53 @@ def test_fleiss93_metainf_mh_leave_one_out():
         tau2 = max(0.0, (mh.q - df) / (w.sum() - (w**2).sum() / w.sum()))
         close(tau2, row[4], 4, f"omitting {i}: tau^2")
         close(mm.h_i2_ci(mh.q, mh.k).i2, row[5], 1, f"omitting {i}: I^2")
+
+
+def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
+    """update(m.gen, subgroup = RiskOfBias): REML and Hartung-Knapp per subgroup, Q and Q-based
+    I^2 per subgroup, Q-between from the subgroup estimates and SEs. With tau.common = TRUE meta
+    takes the common tau^2 of the meta-regression on the subgroups (REML), then pools each subgroup
+    on its own with that tau^2 (Hartung-Knapp within the subgroup, df k_g - 1) and tests the
+    subgroup estimates by Q-between; pool(subgroup=..., tau2_common=True) follows metafor instead
+    (one meta-regression, Hartung-Knapp on k - p df, a Wald/F test), so meta's rule is built
+    here from pool() with the common tau^2 fixed."""
+    case = REF["harrer_thirdwave_subgroups"]
+    te, se = _thirdwave()
+    rob = np.array(case["RiskOfBias"])
+    sep = case["printed"]["separate"]
+    res = mm.pool(te, se**2, method="REML", test="knha", i2="Q", subgroup=list(rob))
+    for g in ("high", "low"):
+        s, p = res.subgroups[g], sep[g]
+        assert s.k == p["k"]
+        close_all([s.estimate, s.ci_lb, s.ci_ub], p["random"], 4, f"{g} [CI]")
+        close(s.tau2, p["tau2"], 4, f"{g}: tau^2")
+        close(math.sqrt(s.tau2), p["tau"], 4, f"{g}: tau")
+        close(s.q, p["Q"], 2, f"{g}: Q")
+        close(s.i2, p["I2"], 1, f"{g}: I^2")
+    close(res.subgroup_test.q, sep["between"]["Q"], 2, "Q between")
+    close(res.subgroup_test.pvalue, sep["between"]["p"], what="p between")
+
+    com = case["printed"]["common"]
+    reg = mm.pool(te, se**2, method="REML", test="knha", i2="Q", subgroup=list(rob),
+                  tau2_common=True)
+    tau2 = reg.subgroups["high"].tau2
+    close(tau2, com["high"]["tau2"], 4, "common tau^2")
+    close(math.sqrt(tau2), com["high"]["tau"], 4, "common tau")
+    est, w, q_within = [], [], 0.0
+    for g in ("high", "low"):
+        m = rob == g
+        s = mm.pool(te[m], se[m] ** 2, tau2=tau2, test="knha")
+        close_all([s.estimate, s.ci_lb, s.ci_ub], com[g]["random"], 4, f"{g} [CI], common tau^2")
+        assert abs(reg.subgroups[g].ci_lb - float(com[g]["random"][1])) > 0.05  # metafor's rule
+        own = mm.pool(te[m], se[m] ** 2, method="EE", i2="Q")
+        close(own.q, com[g]["Q"], 2, f"{g}: Q")
+        close(own.i2, com[g]["I2"], 1, f"{g}: I^2")
+        est.append(s.estimate)
+        w.append(1 / s.se**2)
+        q_within += own.q
+    est, w = np.array(est), np.array(w)
+    q_between = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
+    close(q_between, com["between"]["Q"], 2, "Q between, common tau^2")
+    close(float(stats.chi2.sf(q_between, 1)), com["between"]["p"], what="p between")
+    close(q_within, com["within"]["Q"], 2, "Q within")
+    close(float(stats.chi2.sf(q_within, com["within"]["df"])), com["within"]["p"], what="p within")
