@@ -209,6 +209,8 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
             if method == "EE" or i2 == "Q":
                 i2v = max(0.0, 100 * (qe - df_res) / qe) if qe > 0 else 0.0
                 h2 = qe / df_res
+                if i2 == "Q":  # H = max(1, sqrt(Q/df)) as I^2 >= 0 (Higgins & Thompson 2002; meta)
+                    h2 = max(1.0, h2)
             else:
                 i2v = 100 * t2 / (vt + t2)
                 h2 = t2 / vt + 1

@@ -48,6 +48,19 @@ def test_pool_q_based_i2_has_meta_test_based_interval():
     assert (res.h2_ci_lb, res.h2_ci_ub) == pytest.approx((hc.h_low**2, hc.h_high**2), rel=1e-12)
 
 
+def test_pool_q_based_h_is_at_least_one():
+    """Q < k - 1: meta reports I^2 = 0 and H = max(1, sqrt(Q/(k-1))) = 1 (Fleiss 1993 SMD data,
+    Q = 3.68 on 4 df, printed "H = 1"); metafor's common-effect H^2 = Q/(k-1) stays unfloored."""
+    y = [-0.3399, -0.5659, -0.2999, 0.1250, -0.7346]
+    v = [0.1564, 0.0554, 0.0578, 0.1002, 0.2723]
+    res = mm.pool(y, v, method="DL", i2="Q")
+    assert res.q < res.q_df
+    assert res.i2 == 0.0 and res.h2 == 1.0
+    assert res.h2 == pytest.approx(h_i2_ci(res.q, res.k).h ** 2, rel=1e-12)
+    ee = mm.pool(y, v, method="EE")
+    assert ee.h2 == pytest.approx(ee.q / (ee.k - 1), rel=1e-12) and ee.h2 < 1
+
+
 def test_unknown_tau2_ci_is_refused():
     with pytest.raises(ValueError, match="unknown tau2_ci 'XX'"):
         mm.pool([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], tau2_ci="XX")
