@@ -302,7 +302,7 @@ def intercept_moments(y3: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float)
     residual sums are expanded about the weighted mean; where that expansion would cancel more
     than three digits they are summed directly instead.
     """
-    wp = (v + tau2) ** _POWERS
+    wp = _weight_powers(v, tau2)
     (sw, s2, s3), (swy, s2y, _), (swyy, s2yy, _) = (y3 @ wp).tolist()
     mu = swy / sw
     pyy = s2yy - mu * (2.0 * s2y - mu * s2)
@@ -319,7 +319,25 @@ _EXPONENTS = np.array([[0.0], [1.0], [2.0]])
 
 def outcome_powers(y: np.ndarray) -> np.ndarray:
     """The 3 x k matrix [1, y, y^2] read by :func:`intercept_moments`."""
-    return y ** _EXPONENTS
+    if y.size <= _SMALL_K:
+        return y ** _EXPONENTS  # one numpy call
+    return np.vstack((np.ones(y.size), y, y * y))
+
+
+_SMALL_K = 256  # up to here a numpy call costs more than its arithmetic
+
+
+def _weight_powers(v: np.ndarray, tau2: float) -> np.ndarray:
+    """The k x 3 matrix [w, w^2, w^3], w = 1/(v + tau2), for a k x 1 column ``v``: one call of
+    pow for small k; products (pow is slower per element) for large k."""
+    if v.shape[0] <= _SMALL_K:
+        return (v + tau2) ** _POWERS
+    w = 1.0 / (v[:, 0] + tau2)
+    out = np.empty((w.size, 3))
+    out[:, 0] = w
+    np.multiply(w, w, out=out[:, 1])
+    np.multiply(out[:, 1], w, out=out[:, 2])
+    return out
 
 
 def intercept_trpp(sw: float, s2: float, s3: float) -> float:
@@ -402,7 +420,7 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
     if method == "REML" and pr_hat is None and X is None and v.ndim == 1 and tau2 > 0:
         # tr(PP) from sum w, w^2, w^3
-        return math.sqrt(2 / intercept_trpp(*((v + tau2)[:, None] ** _POWERS).sum(axis=0).tolist()))
+        return math.sqrt(2 / intercept_trpp(*_weight_powers(v[:, None], tau2).sum(axis=0).tolist()))
     w = _weights(v, tau2)
     if method == "ML":
         return float(np.sqrt(2 / _dot(w, w)))
