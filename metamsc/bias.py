@@ -32,7 +32,7 @@ from .core import canonical_test
 from .pooling import pool
 from .results import MetaResult
 from .metareg import MetaRegression, fit_design
-from .tau2 import canonical_method
+from .tau2 import USER_WEIGHTED, canonical_method
 
 __all__ = ["EggerTest", "BeggTest", "TrimAndFill", "egger_test", "begg_test", "trim_and_fill"]
 
@@ -507,7 +507,7 @@ def trim_and_fill(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *,
         kw.setdefault("measure", res.measure)
         if res.n is not None:
             per.setdefault("n", np.asarray(res.n))
-        if res.method == "GENQ":  # percent weights are proportional to the user's weights
+        if res.method in USER_WEIGHTED:  # percent weights are proportional to the user's weights
             per.setdefault("weights", np.asarray(res.weights))
     elif per:
         ok = np.isfinite(np.asarray(yi, dtype=float)) & np.isfinite(np.asarray(vi, dtype=float))

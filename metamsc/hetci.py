@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 from ._dist import chi2_isf, chi2_ppf, chi2_sf, norm_isf, norm_sf
 from .tau2 import loglik, q_profile_ci, q_statistic
 
-__all__ = ["Tau2Interval", "TAU2_CI_METHODS", "tau2_ci", "log_likelihood", "typical_variance",
+__all__ = ["Tau2Interval", "TAU2_CI_METHODS", "tau2_ci", "genq_tail", "log_likelihood", "typical_variance",
            "HInterval", "h_i2_ci", "RbResult", "rb", "StudyTests", "study_tests",
            "weighted_chi2_sf"]
 
@@ -197,17 +197,22 @@ def weighted_chi2_sf(q: float, lam: ArrayLike, *, max_terms: int = 20_000) -> fl
     return float(min(1.0, np.dot(c[:n + 1], chdtrc(df, q / beta)) + max(0.0, 1 - total)))
 
 
-def _genq_ci(y, v, a, level, tmin, tmax):
-    """Generalised Q-profile bounds (Jackson 2013, Res Synth Methods 4:220; Biggerstaff &
-    Jackson 2008): Q_a = sum a_i (y_i - mu_a)^2 is distributed as sum lam_j chi^2_1 with lam
-    the eigenvalues of S P S, P = A - a a'/sum a and S = diag(sqrt(v + tau^2))."""
+def genq_tail(y: np.ndarray, v: np.ndarray, a: np.ndarray, tau2: float) -> float:
+    """P(Q_a > q_obs | tau^2) for the weighted Q_a = sum a_i (y_i - mu_a)^2 of the data (Jackson
+    2013, Res Synth Methods 4:220; Biggerstaff & Jackson 2008, Stat Med 27:6093): Q_a is
+    distributed as sum lam_j chi^2_1 with lam the eigenvalues of S P S, P = A - a a'/sum a and
+    S = diag(sqrt(v + tau^2)) (from a secular equation, O(k) memory); increasing in tau^2."""
     s = float(np.sum(a))
-    mu = np.sum(a * y) / s
-    q_obs = float(np.sum(a * (y - mu) ** 2))
+    q_obs = float(np.sum(a * (y - np.sum(a * y) / s) ** 2))
+    return weighted_chi2_sf(q_obs, _secular_eigenvalues(a * (v + tau2), a**2 * (v + tau2), s))
+
+
+def _genq_ci(y, v, a, level, tmin, tmax):
+    """Generalised Q-profile bounds (Jackson 2013, Res Synth Methods 4:220): the tau^2 at which
+    :func:`genq_tail` equals alpha/2 and 1 - alpha/2."""
 
     def sf(t):  # P(Q_a > q_obs | tau^2 = t), increasing in t
-        lam = _secular_eigenvalues(a * (v + t), a**2 * (v + t), s)
-        return weighted_chi2_sf(q_obs, lam)
+        return genq_tail(y, v, a, t)
 
     alpha = 1 - level
     lb_sign = ub_sign = ""

@@ -29,7 +29,7 @@ from .frames import accepts_data
 from ._util import check_level, readonly
 from .core import ModelFit, canonical_test, fit_model
 from .results import Excluded
-from .tau2 import POSITIVE_VI_ONLY, TAU2_METHODS, Projection, canonical_method, estimate_tau2
+from .tau2 import POSITIVE_VI_ONLY, TAU2_METHODS, USER_WEIGHTED, Projection, canonical_method, estimate_tau2
 
 __all__ = ["MetaRegression", "Prediction", "AnovaResult", "meta_regression", "anova",
            "design_matrix"]
@@ -632,10 +632,10 @@ def as_regression(fit) -> MetaRegression:
         return fit
     from .results import MetaResult
 
-    if isinstance(fit, MetaResult) and fit.method in TAU2_METHODS and fit.method != "GENQ":
+    if isinstance(fit, MetaResult) and fit.method in TAU2_METHODS and fit.method not in USER_WEIGHTED:
         return fit_design(np.asarray(fit.yi), np.asarray(fit.vi), np.ones((fit.k, 1)), ("intrcpt",),
                     fit.method, fit.test, fit.level, None, None, 1e-12, 100, fit.labels, (), None)
-    raise TypeError("needs a meta_regression() fit or an inverse-variance pool() fit (not GENQ, "
+    raise TypeError("needs a meta_regression() fit or an inverse-variance pool() fit (not GENQ/GENQM, "
                     f"Mantel-Haenszel, Peto or GLMM), not {type(fit).__name__}"
                     + (f" with method {fit.method}" if hasattr(fit, "method") else ""))
 

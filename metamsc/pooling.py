@@ -30,7 +30,8 @@ from .measures import REGISTRY, get_measure
 from .results import (I2_DEFINITIONS, PI_RULES, Conventions, Deferred, Diagnostics, Excluded,
                       IVSettings, MetaResult, NaturalScale, prediction_bounds)
 from .core import TESTS, canonical_test, check_weights, fit_model
-from .tau2 import METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, canonical_method, q_profile_ci, row_sum
+from .tau2 import (METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, USER_WEIGHTED, canonical_method,
+                   q_profile_ci, row_sum)
 
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
@@ -264,8 +265,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     k = int(y.size)
     if k == 0:
         raise ValueError("no study left to pool")
-    if method == "GENQ" and a is None:
-        raise ValueError("method GENQ needs study weights (weights=...), as metafor")
+    if method in USER_WEIGHTED and a is None:
+        raise ValueError(f"method {method} needs study weights (weights=...), as metafor")
     _check_range(y, v)
     warns = []
     dups = len(set(labs)) < k and sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
@@ -389,7 +390,7 @@ def heterogeneity_intervals(y: np.ndarray, v: np.ndarray, tau2: float, *, method
 
             ci = _tau2_interval(y, v, tau2, method=tau2_ci, level=level,
                                 estimator=method if method in ("ML", "REML") else "REML",
-                                weights=weights if method == "GENQ" else None, se_tau2=se_tau2)
+                                weights=weights if method in USER_WEIGHTED else None, se_tau2=se_tau2)
             t_lb, t_ub = ci.low, ci.high
         if i2 == "tau2" and np.isfinite(vt):
             i_lb, i_ub = (100 * t / (vt + t) for t in (t_lb, t_ub))

@@ -113,6 +113,8 @@ class Diagnostics:
 #: quantile has k - 2 df (Higgins, Thompson & Spiegelhalter 2009, JRSS A 172:137), and with 2
 #: studies tau^2 rests on one contrast; the model itself computes it for k >= 2, as metafor
 PI_MIN_K = 3
+#: tau^2 estimators whose study weights are the user's (``weights=``), not the inverse variances
+USER_WEIGHTED = ("GENQ", "GENQM")
 
 
 @dataclass(frozen=True)
@@ -607,7 +609,7 @@ def _iv_settings_from(res: MetaResult) -> IVSettings:
     i2 = next((k for k, v in I2_DEFINITIONS.items() if v == res.conventions.i2_definition), "tau2")
     if res.method == "EE":
         i2 = "tau2"  # a common-effect model always reports the Q-based I^2
-    weights = np.asarray(res.weights) if res.method == "GENQ" else None
+    weights = np.asarray(res.weights) if res.method in USER_WEIGHTED else None
     return IVSettings(pi=pi, i2=i2, user_weights=weights)
 
 

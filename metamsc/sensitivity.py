@@ -23,7 +23,7 @@ from ._present import explained, fmt
 from .frames import accepts_data
 from .progress import progress
 from .pooling import pool
-from .results import Excluded, MetaResult
+from .results import USER_WEIGHTED, Excluded, MetaResult
 
 __all__ = ["LeaveOneOut", "Cumulative", "leave_one_out", "cumulative"]
 
@@ -135,7 +135,7 @@ def _inputs(data: MetaResult | ArrayLike, vi: ArrayLike | None, labels, kwargs: 
             kw["n"] = np.asarray(res.n)
         if res.corrected is not None:
             kw["corrected"] = np.asarray(res.corrected)
-        if res.method == "GENQ":  # percent weights are proportional to the user's weights
+        if res.method in USER_WEIGHTED:  # percent weights are proportional to the user's weights
             kw["weights"] = np.asarray(res.weights)
         kw.update(kwargs)
         return (np.asarray(res.yi, dtype=float), np.asarray(res.vi, dtype=float),

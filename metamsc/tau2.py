@@ -23,12 +23,15 @@ import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 from ._util import frozen_instance
+from .results import USER_WEIGHTED
 
-__all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "Tau2Fit", "Projection",
+__all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
+           "Projection",
            "estimate_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
            "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
 
-TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
+TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ",
+                "GENQM")
 #: other names of the common-effect model
 METHOD_ALIASES = {"FE": "EE", "CE": "EE"}
 _BY_UPPER = {m.upper(): m for m in TAU2_METHODS} | METHOD_ALIASES
@@ -396,6 +399,27 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
     return tau2, it, True
 
 
+def _genqm(ymc: np.ndarray, v: np.ndarray, a: np.ndarray, X, tau2: float | None):
+    """The median-unbiased generalised Q estimate (metafor's GENQM; Jackson 2013, Res Synth
+    Methods 4:220): the tau^2 at which P(Q_a > q_obs | tau^2) = 1/2 for the weighted
+    Q_a = sum a_i (y_i - mu_a)^2, 0 when that tail already exceeds 1/2 at tau^2 = 0.
+    Returns (estimate or None without an upper bracket, algorithm)."""
+    if X is not None:
+        raise ValueError("method GENQM is available for the model without moderators only (the "
+                         "distribution of Q_a under a design matrix needs a dense eigen-decomposition)")
+    algorithm = "Brent root of P(Q_a > q | tau^2) = 1/2 (median-unbiased generalised Q)"
+    if tau2 is not None:
+        return tau2, algorithm
+    from .hetci import genq_tail  # same layer; hetci imports this module at its top
+
+    def f(t: float) -> float:
+        return 0.5 - genq_tail(ymc, v, a, t)
+
+    if f(0.0) <= 0:
+        return 0.0, algorithm
+    return _root_on_halfline(f, float(np.var(ymc)) + float(np.max(v))), algorithm
+
+
 def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -> float:
     """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
     k, p = v.size, _p(X)
@@ -412,10 +436,10 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -
         pr = Projection(np.ones(k), X)
         return float(np.sqrt((2 * pr.tr2(v, v) + 4 * t * pr.tr(v) + 2 * t**2 * (k - p))
                              / (k - p) ** 2))
-    if method in ("GENQ", "SJ"):
-        pr = Projection(a if method == "GENQ" else 1.0 / (v + tau2_0), X)
+    if method in USER_WEIGHTED + ("SJ",):
+        pr = Projection(a if method != "SJ" else 1.0 / (v + tau2_0), X)
         inner = 2 * pr.tr2(v, v) + 4 * t * pr.tr2(None, v) + 2 * t**2 * pr.tr2()
-        if method == "GENQ":
+        if method != "SJ":
             return float(np.sqrt(inner / pr.tr() ** 2))
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
     if method == "REML" and pr_hat is None and X is None and v.ndim == 1 and tau2 > 0:
@@ -526,12 +550,18 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     elif method == "SJ":
         tau2_0 = float(np.mean(ymc**2))  # identical yi: tau2_0 = 0 and the estimate is 0 (as metafor)
         raw = tau2_0 * Projection(_weights(v, tau2_0), X).quad(ymc) / (k - p)
-    elif method == "GENQ":
+    elif method in USER_WEIGHTED:
         if weights is None:
-            raise ValueError("method GENQ needs study weights (weights=...), as metafor")
+            raise ValueError(f"method {method} needs study weights (weights=...), as metafor")
         a = np.asarray(weights, dtype=float).ravel()
-        pr = Projection(a, X)
-        raw = (pr.quad(ymc) - pr.tr(v)) / pr.tr()
+        if method == "GENQ":
+            pr = Projection(a, X)
+            raw = (pr.quad(ymc) - pr.tr(v)) / pr.tr()
+        else:
+            raw, algorithm = _genqm(ymc, v, a, X, tau2)
+            if raw is None:
+                return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
+                               "no upper bracket for P(Q_a > q) = 1/2")
     elif method in ("PM", "PMM"):
         target = (k - p) if method == "PM" else float(chi2_ppf(0.5, k - p))
         algorithm = "Brent root of Q(tau^2) = " + ("k - p" if method == "PM" else "median of chi^2(k-p)")

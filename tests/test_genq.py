@@ -47,3 +47,30 @@ def test_weighted_chi2_tail_at_the_bounds(case):
     lam = np.linalg.eigvalsh(sq @ p @ sq)
     assert hetci.weighted_chi2_sf(q, lam[lam > 1e-12 * lam.max()]) == pytest.approx(
         case["sf_at_0"], abs=1e-10)
+
+
+GENQM_CASES = [c for c in GENQ["cases"] if c["type"] == "GENQ" and c["level"] == 0.95
+               and c["dataset"] in ("k3", "k4", "pritz", "normand", "raudenbush")]
+
+
+@pytest.mark.parametrize("case", GENQM_CASES, ids=lambda c: c["id"])
+def test_genqm_is_the_median_unbiased_root(case):
+    """metafor's rma(yi, vi, weights = a, method = "GENQM"): the tau^2 at which
+    P(Q_a > q_obs) = 1/2 (0 when the tail exceeds 1/2 at tau^2 = 0); R reference by Imhof's
+    inversion and uniroot (genq.json, tau2_genqm). Its SE is GENQ's formula at that value."""
+    y, v, a = (np.array(case[x], dtype=float) for x in ("yi", "vi", "weights"))
+    res = mm.pool(y, v, method="GENQM", weights=a)
+    assert res.tau2 == pytest.approx(case["tau2_genqm"], rel=TOL, abs=1e-10)
+    assert res.diagnostics.converged
+    if res.tau2 > 0:
+        assert hetci.genq_tail(y - y.mean(), v, a, res.tau2) == pytest.approx(0.5, abs=1e-9)
+    fixed = mm.pool(y, v, method="GENQ", weights=a, tau2=res.tau2)  # same SE formula as GENQ
+    assert res.se_tau2 == pytest.approx(fixed.se_tau2, rel=1e-12)
+
+
+def test_genqm_needs_weights_and_no_moderators():
+    y, v = [0.1, 0.15, 0.3, -0.2], [0.04, 0.09, 0.05, 0.02]
+    with pytest.raises(ValueError, match="GENQM needs study weights"):
+        mm.pool(y, v, method="GENQM")
+    with pytest.raises(ValueError, match="without moderators"):
+        mm.meta_regression(y, v, [1.0, 2.0, 3.0, 4.0], method="GENQM", weights=[1, 1, 1, 1])

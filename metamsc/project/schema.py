@@ -23,7 +23,7 @@ from ..measures import CORRECTION_RULES, REGISTRY
 from ..method_sensitivity import PROPORTION_TRANSFORMS, spec_options
 from ..plots.forest import check_spec_options
 from ..pooling import METHODS
-from ..results import I2_DEFINITIONS, PI_RULES
+from ..results import I2_DEFINITIONS, PI_RULES, USER_WEIGHTED
 
 __all__ = ["Spec", "load_spec", "ROLES", "KINDS", "PLOT_KINDS", "GLMM_METHODS", "COMPARE_ROLES",
            "suggest"]
@@ -241,9 +241,10 @@ def _model_keys(where_: str, raw: dict[str, Any]) -> dict[str, Any]:
     method = raw.get("method", "REML")
     allowed_methods = METHODS + GLMM_METHODS + ("BAYES",)
     check_choice(where_, "method", method, allowed_methods, "method ")
-    if method == "GENQ":
-        raise SpecError(where_, f"key 'method': GENQ needs study weights, which a spec cannot give; "
-                        f"use it from Python: metamsc.pool(yi, vi, method='GENQ', weights=...)", key="method")
+    if method in USER_WEIGHTED:
+        raise SpecError(where_, f"key 'method': {method} needs study weights, which a spec cannot give; "
+                        f"use it from Python: metamsc.pool(yi, vi, method='{method}', weights=...)",
+                        key="method")
     if method in GLMM_METHODS and not REGISTRY[measure].glmm:
         raise SpecError(where_, f"key 'method': {method} needs measure PLO (binomial-normal), "
                         f"IRLN (Poisson-normal) or OR (two groups, model UM.FS), not {measure}", key="method")

@@ -19,7 +19,9 @@
 ## P(Q_a > q_obs | t) = alpha/2 (lower) and 1 - alpha/2 (upper) by uniroot(); a bound is 0
 ## when the tail at t = 0 already exceeds its target. The weights: "J" a = 1/sqrt(v) (Jackson
 ## 2013; R meta's method.tau.ci = "J"); "GENQ" the weights given to rma(..., weights = a,
-## method = "GENQ"), here a = 1/v and a = 1 (unweighted).
+## method = "GENQ"), here a = 1/v and a = 1 (unweighted). Each case also carries the
+## median-unbiased estimate of metafor's rma(..., weights = a, method = "GENQM"): the tau^2 at
+## which P(Q_a > q_obs) = 1/2 (0 when that tail already exceeds 1/2 at tau^2 = 0).
 
 suppressPackageStartupMessages({
   library(metafor)
@@ -82,7 +84,7 @@ genq_ci <- function(y, v, a, level) {
     if (s0 >= target) return(0)
     uniroot(function(t) sf(t) - target, c(0, hi), tol = 1e-13, maxiter = 1000)$root
   }
-  c(lb = root(alpha / 2), ub = root(1 - alpha / 2), q = q, sf0 = s0)
+  c(lb = root(alpha / 2), ub = root(1 - alpha / 2), q = q, sf0 = s0, m = root(0.5))
 }
 
 D <- list()
@@ -107,7 +109,9 @@ for (ds in names(D)) {
       weights_name = wn, level = sc(level), yi = arr(y), vi = arr(v), weights = arr(W[[wn]]),
       R = "genq_ci(yi, vi, weights, level) (Imhof inversion, see the header)",
       q_a = sc(r[["q"]]), sf_at_0 = sc(r[["sf0"]]), tau2_lb = sc(r[["lb"]]),
-      tau2_ub = sc(r[["ub"]]))
+      tau2_ub = sc(r[["ub"]]),
+      ## the median-unbiased GENQ estimate (metafor's method = "GENQM"): P(Q_a > q_obs | t) = 1/2
+      tau2_genqm = sc(r[["m"]]))
   }
 }
 
