@@ -12,7 +12,9 @@ Sources (numbers quoted as printed, with the R call that printed them):
   here the remaining printed ones.)
 
 Friede et al. 2017 (Biom J 59(4):658-671 and Res Synth Methods 8(1):79-91) are not quoted: no text
-of their tables or results could be found (see docs/validation.md, `bayes` row).
+of their numeric results could be obtained (see docs/validation.md, `bayes` row). The Biom J
+paper's sect. 3.2 example (acute graft rejection, 14/61 vs 15/20 and 4/36 vs 11/36) is the pair of
+randomized Crins studies, analysed here as ma05 and in tests/test_bayes.py.
 
 Each example's data, priors and an independent reference, the joint posterior integrated over
 (mu, tau) on a dense grid, are in tests/reference/bayes_published.json (written by
