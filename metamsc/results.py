@@ -46,6 +46,9 @@ PI_RULES = {
            "(Higgins, Thompson & Spiegelhalter 2009; meta method.predict='HTS')",
     "HK": "estimate -/+ t(k-1) * sqrt(SE_HK^2 + tau^2) with the Hartung-Knapp SE "
           "(Partlett & Riley 2017; meta method.predict='HK')",
+    "V": "estimate -/+ t(k-1) * sqrt(SE_model^2 + tau^2) with the model-based SE, also under "
+         "Hartung-Knapp (Higgins, Thompson & Spiegelhalter 2009 with k-1 df, Veroniki et al. "
+         "2019; meta >= 8 default method.predict='V')",
 }
 
 #: I^2 definitions
@@ -80,6 +83,8 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
         crit, sd = t(max(k - 2, 1)), np.sqrt(se**2 + tau2)
     elif rule == "HTS":
         crit, sd = t(k - 2), np.sqrt(se_model**2 + tau2)
+    elif rule == "V":
+        crit, sd = t(k - 1), np.sqrt(se_model**2 + tau2)
     else:  # HK
         crit, sd = t(k - 1), np.sqrt(s2w_knha * se_model**2 + tau2)
     return float(estimate - crit * sd), float(estimate + crit * sd)

@@ -443,8 +443,8 @@ def test_joy2006_subgroups_by_missing_data():
 def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
     """meta >= 8: PM with Hartung-Knapp; the prediction interval by meta's default rule "V"
     (Veroniki et al. 2019): estimate -/+ t(k-1) sqrt(SE_model^2 + tau^2) with the model-based SE,
-    written out here because pool() offers it only without Hartung-Knapp (pi="t" takes the
-    result's SE, under test="knha" the Hartung-Knapp one). Q < k - 1: I^2 = 0, H = 1 and the
+    pool(pi="V"), also under test="knha" (pi="t" takes the result's SE, under test="knha" the
+    Hartung-Knapp one, and does not give the printout). Q < k - 1: I^2 = 0, H = 1 and the
     H interval centred on ln 1 (the rule of meta >= 4.18-1; compare the meta 4.0-1 printout in
     test_fleiss93cont_metacont_smd_meta_convention). The study data are recovered from the
     printed study CIs (4 decimals), so pooled results are compared at 3 decimals; the H and I^2
@@ -453,7 +453,7 @@ def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
     s = o["studies"]
     lb, ub = np.log(np.array(s["lower"], float)), np.log(np.array(s["upper"], float))
     yi, sei = np.log(np.array(s["RR"], float)), (ub - lb) / (2 * Z)
-    res = mm.pool(yi, sei**2, method="PM", test="knha", i2="Q")
+    res = mm.pool(yi, sei**2, method="PM", test="knha", i2="Q", pi="V")
     k = res.k
     close_all(percent(res.weights), s["w_random"], 1, "%W(random)")
     recovered = 5e-4  # the data carry the rounding of the printed study CIs
@@ -464,9 +464,11 @@ def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
     close(res.tau2, o["tau2"], 4, "tau^2")
     close(res.q, o["Q"], 2, "Q")
     assert res.q_df == o["Q_df"]
-    half = stats.t.ppf(0.975, k - 1) * math.sqrt(res.se_model**2 + res.tau2)
-    for v, pr in zip(np.exp([res.estimate - half, res.estimate + half]), o["pi"]):
+    for v, pr in zip(np.exp([res.pi_lb, res.pi_ub]), o["pi"]):
         assert abs(v - float(pr)) <= recovered, ("prediction interval (V)", v, pr)
+    half = stats.t.ppf(0.975, k - 1) * math.sqrt(res.se_model**2 + res.tau2)  # the rule, spelt out
+    assert (res.pi_lb, res.pi_ub) == pytest.approx((res.estimate - half, res.estimate + half),
+                                                   rel=1e-12)
     for rule in ("t", "HK", "HTS", "riley", "metafor"):
         other = mm.pool(yi, sei**2, method="PM", test="knha", pi=rule)
         assert abs(math.exp(other.pi_ub) - float(o["pi"][1])) > 1e-3, rule
