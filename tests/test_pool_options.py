@@ -113,4 +113,4 @@ def test_pi_rule_v_is_t_k_minus_1_with_the_model_based_se():
     t_rule = mm.pool(y, v, method="REML", test="knha", pi="t")
     assert abs(t_rule.pi_ub - knha.pi_ub) > 1e-4  # ... so pi="t" is another interval
     with pytest.raises(ValueError, match="prediction-interval rule"):
-        mm.pool(y, v, method="REML", pi="v")
+        mm.pool(y, v, method="REML", pi="VV")
