@@ -503,9 +503,9 @@ def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
     I^2 per subgroup, Q-between from the subgroup estimates and SEs. With tau.common = TRUE meta
     takes the common tau^2 of the meta-regression on the subgroups (REML), then pools each subgroup
     on its own with that tau^2 (Hartung-Knapp within the subgroup, df k_g - 1) and tests the
-    subgroup estimates by Q-between; pool(subgroup=..., tau2_common=True) follows metafor instead
-    (one meta-regression, Hartung-Knapp on k - p df, a Wald/F test), so meta's rule is built
-    here from pool() with the common tau^2 fixed."""
+    subgroup estimates by Q-between: pool(subgroup=..., tau2_common="meta"). pool(subgroup=...,
+    tau2_common=True) follows metafor instead (one meta-regression, Hartung-Knapp on k - p df, a
+    Wald/F test) and does not give the printout."""
     case = REF["harrer_thirdwave_subgroups"]
     te, se = _thirdwave()
     rob = np.array(case["RiskOfBias"])
@@ -523,26 +523,25 @@ def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
     close(res.subgroup_test.pvalue, sep["between"]["p"], what="p between")
 
     com = case["printed"]["common"]
+    meta = mm.pool(te, se**2, method="REML", test="knha", i2="Q", subgroup=list(rob),
+                   tau2_common="meta")
     reg = mm.pool(te, se**2, method="REML", test="knha", i2="Q", subgroup=list(rob),
                   tau2_common=True)
-    tau2 = reg.subgroups["high"].tau2
-    close(tau2, com["high"]["tau2"], 4, "common tau^2")
-    close(math.sqrt(tau2), com["high"]["tau"], 4, "common tau")
-    est, w, q_within = [], [], 0.0
+    q_within = 0.0
     for g in ("high", "low"):
-        m = rob == g
-        s = mm.pool(te[m], se[m] ** 2, tau2=tau2, test="knha")
+        s = meta.subgroups[g]
+        assert s.k == com[g]["k"]
+        close(s.tau2, com[g]["tau2"], 4, f"{g}: common tau^2")
+        close(math.sqrt(s.tau2), com[g]["tau"], 4, f"{g}: common tau")
+        assert s.tau2 == reg.subgroups[g].tau2  # the same common tau^2 under both rules
         close_all([s.estimate, s.ci_lb, s.ci_ub], com[g]["random"], 4, f"{g} [CI], common tau^2")
+        assert s.df == s.k - 1  # Hartung-Knapp within the subgroup
         assert abs(reg.subgroups[g].ci_lb - float(com[g]["random"][1])) > 0.05  # metafor's rule
-        own = mm.pool(te[m], se[m] ** 2, method="EE", i2="Q")
-        close(own.q, com[g]["Q"], 2, f"{g}: Q")
-        close(own.i2, com[g]["I2"], 1, f"{g}: I^2")
-        est.append(s.estimate)
-        w.append(1 / s.se**2)
-        q_within += own.q
-    est, w = np.array(est), np.array(w)
-    q_between = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
-    close(q_between, com["between"]["Q"], 2, "Q between, common tau^2")
-    close(float(stats.chi2.sf(q_between, 1)), com["between"]["p"], what="p between")
+        close(s.q, com[g]["Q"], 2, f"{g}: Q")
+        close(s.i2, com[g]["I2"], 1, f"{g}: I^2")
+        q_within += s.q
+    close(meta.subgroup_test.q, com["between"]["Q"], 2, "Q between, common tau^2")
+    assert meta.subgroup_test.df == com["between"]["df"] and meta.subgroup_test.df2 is None
+    close(meta.subgroup_test.pvalue, com["between"]["p"], what="p between")
     close(q_within, com["within"]["Q"], 2, "Q within")
     close(float(stats.chi2.sf(q_within, com["within"]["df"])), com["within"]["p"], what="p within")
