@@ -325,7 +325,8 @@ def test_fleiss93_metabin_mh_with_cochrane_q(measure):
     """meta 4.x, metabin(sm = measure) with its defaults then: Mantel-Haenszel common effect,
     DerSimonian-Laird random effects with Q taken around the MH estimate (RevMan's rule,
     meta's Q.Cochrane): tau^2 = (Q - (k-1)) / (sum w - sum w^2 / sum w), w = 1/v_i
-    (DerSimonian & Laird 1986, with the MH estimate in Q)."""
+    (DerSimonian & Laird 1986, with the MH estimate in Q): pool_mh(q="cochrane"), whose
+    ``random`` is that random-effects model."""
     p = REF[f"ouyang_fleiss93_mh_{measure.lower()}"]["printed"]
     e1, n1, e2, n2 = _fleiss93()
     es = mm.effect_size(measure, convention="meta", events1=e1, total1=n1, events2=e2, total2=n2)
@@ -334,29 +335,30 @@ def test_fleiss93_metabin_mh_with_cochrane_q(measure):
     close_all(back(es.yi), s[measure], 4, measure)
     close_all(back(es.yi - Z * np.sqrt(es.vi)), s["lower"], 4, "lower")
     close_all(back(es.yi + Z * np.sqrt(es.vi)), s["upper"], 4, "upper")
-    mh = pool_mh(e1, n1, e2, n2, measure=measure)
+    mh = pool_mh(e1, n1, e2, n2, measure=measure, q="cochrane")
     close_all(mh.weights, s["w_fixed"], 2, "%W(fixed), MH")
     close_all(back([mh.estimate, mh.ci_lb, mh.ci_ub]), p["fixed"], 4, "MH fixed [CI]")
     close(mh.statistic, p["z_fixed"], what="z (MH)")
     close(mh.pvalue, p["p_fixed"], what="p (MH)")
-    # Q around the MH estimate with inverse-variance weights: metafor's rma.mh Q
-    q, k = mh.q, mh.k
-    w = 1 / np.asarray(es.vi)
-    close(q, p["Q"], 2, "Q (Cochrane)")
-    close(float(stats.chi2.sf(q, k - 1)), p["Q_p"], what="p(Q)")
-    iv_q = mm.pool(es.yi, es.vi, method="EE").q
+    # Q around the MH estimate with inverse-variance weights (metafor's rma.mh Q too)
+    close(mh.q, p["Q"], 2, "Q (Cochrane)")
+    close(mh.q_pvalue, p["Q_p"], what="p(Q)")
+    assert mh.q == pool_mh(e1, n1, e2, n2, measure=measure).q  # metafor's default: the same Q
+    iv = pool_mh(e1, n1, e2, n2, measure=measure, q="inverse")  # meta's Q.Cochrane = FALSE
+    assert iv.q == pytest.approx(mm.pool(es.yi, es.vi, method="EE").q, rel=1e-12)
     if measure == "RD":  # here the rule shows: Q around the IV estimate is 10.42
-        assert abs(iv_q - float(p["Q"])) > 0.02
-    tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    close(tau2, p["tau2"], 4, "tau^2 (DL from Q)")
-    re = mm.pool(es.yi, es.vi, tau2=tau2)
+        assert abs(iv.q - float(p["Q"])) > 0.02
+    re = mh.random
+    close(re.tau2, p["tau2"], 4, "tau^2 (DL from Q)")
+    w = 1 / np.asarray(es.vi)
+    assert re.tau2 == pytest.approx(max(0.0, (mh.q - (mh.k - 1)) / (w.sum() - (w**2).sum() / w.sum())),
+                                    rel=1e-12)  # the formula, spelt out
     close_all(back([re.estimate, re.ci_lb, re.ci_ub]), p["random"], 4, "random [CI]")
     close(re.statistic, p["z_random"], what="z random")
     close(re.pvalue, p["p_random"], what="p random")
     close_all(percent(re.weights), s["w_random"], 2, "%W(random)")
-    hc = mm.h_i2_ci(q, k)
-    close_all([hc.h, hc.h_low, hc.h_high], p["H"], 2, "H [CI]")
-    close_all([hc.i2, hc.i2_low, hc.i2_high], p["I2"], 1, "I^2 [CI]")
+    close_all(np.sqrt([re.h2, re.h2_ci_lb, re.h2_ci_ub]), p["H"], 2, "H [CI]")
+    close_all([re.i2, re.i2_ci_lb, re.i2_ci_ub], p["I2"], 1, "I^2 [CI]")
 
 
 # --------------------------------------------------------------------- zero cells, meta 4.15-1
@@ -483,19 +485,17 @@ def test_fleiss93_metainf_mh_leave_one_out():
     e1, n1, e2, n2 = _fleiss93()
     for i, row in enumerate(p["rows"]):
         keep = np.arange(7) != i
-        mh = pool_mh(e1[keep], n1[keep], e2[keep], n2[keep], measure="OR")
+        mh = pool_mh(e1[keep], n1[keep], e2[keep], n2[keep], measure="OR", q="cochrane")
         close_all(np.exp([mh.estimate, mh.ci_lb, mh.ci_ub]), row[:3], 4, f"omitting {i}: OR [CI]")
         if row[3].startswith("<"):
             assert mh.pvalue < float(row[3][1:])
         else:
             close(mh.pvalue, row[3], what=f"omitting {i}: p")
-        es = mm.effect_size("OR", convention="meta", events1=e1[keep], total1=n1[keep],
-                            events2=e2[keep], total2=n2[keep])
-        w = 1 / np.asarray(es.vi)
-        df = mh.k - 1
-        tau2 = max(0.0, (mh.q - df) / (w.sum() - (w**2).sum() / w.sum()))
-        close(tau2, row[4], 4, f"omitting {i}: tau^2")
-        close(mm.h_i2_ci(mh.q, mh.k).i2, row[5], 1, f"omitting {i}: I^2")
+        close(mh.random.tau2, row[4], 4, f"omitting {i}: tau^2")
+        close(mh.random.i2, row[5], 1, f"omitting {i}: I^2")
+    # metainf through the library: leave_one_out of the MH fit keeps q="cochrane"
+    loo = mm.leave_one_out(pool_mh(e1, n1, e2, n2, measure="OR", q="cochrane"))
+    close(loo.fits[0].random.tau2, p["rows"][0][4], 4, "leave_one_out: tau^2")
 
 
 def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
