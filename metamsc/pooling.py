@@ -67,7 +67,7 @@ def _recorded(body):
     records its settings (for ``refit``); ``subgroup=`` adds the subgroup analysis."""
 
     @functools.wraps(body)
-    def wrapper(yi, vi, *, subgroup=None, tau2_common: bool = False, **kwargs):
+    def wrapper(yi, vi, *, subgroup=None, tau2_common: bool | str = False, **kwargs):
         for key, names in _NAMED_ARGS:
             if key in kwargs and kwargs[key] not in names:
                 kwargs[key] = _canonical(kwargs[key], names)
@@ -88,13 +88,14 @@ def _recorded(body):
     extra = [inspect.Parameter("subgroup", inspect.Parameter.KEYWORD_ONLY, default=None,
                                annotation="ArrayLike | None"),
              inspect.Parameter("tau2_common", inspect.Parameter.KEYWORD_ONLY, default=False,
-                               annotation="bool")]
+                               annotation="bool | str")]
     wrapper.__signature__ = sig.replace(parameters=list(sig.parameters.values()) + extra)
     wrapper.__doc__ = (body.__doc__ or "") + """
     ``subgroup`` (a label per study) adds the same model fitted in each subgroup
     (``result.subgroups``, an ordered mapping) and the test for subgroup differences
     (``result.subgroup_test``); ``tau2_common=True`` gives the subgroups one common tau^2
-    (see :func:`metamsc.subgroups.subgroup_analysis`). Names of methods, tests, rules and
+    (metafor's meta-regression; ``tau2_common="meta"``: meta's ``tau.common = TRUE``, each
+    subgroup pooled alone with it; see :func:`metamsc.subgroups.subgroup_analysis`). Names of methods, tests, rules and
     measures are case-insensitive. ``result.refit(subset)`` repeats the fit on a subset.
     """
     return wrapper

@@ -46,6 +46,9 @@ PI_RULES = {
            "(Higgins, Thompson & Spiegelhalter 2009; meta method.predict='HTS')",
     "HK": "estimate -/+ t(k-1) * sqrt(SE_HK^2 + tau^2) with the Hartung-Knapp SE "
           "(Partlett & Riley 2017; meta method.predict='HK')",
+    "V": "estimate -/+ t(k-1) * sqrt(SE_model^2 + tau^2) with the model-based SE, also under "
+         "Hartung-Knapp (Higgins, Thompson & Spiegelhalter 2009 with k-1 df, Veroniki et al. "
+         "2019; meta >= 8 default method.predict='V')",
 }
 
 #: I^2 definitions
@@ -80,6 +83,8 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
         crit, sd = t(max(k - 2, 1)), np.sqrt(se**2 + tau2)
     elif rule == "HTS":
         crit, sd = t(k - 2), np.sqrt(se_model**2 + tau2)
+    elif rule == "V":
+        crit, sd = t(k - 1), np.sqrt(se_model**2 + tau2)
     else:  # HK
         crit, sd = t(k - 1), np.sqrt(s2w_knha * se_model**2 + tau2)
     return float(estimate - crit * sd), float(estimate + crit * sd)
@@ -669,6 +674,11 @@ class MHResult(_TwoGroupResult):
     TA: float | None = None
     TAp: float | None = None
     k_pos: int | None = None
+    #: heterogeneity rule of pool_mh(q=...) (twogroup.MH_Q_RULES): "metafor", "cochrane", "inverse"
+    q_rule: str = "metafor"
+    #: the inverse-variance random-effects model with the DL tau^2 of this fit's Q, as R meta
+    #: reports it beside the MH estimate (q="cochrane" or "inverse"; None under "metafor")
+    random: MetaResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def of_rates(self) -> bool:
@@ -681,11 +691,13 @@ class MHResult(_TwoGroupResult):
         from .twogroup import pool_mh
 
         idx = _subset_index(subset, self.k)
+        kw: dict[str, Any] = {"q": self.q_rule}
         if self.of_rates:  # incidence rates: total1/total2 hold person-times
             from .twogroup import pool_mh_rates as pool_mh
+            kw = {}
         child = pool_mh(*self._tables(idx), measure=self.measure, level=self.level, add=self.add,
                         to=self.to, drop00=self.drop00, correct=self.correct,
-                        labels=[self.labels[i] for i in idx])
+                        labels=[self.labels[i] for i in idx], **kw)
         return self._finish_refit(idx, child)
 
     def _title(self) -> str:
@@ -702,6 +714,12 @@ class MHResult(_TwoGroupResult):
                 del d["CMH"], d["CMHp"]
         if self.measure == "OR":
             d.update(BD=self.BD, BDp=self.BDp, TA=self.TA, TAp=self.TAp, k_pos=self.k_pos)
+        if self.random is not None:  # listed only when set, so metafor's outputs stay unchanged
+            r = self.random
+            d.update(q_rule=self.q_rule, random={
+                "estimate": r.estimate, "se": r.se, "ci_lb": r.ci_lb, "ci_ub": r.ci_ub,
+                "statistic": r.statistic, "pvalue": r.pvalue, "tau2": r.tau2,
+                "method": r.conventions.tau2_estimator})
         return d
 
 

@@ -8,12 +8,20 @@ Two ways, as R's meta and metafor:
   (``result.refit(subset)``: the same model kind, estimator, test and level), with its own tau^2;
   the test is Q_between = sum w_g (mu_g - mu_w)^2, w_g = 1/SE_g^2, on G - 1 df (meta's
   ``Q.b.random``; for a common-effect model ``Q.b.common``).
-- ``tau2_common=True`` (meta's ``tau.common = TRUE``; metafor
-  ``rma(yi, vi, mods = ~ factor(g) - 1)``): one mixed-effects meta-regression on the subgroup
-  dummies without intercept, whose coefficients are the subgroup means with one tau^2; the test
-  is the Wald test that the means are equal, which is metafor's test of moderators (QM) of
-  ``rma(yi, vi, mods = ~ factor(g))`` (chi^2, or F under Knapp-Hartung). Inverse-variance models
-  only (metafor has no subgroup model with a common tau^2 for MH, Peto or the GLMM).
+- ``tau2_common=True`` (or ``"metafor"``; metafor ``rma(yi, vi, mods = ~ factor(g) - 1)``): one
+  mixed-effects meta-regression on the subgroup dummies without intercept, whose coefficients
+  are the subgroup means with one tau^2; the test is the Wald test that the means are equal,
+  which is metafor's test of moderators (QM) of ``rma(yi, vi, mods = ~ factor(g))`` (chi^2, or F
+  under Knapp-Hartung, on k - p df).
+- ``tau2_common="meta"`` (meta's ``tau.common = TRUE``, as documented for meta's ``subgroup``
+  argument; Borenstein et al. 2009, ch. 19, "pooling tau^2 across subgroups"): the same common
+  tau^2 (the meta-regression's), then each subgroup pooled on its own with that tau^2 fixed, so
+  that under Knapp-Hartung each subgroup has its own scaling factor and t(k_g - 1) quantile; the
+  test is Q_between from those subgroup estimates and SEs on G - 1 df (chi^2), meta's
+  ``Q.b.random``.
+
+Both common-tau^2 rules need an inverse-variance model (metafor has no subgroup model with a
+common tau^2 for MH, Peto or the GLMM).
 """
 
 from __future__ import annotations
@@ -28,9 +36,17 @@ from ._dist import chi2_sf
 from .frames import accepts_data
 from .results import MetaResult, NaturalScale, SubgroupTest, Subgroups, prediction_bounds
 
-__all__ = ["SubgroupAnalysis", "subgroup_analysis", "between_test"]
+__all__ = ["SubgroupAnalysis", "subgroup_analysis", "between_test", "TAU2_COMMON_RULES"]
 
 MISSING = ("", "nan", "none", "na")
+
+#: the rules for one tau^2 common to the subgroups (``tau2_common=``), see the module docstring
+TAU2_COMMON_RULES = {
+    "metafor": "meta-regression on the subgroup dummies (metafor rma(yi, vi, mods = ~ factor(g) - 1)"
+               "; Viechtbauer 2010)",
+    "meta": "common tau^2 of the meta-regression, each subgroup pooled alone with it, Q-between "
+            "(meta tau.common = TRUE; Borenstein et al. 2009, ch. 19)",
+}
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,7 @@ def between_test(estimates: ArrayLike, se: ArrayLike, *, df2: float | None = Non
 
 
 @accepts_data(("groups", "order"), labels=None, drop=False)
-def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: bool = False,
+def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: bool | str = False,
                       order: ArrayLike | None = None,
                       descriptive: ArrayLike = ()) -> SubgroupAnalysis:
     """Fit ``result``'s model in each subgroup and test for subgroup differences.
@@ -108,8 +124,10 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
         A fitted result.
     groups : array_like
         A subgroup label per study of the input of ``result``.
-    tau2_common : bool
-        One tau^2 for all subgroups (the meta-regression on the subgroup dummies).
+    tau2_common : bool or str
+        One tau^2 for all subgroups: ``True`` or ``"metafor"`` the meta-regression on the
+        subgroup dummies (metafor), ``"meta"`` meta's ``tau.common = TRUE`` (that tau^2 fixed in
+        each subgroup pooled alone, Q-between); ``False`` a tau^2 per subgroup.
     order : array_like, optional
         Subgroup labels to list first.
     descriptive : array_like
@@ -138,6 +156,7 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
     >>> print(f"Q = {sa.test.q:.4f}, df = {sa.test.df}, p = {sa.test.pvalue:.4f}")
     Q = 1.2016, df = 1, p = 0.2730
     """
+    rule = _tau2_common_rule(tau2_common)
     descriptive = tuple(str(x) for x in descriptive)
     g = _labels(groups, result)
     levels: list[str] = [str(x) for x in (order if order is not None else ())]
@@ -152,9 +171,29 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
     notes = [f"subgroup {lv!r}: every study was left out (see excluded); not pooled"
              for lv in levels if members[lv].size == 0]
     levels = [lv for lv in levels if members[lv].size]
-    if tau2_common:
+    if rule == "meta":
+        return _common_meta(result, levels, members, notes, descriptive)
+    if rule == "metafor":
         return _common(result, levels, members, notes)
     fits = [(lv, result.refit(members[lv])) for lv in levels]
+    return _separate_fits(result, fits, notes, descriptive, False)
+
+
+def _tau2_common_rule(tau2_common: bool | str) -> str | None:
+    """None (a tau^2 per subgroup) or the name of the common-tau^2 rule."""
+    if tau2_common is False or tau2_common is None:
+        return None
+    if tau2_common is True:
+        return "metafor"
+    if isinstance(tau2_common, str) and tau2_common.lower() in TAU2_COMMON_RULES:
+        return tau2_common.lower()
+    raise ValueError(f"tau2_common must be False, True or one of {', '.join(map(repr, TAU2_COMMON_RULES))}"
+                     f", got {tau2_common!r}")
+
+
+def _separate_fits(result, fits, notes, descriptive, common: bool, method: str | None = None):
+    """Subgroups fitted one by one and their Q-between test (the usable, non-descriptive ones)."""
+    notes = list(notes)
     notes += [f"subgroup {lv!r} is descriptive: shown, not tested or used as an estimate"
               for lv, _ in fits if lv in descriptive]
     usable = [(lv, r) for lv, r in fits if np.isfinite(r.se) and r.se > 0 and np.isfinite(r.estimate)
@@ -164,9 +203,10 @@ def subgroup_analysis(result: MetaResult, groups: ArrayLike, *, tau2_common: boo
                   for lv, r in fits if (lv, r) not in usable and lv not in descriptive]
     test = None
     if len(usable) > 1:
+        kw = {} if method is None else {"method": method}
         test = between_test([r.estimate for _, r in usable], [r.se for _, r in usable],
-                            groups=tuple(lv for lv, _ in usable))
-    return SubgroupAnalysis(result, Subgroups(tuple(fits), False, tuple(notes)), test)
+                            groups=tuple(lv for lv, _ in usable), **kw)
+    return SubgroupAnalysis(result, Subgroups(tuple(fits), common, tuple(notes)), test)
 
 
 def _meta_regression(yi, vi, X, *, method, test, level):
@@ -179,21 +219,54 @@ def _meta_regression(yi, vi, X, *, method, test, level):
     return np.asarray(fit.beta), np.asarray(fit.se), fit
 
 
-def _common(result: MetaResult, levels, members, notes) -> SubgroupAnalysis:
+def _common_fit(result: MetaResult, levels, members, rule: str):
+    """The meta-regression on the subgroup dummies (one tau^2): checks, design, fit."""
+    name = "True" if rule == "metafor" else repr(rule)
     if result.model != "IV":
-        raise ValueError(f"tau2_common=True needs an inverse-variance model (a meta-regression on "
-                         f"the subgroup dummies); this is a {result.model} fit: use "
+        raise ValueError(f"tau2_common={name} needs an inverse-variance model (a meta-regression "
+                         f"on the subgroup dummies); this is a {result.model} fit: use "
                          f"tau2_common=False")
     if result.settings is not None and result.settings.user_weights is not None:
-        raise ValueError("tau2_common=True is not available with user weights")
+        raise ValueError(f"tau2_common={name} is not available with user weights")
     if len(levels) < 2:
-        raise ValueError("tau2_common=True needs at least two subgroups with studies")
+        raise ValueError(f"tau2_common={name} needs at least two subgroups with studies")
     y, v = np.asarray(result.yi, dtype=float), np.asarray(result.vi, dtype=float)
     X = np.zeros((result.k, len(levels)))
     for j, lv in enumerate(levels):
         X[members[lv], j] = 1.0
-    beta, se, fit = _meta_regression(y, v, X, method=result.method, test=result.test,
-                                     level=result.level)
+    return X, _meta_regression(y, v, X, method=result.method, test=result.test, level=result.level)
+
+
+def _common_meta(result: MetaResult, levels, members, notes, descriptive) -> SubgroupAnalysis:
+    """meta's tau.common = TRUE: the common tau^2, then each subgroup pooled alone with it fixed
+    (its own Knapp-Hartung factor and t(k_g - 1)), and Q-between of those fits."""
+    _, (_, _, fit) = _common_fit(result, levels, members, "meta")
+    tau2 = float(fit.tau2)
+    base = result if result.settings is not None else result.refit(np.arange(result.k))
+    st = base.settings
+    fixed = dataclasses.replace(base, settings=dataclasses.replace(
+        st, other=tuple((n, x) for n, x in st.other if n != "tau2") + (("tau2", tau2),)))
+    how = (f"{fit.method}, one tau^2 common to all subgroups (the meta-regression on the subgroup "
+           f"dummies), each subgroup pooled alone with it fixed (meta tau.common = TRUE)")
+    fits = []
+    for lv in levels:
+        sub = fixed.refit(members[lv])
+        sub = dataclasses.replace(
+            sub, se_tau2=float(fit.se_tau2), tau2_ci_lb=np.nan, tau2_ci_ub=np.nan,
+            settings=dataclasses.replace(sub.settings, not_refittable=(
+                f"subgroup {lv!r} is pooled with the tau^2 common to all subgroups; refit the "
+                "overall result and redo the subgroup analysis")),
+            conventions=dataclasses.replace(sub.conventions, tau2_estimator=how,
+                                            tau2_ci="none (tau^2 common to the subgroups)"))
+        fits.append((lv, sub))
+    return _separate_fits(result, fits, notes, descriptive, True, method=(
+        "Q-between from the subgroup estimates and SEs, each subgroup pooled alone with the "
+        "common tau^2 (meta tau.common = TRUE, Q.b.random)"))
+
+
+def _common(result: MetaResult, levels, members, notes) -> SubgroupAnalysis:
+    X, (beta, se, fit) = _common_fit(result, levels, members, "metafor")
+    v = np.asarray(result.vi, dtype=float)
     k, p = X.shape
     tau2 = float(fit.tau2)
     how = (f"{fit.method}, one tau^2 common to all subgroups: meta-regression on the subgroup "

@@ -51,6 +51,13 @@ applies to yi/vi (defaults 1/2, "only0", True), the second to the tables that
 enter the MH/Peto formulas (defaults 0, "none", False, i.e. raw counts).
 For MH, Q = sum (yi - mu_MH)^2 / vi over the studies with a yi,
 I^2 = max(0, (Q - (k_yi - 1))/Q), H^2 = Q/(k_yi - 1) (Higgins & Thompson 2002).
+``pool_mh(q=...)`` names the heterogeneity rule (``MH_Q_RULES``): "metafor" (the default, rma.mh:
+that Q, no between-study variance), "cochrane" (R meta's ``Q.Cochrane = TRUE``, RevMan 5 and the
+Cochrane Handbook: the same Q around the MH estimate, and from it the DerSimonian-Laird
+tau^2 = max(0, (Q - (k_yi - 1)) / (sum w - sum w^2 / sum w)), w = 1/vi, with the inverse-variance
+random-effects model on that tau^2 that meta reports beside the MH estimate, ``result.random``)
+and "inverse" (meta's ``Q.Cochrane = FALSE``: Q around the inverse-variance common-effect
+estimate sum w yi / sum w, the same DL tau^2 formula and random-effects model from it).
 Weights are those of metafor's ``weights()``: S_i (OR), c n1/N (RR),
 n1 n2/N (RD) and V_i (Peto), in percent.
 
@@ -87,9 +94,19 @@ from .results import (I2_DEFINITIONS, Conventions, Diagnostics, Excluded, MHResu
                       PetoResult)
 
 __all__ = ["pool_mh", "pool_mh_rates", "pool_peto", "exact_two_group", "MH_MEASURES",
-           "MH_RATE_MEASURES"]
+           "MH_RATE_MEASURES", "MH_Q_RULES"]
 
 MH_MEASURES = ("OR", "RR", "RD")
+#: heterogeneity rules of pool_mh(q=...): where Q is centred, and whether a DL tau^2 and a
+#: random-effects model come from it
+MH_Q_RULES = {
+    "metafor": "Q about the MH estimate with weights 1/vi; no tau^2 (metafor rma.mh)",
+    "cochrane": "Q about the MH estimate with weights 1/vi, DL tau^2 and random-effects model "
+                "from it (R meta Q.Cochrane = TRUE; RevMan 5, Cochrane Handbook; DerSimonian & "
+                "Laird 1986)",
+    "inverse": "Q about the inverse-variance common-effect estimate, DL tau^2 and random-effects "
+               "model from it (R meta Q.Cochrane = FALSE; DerSimonian & Laird 1986)",
+}
 MH_RATE_MEASURES = ("IRR", "IRD")
 
 
@@ -198,6 +215,49 @@ def _mh_heterogeneity(beta: float, yi, vi, ok):
     else:
         q = 0.0
     return _q_stats(q, k_yi)
+
+
+def _q_rule(q: str) -> str:
+    rule = str(q).lower()
+    if rule not in MH_Q_RULES:
+        raise ValueError(f"unknown heterogeneity rule q={q!r}; expected one of {', '.join(MH_Q_RULES)}")
+    return rule
+
+
+def _mh_q_and_random(rule: str, beta: float, measure: str, yi, vi, ok, labels, level):
+    """Q, its p-value, I^2, H^2 under the rule ``rule`` (``MH_Q_RULES``) and the random-effects
+    model meta reports beside the MH estimate (None under "metafor"): the inverse-variance model
+    with the DerSimonian & Laird (1986) tau^2 = max(0, (Q - df) / (sum w - sum w^2 / sum w)) of
+    that Q, its I^2 and H (Q-based, test-based CIs of Higgins & Thompson 2002) from the same Q."""
+    center = beta
+    if rule == "inverse" and ok.sum() > 0:
+        w = 1 / vi[ok]
+        center = float(np.sum(w * yi[ok]) / np.sum(w))
+    q, q_p, i2, h2 = _mh_heterogeneity(center, yi, vi, ok)
+    k_yi = int(ok.sum())
+    if rule == "metafor" or k_yi < 2 or not np.isfinite(q):
+        return (q, q_p, i2, h2), None
+    import dataclasses
+
+    from .hetci import h_i2_ci
+    from .pooling import pool
+
+    tau2 = max(0.0, (q - (k_yi - 1)) * _vt(vi[ok]) / (k_yi - 1))
+    lab = [l for l, o in zip(labels, ok) if o]
+    re = pool(yi[ok], vi[ok], tau2=tau2, method="DL", measure=measure, level=level, labels=lab,
+              i2="Q")
+    hc = h_i2_ci(q, k_yi, level)
+    re = dataclasses.replace(
+        re, q=float(q), q_pvalue=float(q_p), i2=float(hc.i2), i2_ci_lb=float(hc.i2_low),
+        i2_ci_ub=float(hc.i2_high), h2=float(hc.h) ** 2, h2_ci_lb=float(hc.h_low) ** 2,
+        h2_ci_ub=float(hc.h_high) ** 2,
+        conventions=dataclasses.replace(
+            re.conventions, tau2_estimator="DL from the Q of the Mantel-Haenszel fit: " + MH_Q_RULES[rule],
+            tau2_ci="none (tau^2 from the Q of the Mantel-Haenszel fit)"),
+        settings=dataclasses.replace(re.settings, not_refittable=(
+            "the random-effects model of a Mantel-Haenszel fit takes its tau^2 from the MH fit's Q: "
+            "refit the Mantel-Haenszel result (its refit recomputes both)")))
+    return (q, q_p, i2, h2), re
 
 
 def _percent(wi):
@@ -341,7 +401,8 @@ def _yi_warnings(yi_ok: np.ndarray, labels) -> list[str]:
 def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: ArrayLike, *,
             measure: str = "OR", level: float = 0.95, add: float | tuple = 0.5,
             to: str | tuple = "only0", drop00: bool | tuple = True, correct: bool = True,
-            labels: ArrayLike | None = None, subgroup: ArrayLike | None = None) -> MHResult:
+            q: str = "metafor", labels: ArrayLike | None = None,
+            subgroup: ArrayLike | None = None) -> MHResult:
     """Mantel-Haenszel common-effect meta-analysis of 2x2 tables (metafor ``rma.mh``).
 
     ``measure`` is "OR", "RR" (pooled on the log scale) or "RD". ``add``,
@@ -351,8 +412,14 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
     The result (:class:`~metamsc.results.MHResult`) holds ``CMH``/``CO`` (and ``BD``, ``TA``
     for OR) with p-values, ``k_yi`` and ``k_pos``. ``subgroup`` (a label per study) adds a
     Mantel-Haenszel fit per subgroup (``result.subgroups``, ``result.subgroup_test``).
+    ``q`` is the heterogeneity rule (``MH_Q_RULES``): "metafor" (rma.mh: Q about the MH
+    estimate, no tau^2), "cochrane" (R meta's ``Q.Cochrane = TRUE``, as RevMan 5 and the
+    Cochrane Handbook: the same Q, and from it the DL tau^2 and the random-effects model meta
+    prints beside the MH estimate, in ``result.random``) or "inverse" (meta's
+    ``Q.Cochrane = FALSE``: Q about the inverse-variance common estimate).
     See the module docstring for the formulas.
     """
+    q_rule = _q_rule(q)
     measure = str(measure).upper()
     if measure in MH_RATE_MEASURES:
         raise ValueError(f"measure {measure!r} pools incidence rates: use pool_mh_rates(events1, time1, "
@@ -403,11 +470,11 @@ def pool_mh(events1: ArrayLike, total1: ArrayLike, events2: ArrayLike, total2: A
         wi = n1 * (n2 / N)
         variance = "Sato, Greenland & Robins (1989)"
 
-    q, q_p, i2, h2 = _mh_heterogeneity(beta, yi, vi, ok)
+    (q, q_p, i2, h2), random = _mh_q_and_random(q_rule, beta, measure, yi, vi, ok, lab, level)
     wts = _percent(wi)
 
     typed: dict[str, Any] = {"k_yi": k_yi, "k_all": int(keep.size), "variance": variance,
-                             "kept": np.flatnonzero(keep),
+                             "kept": np.flatnonzero(keep), "q_rule": q_rule, "random": random,
                              "correct": bool(correct),
                              "add": (add1, add2), "to": (to1, to2), "drop00": (drop1, drop2)}
     typed.update(_cmh(a, n1, n2, N, m1, m0, correct))

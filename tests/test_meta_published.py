@@ -325,7 +325,8 @@ def test_fleiss93_metabin_mh_with_cochrane_q(measure):
     """meta 4.x, metabin(sm = measure) with its defaults then: Mantel-Haenszel common effect,
     DerSimonian-Laird random effects with Q taken around the MH estimate (RevMan's rule,
     meta's Q.Cochrane): tau^2 = (Q - (k-1)) / (sum w - sum w^2 / sum w), w = 1/v_i
-    (DerSimonian & Laird 1986, with the MH estimate in Q)."""
+    (DerSimonian & Laird 1986, with the MH estimate in Q): pool_mh(q="cochrane"), whose
+    ``random`` is that random-effects model."""
     p = REF[f"ouyang_fleiss93_mh_{measure.lower()}"]["printed"]
     e1, n1, e2, n2 = _fleiss93()
     es = mm.effect_size(measure, convention="meta", events1=e1, total1=n1, events2=e2, total2=n2)
@@ -334,29 +335,30 @@ def test_fleiss93_metabin_mh_with_cochrane_q(measure):
     close_all(back(es.yi), s[measure], 4, measure)
     close_all(back(es.yi - Z * np.sqrt(es.vi)), s["lower"], 4, "lower")
     close_all(back(es.yi + Z * np.sqrt(es.vi)), s["upper"], 4, "upper")
-    mh = pool_mh(e1, n1, e2, n2, measure=measure)
+    mh = pool_mh(e1, n1, e2, n2, measure=measure, q="cochrane")
     close_all(mh.weights, s["w_fixed"], 2, "%W(fixed), MH")
     close_all(back([mh.estimate, mh.ci_lb, mh.ci_ub]), p["fixed"], 4, "MH fixed [CI]")
     close(mh.statistic, p["z_fixed"], what="z (MH)")
     close(mh.pvalue, p["p_fixed"], what="p (MH)")
-    # Q around the MH estimate with inverse-variance weights: metafor's rma.mh Q
-    q, k = mh.q, mh.k
-    w = 1 / np.asarray(es.vi)
-    close(q, p["Q"], 2, "Q (Cochrane)")
-    close(float(stats.chi2.sf(q, k - 1)), p["Q_p"], what="p(Q)")
-    iv_q = mm.pool(es.yi, es.vi, method="EE").q
+    # Q around the MH estimate with inverse-variance weights (metafor's rma.mh Q too)
+    close(mh.q, p["Q"], 2, "Q (Cochrane)")
+    close(mh.q_pvalue, p["Q_p"], what="p(Q)")
+    assert mh.q == pool_mh(e1, n1, e2, n2, measure=measure).q  # metafor's default: the same Q
+    iv = pool_mh(e1, n1, e2, n2, measure=measure, q="inverse")  # meta's Q.Cochrane = FALSE
+    assert iv.q == pytest.approx(mm.pool(es.yi, es.vi, method="EE").q, rel=1e-12)
     if measure == "RD":  # here the rule shows: Q around the IV estimate is 10.42
-        assert abs(iv_q - float(p["Q"])) > 0.02
-    tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
-    close(tau2, p["tau2"], 4, "tau^2 (DL from Q)")
-    re = mm.pool(es.yi, es.vi, tau2=tau2)
+        assert abs(iv.q - float(p["Q"])) > 0.02
+    re = mh.random
+    close(re.tau2, p["tau2"], 4, "tau^2 (DL from Q)")
+    w = 1 / np.asarray(es.vi)
+    assert re.tau2 == pytest.approx(max(0.0, (mh.q - (mh.k - 1)) / (w.sum() - (w**2).sum() / w.sum())),
+                                    rel=1e-12)  # the formula, spelt out
     close_all(back([re.estimate, re.ci_lb, re.ci_ub]), p["random"], 4, "random [CI]")
     close(re.statistic, p["z_random"], what="z random")
     close(re.pvalue, p["p_random"], what="p random")
     close_all(percent(re.weights), s["w_random"], 2, "%W(random)")
-    hc = mm.h_i2_ci(q, k)
-    close_all([hc.h, hc.h_low, hc.h_high], p["H"], 2, "H [CI]")
-    close_all([hc.i2, hc.i2_low, hc.i2_high], p["I2"], 1, "I^2 [CI]")
+    close_all(np.sqrt([re.h2, re.h2_ci_lb, re.h2_ci_ub]), p["H"], 2, "H [CI]")
+    close_all([re.i2, re.i2_ci_lb, re.i2_ci_ub], p["I2"], 1, "I^2 [CI]")
 
 
 # --------------------------------------------------------------------- zero cells, meta 4.15-1
@@ -443,8 +445,8 @@ def test_joy2006_subgroups_by_missing_data():
 def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
     """meta >= 8: PM with Hartung-Knapp; the prediction interval by meta's default rule "V"
     (Veroniki et al. 2019): estimate -/+ t(k-1) sqrt(SE_model^2 + tau^2) with the model-based SE,
-    written out here because pool() offers it only without Hartung-Knapp (pi="t" takes the
-    result's SE, under test="knha" the Hartung-Knapp one). Q < k - 1: I^2 = 0, H = 1 and the
+    pool(pi="V"), also under test="knha" (pi="t" takes the result's SE, under test="knha" the
+    Hartung-Knapp one, and does not give the printout). Q < k - 1: I^2 = 0, H = 1 and the
     H interval centred on ln 1 (the rule of meta >= 4.18-1; compare the meta 4.0-1 printout in
     test_fleiss93cont_metacont_smd_meta_convention). The study data are recovered from the
     printed study CIs (4 decimals), so pooled results are compared at 3 decimals; the H and I^2
@@ -453,7 +455,7 @@ def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
     s = o["studies"]
     lb, ub = np.log(np.array(s["lower"], float)), np.log(np.array(s["upper"], float))
     yi, sei = np.log(np.array(s["RR"], float)), (ub - lb) / (2 * Z)
-    res = mm.pool(yi, sei**2, method="PM", test="knha", i2="Q")
+    res = mm.pool(yi, sei**2, method="PM", test="knha", i2="Q", pi="V")
     k = res.k
     close_all(percent(res.weights), s["w_random"], 1, "%W(random)")
     recovered = 5e-4  # the data carry the rounding of the printed study CIs
@@ -464,9 +466,11 @@ def test_meta8_prediction_rule_v_and_h_interval_below_k(outcome):
     close(res.tau2, o["tau2"], 4, "tau^2")
     close(res.q, o["Q"], 2, "Q")
     assert res.q_df == o["Q_df"]
-    half = stats.t.ppf(0.975, k - 1) * math.sqrt(res.se_model**2 + res.tau2)
-    for v, pr in zip(np.exp([res.estimate - half, res.estimate + half]), o["pi"]):
+    for v, pr in zip(np.exp([res.pi_lb, res.pi_ub]), o["pi"]):
         assert abs(v - float(pr)) <= recovered, ("prediction interval (V)", v, pr)
+    half = stats.t.ppf(0.975, k - 1) * math.sqrt(res.se_model**2 + res.tau2)  # the rule, spelt out
+    assert (res.pi_lb, res.pi_ub) == pytest.approx((res.estimate - half, res.estimate + half),
+                                                   rel=1e-12)
     for rule in ("t", "HK", "HTS", "riley", "metafor"):
         other = mm.pool(yi, sei**2, method="PM", test="knha", pi=rule)
         assert abs(math.exp(other.pi_ub) - float(o["pi"][1])) > 1e-3, rule
@@ -481,19 +485,17 @@ def test_fleiss93_metainf_mh_leave_one_out():
     e1, n1, e2, n2 = _fleiss93()
     for i, row in enumerate(p["rows"]):
         keep = np.arange(7) != i
-        mh = pool_mh(e1[keep], n1[keep], e2[keep], n2[keep], measure="OR")
+        mh = pool_mh(e1[keep], n1[keep], e2[keep], n2[keep], measure="OR", q="cochrane")
         close_all(np.exp([mh.estimate, mh.ci_lb, mh.ci_ub]), row[:3], 4, f"omitting {i}: OR [CI]")
         if row[3].startswith("<"):
             assert mh.pvalue < float(row[3][1:])
         else:
             close(mh.pvalue, row[3], what=f"omitting {i}: p")
-        es = mm.effect_size("OR", convention="meta", events1=e1[keep], total1=n1[keep],
-                            events2=e2[keep], total2=n2[keep])
-        w = 1 / np.asarray(es.vi)
-        df = mh.k - 1
-        tau2 = max(0.0, (mh.q - df) / (w.sum() - (w**2).sum() / w.sum()))
-        close(tau2, row[4], 4, f"omitting {i}: tau^2")
-        close(mm.h_i2_ci(mh.q, mh.k).i2, row[5], 1, f"omitting {i}: I^2")
+        close(mh.random.tau2, row[4], 4, f"omitting {i}: tau^2")
+        close(mh.random.i2, row[5], 1, f"omitting {i}: I^2")
+    # metainf through the library: leave_one_out of the MH fit keeps q="cochrane"
+    loo = mm.leave_one_out(pool_mh(e1, n1, e2, n2, measure="OR", q="cochrane"))
+    close(loo.fits[0].random.tau2, p["rows"][0][4], 4, "leave_one_out: tau^2")
 
 
 def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
@@ -501,9 +503,9 @@ def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
     I^2 per subgroup, Q-between from the subgroup estimates and SEs. With tau.common = TRUE meta
     takes the common tau^2 of the meta-regression on the subgroups (REML), then pools each subgroup
     on its own with that tau^2 (Hartung-Knapp within the subgroup, df k_g - 1) and tests the
-    subgroup estimates by Q-between; pool(subgroup=..., tau2_common=True) follows metafor instead
-    (one meta-regression, Hartung-Knapp on k - p df, a Wald/F test), so meta's rule is built
-    here from pool() with the common tau^2 fixed."""
+    subgroup estimates by Q-between: pool(subgroup=..., tau2_common="meta"). pool(subgroup=...,
+    tau2_common=True) follows metafor instead (one meta-regression, Hartung-Knapp on k - p df, a
+    Wald/F test) and does not give the printout."""
     case = REF["harrer_thirdwave_subgroups"]
     te, se = _thirdwave()
     rob = np.array(case["RiskOfBias"])
@@ -521,26 +523,25 @@ def test_harrer_thirdwave_subgroups_separate_and_common_tau2():
     close(res.subgroup_test.pvalue, sep["between"]["p"], what="p between")
 
     com = case["printed"]["common"]
+    meta = mm.pool(te, se**2, method="REML", test="knha", i2="Q", subgroup=list(rob),
+                   tau2_common="meta")
     reg = mm.pool(te, se**2, method="REML", test="knha", i2="Q", subgroup=list(rob),
                   tau2_common=True)
-    tau2 = reg.subgroups["high"].tau2
-    close(tau2, com["high"]["tau2"], 4, "common tau^2")
-    close(math.sqrt(tau2), com["high"]["tau"], 4, "common tau")
-    est, w, q_within = [], [], 0.0
+    q_within = 0.0
     for g in ("high", "low"):
-        m = rob == g
-        s = mm.pool(te[m], se[m] ** 2, tau2=tau2, test="knha")
+        s = meta.subgroups[g]
+        assert s.k == com[g]["k"]
+        close(s.tau2, com[g]["tau2"], 4, f"{g}: common tau^2")
+        close(math.sqrt(s.tau2), com[g]["tau"], 4, f"{g}: common tau")
+        assert s.tau2 == reg.subgroups[g].tau2  # the same common tau^2 under both rules
         close_all([s.estimate, s.ci_lb, s.ci_ub], com[g]["random"], 4, f"{g} [CI], common tau^2")
+        assert s.df == s.k - 1  # Hartung-Knapp within the subgroup
         assert abs(reg.subgroups[g].ci_lb - float(com[g]["random"][1])) > 0.05  # metafor's rule
-        own = mm.pool(te[m], se[m] ** 2, method="EE", i2="Q")
-        close(own.q, com[g]["Q"], 2, f"{g}: Q")
-        close(own.i2, com[g]["I2"], 1, f"{g}: I^2")
-        est.append(s.estimate)
-        w.append(1 / s.se**2)
-        q_within += own.q
-    est, w = np.array(est), np.array(w)
-    q_between = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2))
-    close(q_between, com["between"]["Q"], 2, "Q between, common tau^2")
-    close(float(stats.chi2.sf(q_between, 1)), com["between"]["p"], what="p between")
+        close(s.q, com[g]["Q"], 2, f"{g}: Q")
+        close(s.i2, com[g]["I2"], 1, f"{g}: I^2")
+        q_within += s.q
+    close(meta.subgroup_test.q, com["between"]["Q"], 2, "Q between, common tau^2")
+    assert meta.subgroup_test.df == com["between"]["df"] and meta.subgroup_test.df2 is None
+    close(meta.subgroup_test.pvalue, com["between"]["p"], what="p between")
     close(q_within, com["within"]["Q"], 2, "Q within")
     close(float(stats.chi2.sf(q_within, com["within"]["df"])), com["within"]["p"], what="p within")

@@ -91,3 +91,26 @@ def test_freeman_tukey_inverse_beyond_the_range_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert back_transform("PFT", [50.0], [1.0])[0] in (0.0, 1.0)
+
+
+def test_pi_rule_v_is_t_k_minus_1_with_the_model_based_se():
+    """meta's method.predict = "V" (meta >= 8's default; Higgins, Thompson & Spiegelhalter 2009
+    with k - 1 df): t(k-1) * sqrt(SE_model^2 + tau^2), the model-based SE also under
+    Hartung-Knapp, where pi="t" takes the Hartung-Knapp SE and pi="HTS" t(k-2)."""
+    from scipy import stats
+
+    y, v = _bcg()
+    k = len(y)
+    for test in ("z", "knha"):
+        res = mm.pool(y, v, method="REML", test=test, pi="V")
+        half = stats.t.isf(0.025, k - 1) * np.sqrt(res.se_model**2 + res.tau2)
+        assert (res.pi_lb, res.pi_ub) == pytest.approx((res.estimate - half, res.estimate + half),
+                                                       rel=1e-12)
+        assert "method.predict='V'" in res.conventions.prediction_interval
+        assert res.prediction_interval(rule="V").lower == pytest.approx(res.pi_lb, rel=1e-12)
+    knha = mm.pool(y, v, method="REML", test="knha", pi="V")
+    assert abs(knha.se - knha.se_model) > 1e-3  # the Hartung-Knapp SE differs here ...
+    t_rule = mm.pool(y, v, method="REML", test="knha", pi="t")
+    assert abs(t_rule.pi_ub - knha.pi_ub) > 1e-4  # ... so pi="t" is another interval
+    with pytest.raises(ValueError, match="prediction-interval rule"):
+        mm.pool(y, v, method="REML", pi="VV")

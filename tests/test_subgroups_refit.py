@@ -400,3 +400,63 @@ def test_leave_one_out_and_cumulative_of_mh_and_peto_match_metafor(case):
                          ("Qp", "QEp"), ("I2", "I2"), ("H2", "H2")):
         np.testing.assert_allclose(getattr(t, ours), np.array(case[theirs], float), rtol=1e-10,
                                    atol=1e-300, err_msg=ours)
+
+
+# --- meta's tau.common = TRUE rule (tau2_common="meta") ------------------------------------------
+
+META_CASES = json.loads((Path(__file__).parent / "reference" / "subgroups_meta.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", META_CASES, ids=[c["id"] for c in META_CASES])
+def test_common_tau2_meta_rule_matches_r(case):
+    """tau2_common="meta": the common tau^2 of the meta-regression, each subgroup pooled alone with
+    it fixed (R: rma(yi, vi, subset = g == level, tau2 = common, test = test)), Q-between of
+    those fits on G - 1 df (chi^2)."""
+    i, rtol = case["inputs"], _rtol(case)
+    r = mm.pool(i["yi"], i["vi"], method=case["method"], test=case["test"], subgroup=i["g"],
+                tau2_common="meta")
+    subs = list(r.subgroups.values())
+    assert r.subgroups.tau2_common and list(r.subgroups) == case["levels"]
+    for name in ("estimate", "se", "statistic", "pvalue", "ci_lb", "ci_ub", "k"):
+        np.testing.assert_allclose([getattr(s, name) for s in subs], case[name], rtol=rtol,
+                                   err_msg=name)
+    for s in subs:
+        assert s.tau2 == pytest.approx(case["tau2"], rel=rtol, abs=1e-12)
+        assert "meta tau.common = TRUE" in s.conventions.tau2_estimator
+        assert s.df == (s.k - 1 if case["test"] == "knha" else None)
+    t = r.subgroup_test
+    assert (t.df, t.df2) == (case["df"], None)
+    assert t.q == pytest.approx(case["q_between"], rel=rtol)
+    assert t.pvalue == pytest.approx(case["q_between_p"], rel=max(rtol, 1e-9))
+    assert "tau.common = TRUE" in t.method
+    # the same through subgroup_analysis and pool_effects, and "metafor" is True
+    sa = mm.subgroup_analysis(mm.pool(i["yi"], i["vi"], method=case["method"], test=case["test"]),
+                              i["g"], tau2_common="META")
+    assert sa.test.q == t.q
+    reg = mm.pool(i["yi"], i["vi"], method=case["method"], test=case["test"], subgroup=i["g"],
+                  tau2_common="metafor")
+    assert reg.subgroup_test.method != t.method
+    assert [s.tau2 for s in reg.subgroups.values()] == [s.tau2 for s in subs]
+
+
+def test_common_tau2_meta_rule_refuses_refits_and_bad_names():
+    c = META_CASES[0]
+    i = c["inputs"]
+    r = mm.pool(i["yi"], i["vi"], subgroup=i["g"], tau2_common="meta")
+    sub = r.subgroups[c["levels"][0]]
+    with pytest.raises(ValueError, match="pooled with the tau\\^2 common to all subgroups"):
+        sub.refit([0, 1])
+    with pytest.raises(ValueError, match="tau2_common must be False, True or one of"):
+        mm.pool(i["yi"], i["vi"], subgroup=i["g"], tau2_common="metareg")
+    a, n1, c2, n2 = _bcg_tables()
+    with pytest.raises(ValueError, match="tau2_common='meta' needs an inverse-variance model"):
+        mm.subgroup_analysis(pool_mh(a, n1, c2, n2), ["x"] * 6 + ["y"] * 7, tau2_common="meta")
+    x = [8, 2, 1, 2, 1, 3, 0]
+    n = [17, 2, 1, 2, 1, 10, 4]
+    g = ["trial", "case", "case", "case", "case", "trial", "trial"]
+    p = mm.pool_proportions(x, n, method="DL", test="knha", subgroup=g, tau2_common="meta")
+    e = mm.pool_effects(mm.effect_size("PLO", events=x, total=n), method="DL", test="knha",
+                        subgroup=g, tau2_common="meta")
+    assert p.subgroup_test.q == pytest.approx(e.subgroup_test.q, rel=1e-14)
+    assert "tau.common" in p.subgroup_test.method
+    assert p.subgroups["case"].natural is not None

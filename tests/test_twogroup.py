@@ -335,3 +335,73 @@ def test_mh_rates_not_estimable_and_bad_input():
         pool_mh_rates([1], [10], [2], [10], to="sometimes")
     with pytest.raises(ValueError, match="no study left"):
         pool_mh_rates([0], [10], [0], [10], drop00=(True, True))
+
+
+# --- pool_mh(q=...): meta's Q.Cochrane by name ------------------------------------------------
+
+_BCG = dict(tpos=[4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
+            tneg=[119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
+            cpos=[11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
+            cneg=[128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825])
+
+
+def _bcg_tables():
+    a, b, c, d = (np.array(_BCG[k], float) for k in ("tpos", "tneg", "cpos", "cneg"))
+    return a, a + b, c, c + d
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
+def test_mh_q_rules(measure):
+    """q="metafor" (default): rma.mh's Q, no random-effects model; q="cochrane" (meta's
+    Q.Cochrane = TRUE): the same Q and the DL tau^2 of it (DerSimonian & Laird 1986) with the
+    inverse-variance random-effects model on it; q="inverse" (Q.Cochrane = FALSE): Q about the
+    inverse-variance common estimate, i.e. the ordinary DL fit."""
+    import metamsc as mm
+
+    tabs = _bcg_tables()
+    met = pool_mh(*tabs, measure=measure)
+    assert met.q_rule == "metafor" and met.random is None and "random" not in met.to_dict()["extra"]
+    coch = pool_mh(*tabs, measure=measure, q="Cochrane")
+    assert coch.q_rule == "cochrane"
+    for name in ("estimate", "se", "q", "i2", "h2", "tau2"):
+        assert getattr(coch, name) == getattr(met, name), name  # the MH fit itself is unchanged
+    yi, vi = np.asarray(coch.yi), np.asarray(coch.vi)
+    w = 1 / vi
+    tau2 = max(0.0, (coch.q - (coch.k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    re = coch.random
+    assert re.tau2 == pytest.approx(tau2, rel=1e-12)
+    ref = mm.pool(yi, vi, tau2=tau2)
+    for name in ("estimate", "se", "ci_lb", "ci_ub", "pvalue"):
+        assert getattr(re, name) == pytest.approx(getattr(ref, name), rel=1e-12), name
+    hc = mm.h_i2_ci(coch.q, coch.k)
+    assert (re.q, re.i2, re.h2) == pytest.approx((coch.q, hc.i2, hc.h**2), rel=1e-12)
+    assert "Q.Cochrane = TRUE" in re.conventions.tau2_estimator
+    assert coch.to_dict()["extra"]["random"]["tau2"] == re.tau2
+    with pytest.raises(ValueError, match="refit the Mantel-Haenszel result"):
+        re.refit([0, 1, 2])
+    inv = pool_mh(*tabs, measure=measure, q="inverse")
+    dl = mm.pool(yi, vi, method="DL")
+    assert inv.q == pytest.approx(dl.q, rel=1e-12)
+    assert inv.random.tau2 == pytest.approx(dl.tau2, rel=1e-12)
+    assert inv.random.estimate == pytest.approx(dl.estimate, rel=1e-12)
+    assert inv.estimate == met.estimate  # still the MH estimate
+
+
+def test_mh_q_rule_is_kept_by_refits_and_subgroups():
+    import metamsc as mm
+
+    tabs = _bcg_tables()
+    coch = pool_mh(*tabs, q="cochrane")
+    sub = coch.refit(np.arange(5))
+    direct = pool_mh(*(t[:5] for t in tabs), q="cochrane")
+    assert sub.q_rule == "cochrane" and sub.random.tau2 == pytest.approx(direct.random.tau2, rel=1e-14)
+    loo = mm.leave_one_out(coch)
+    assert all(f.q_rule == "cochrane" and f.random is not None for f in loo.fits)
+    g = ["x"] * 6 + ["y"] * 7
+    sg = pool_mh(*tabs, q="cochrane", subgroup=g)
+    assert sg.subgroups["y"].random.tau2 == pytest.approx(
+        pool_mh(*(t[6:] for t in tabs), q="cochrane").random.tau2, rel=1e-14)
+    one = pool_mh(*(t[:1] for t in tabs), q="cochrane")  # one study: no tau^2 to estimate
+    assert one.random is None
+    with pytest.raises(ValueError, match="unknown heterogeneity rule q='revman'"):
+        pool_mh(*tabs, q="revman")
