@@ -158,7 +158,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     with a missing or non-finite yi or vi are left out and listed in
     ``excluded``. ``n`` (study sizes) enables the Freeman-Tukey back-transform.
     ``pi`` picks the prediction-interval rule (``results.PI_RULES``: metafor's
-    default, metafor's "simple", "t", "riley", or meta's "HTS" and "HK" forms); ``i2`` the I^2
+    default, metafor's "simple", "t", "riley", or meta's "HTS", "HK" and "V" forms); ``i2`` the I^2
     definition ("tau2" as metafor, "Q" as meta). ``tau2`` fixes the between-study variance.
     ``tau2_ci`` is the CI method for tau^2 (``hetci.TAU2_CI_METHODS``: "QP" the Q-profile as
     metafor's default, "PL" profile likelihood, "GENQ", "J" Jackson, "Wald", ...); with

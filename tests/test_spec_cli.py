@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import metamsc as mm
 from metamsc.cli import main
 
 REF = Path(__file__).parent / "reference"
@@ -153,6 +154,36 @@ def test_where_and_subgroup(tmp_path):
     w = 1 / se**2
     qb = np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2)
     assert t["q"] == pytest.approx(qb, rel=1e-7) and t["df"] == 1
+
+
+@pytest.mark.parametrize("rule", ["true", '"metafor"', '"meta"'])
+def test_spec_tau2_common_rules(tmp_path, rule):
+    """tau2_common = true (or "metafor"): metafor's meta-regression rule; "meta": meta's
+    tau.common = TRUE; the JSON names the rule and matches the API's subgroup results."""
+    data = ("study,events,total,design\nA,1,10,trial\nB,3,12,trial\nF,4,9,trial\nC,2,6,case\n"
+            "D,1,5,case\nE,4,7,case\n")
+    spec = _spec(tmp_path, BASE + f'test = "knha"\nsubgroup = "design"\ntau2_common = {rule}\n', data)
+    assert main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "s.json").read_text())
+    want = "meta" if "meta\"" in rule and "metafor" not in rule else True
+    assert out["subgroup"]["tau2_common"] == want
+    es = mm.effect_size("PLO", events=[1, 3, 4, 2, 1, 4], total=[10, 12, 9, 6, 5, 7])
+    api = mm.pool_effects(es, test="knha", subgroup=["trial"] * 3 + ["case"] * 3, tau2_common=want)
+    other = mm.pool_effects(es, test="knha", subgroup=["trial"] * 3 + ["case"] * 3,
+                            tau2_common=True if want == "meta" else "meta")
+    groups = {g["group"]: g for g in out["subgroup"]["groups"]}
+    for g, r in api.subgroups.items():  # the JSON holds 8 significant digits
+        assert groups[g]["estimate"] == pytest.approx(r.estimate, rel=1e-7)
+        assert groups[g]["ci_lb"] == pytest.approx(r.ci_lb, rel=1e-7)
+        assert groups[g]["ci_lb"] != pytest.approx(other.subgroups[g].ci_lb, rel=1e-3)
+    assert out["subgroup"]["test"]["q"] == pytest.approx(api.subgroup_test.q, rel=1e-7)
+
+
+def test_spec_tau2_common_unknown_rule(tmp_path, capsys):
+    spec = _spec(tmp_path, BASE + 'subgroup = "study"\ntau2_common = "metta"\n')
+    assert main(["run", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "key 'tau2_common': unknown tau2_common rule 'metta'" in err and len(err.splitlines()) == 1
 
 
 def test_explain_prints_resolved_spec(tmp_path, capsys):

@@ -55,7 +55,7 @@ def analysis_dict(an: "Analysis | EvidenceMap") -> dict[str, Any]:
                 k: v for k, v in vars(an.subgroup_test).items() if not (k == "df2" and v is None)},
         }
         if an.spec.tau2_common:
-            d["subgroup"]["tau2_common"] = True
+            d["subgroup"]["tau2_common"] = an.spec.tau2_common
     if not an.spec.overall:
         d["overall"] = False
         for k in ("estimate", "se", "statistic", "pvalue", "ci_lb", "ci_ub", "pi_lb", "pi_ub",

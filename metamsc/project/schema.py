@@ -24,6 +24,7 @@ from ..method_sensitivity import PROPORTION_TRANSFORMS, spec_options
 from ..plots.forest import check_spec_options
 from ..pooling import METHODS
 from ..results import I2_DEFINITIONS, PI_RULES, USER_WEIGHTED
+from ..subgroups import TAU2_COMMON_RULES
 
 __all__ = ["Spec", "load_spec", "ROLES", "KINDS", "PLOT_KINDS", "GLMM_METHODS", "COMPARE_ROLES",
            "suggest"]
@@ -38,7 +39,7 @@ _KEYS = {
     "add": (int, float), "to": str, "description": str, "pi": str, "i2": str, "study_ci": str,
     "note": str, "nagq": (int, str),
     "assume": dict, "sensitivity": dict, "compare": dict, "overall": bool, "kind": str,
-    "tau2_common": bool,
+    "tau2_common": (bool, str),
     "role": str, "caveat": str, "headline": str, "descriptive": list,
     "forest": dict, "plots": dict, "dpi": int,
     "moderators": list, "categorical": list,
@@ -108,7 +109,7 @@ class Spec:
     note: str = ""
     nagq: int | str = 7
     #: subgroups share one tau^2 (meta-regression on the subgroup dummies) instead of one each
-    tau2_common: bool = False
+    tau2_common: bool | str = False
     #: "primary", "sensitivity" or "descriptive" (no inference is drawn)
     role: str = "primary"
     #: caveats a reader must see with the result (carried into the JSON and the summary table)
@@ -171,7 +172,7 @@ class Spec:
                   "compare": None if self.compare is None else
                   dict(zip(("column", "group1", "group2"), self.compare))})
         if self.tau2_common:  # listed only when set, so older resolved specs stay unchanged
-            d["tau2_common"] = True
+            d["tau2_common"] = self.tau2_common
         if self.moderators:
             d.update(moderators=list(self.moderators), categorical=list(self.categorical))
         d.update(self.options)
@@ -227,7 +228,8 @@ def _check_types(where_: str, raw: dict[str, Any]) -> str:
         if key not in _KEYS:
             raise SpecError(where_, f"unknown key {key!r}{suggest(key, _KEYS)}", key=key)
         want = _KEYS[key]
-        if (isinstance(val, bool) and want is not bool) or not isinstance(val, want):
+        allows_bool = bool in want if isinstance(want, tuple) else want is bool
+        if (isinstance(val, bool) and not allows_bool) or not isinstance(val, want):
             raise SpecError(where_, f"key {key!r} must be {_typename(want)}, got {val!r}", key=key)
     kind = raw.get("kind", "meta-analysis")
     check_choice(where_, "kind", kind, KINDS, "kind ", sep=", ")
@@ -356,6 +358,9 @@ def _output_keys(where_: str, path: Path, raw: dict[str, Any], kind: str, method
     if not raw.get("overall", True) and not subgroup:
         raise SpecError(where_, f"key 'overall' = false needs a 'subgroup'", key="overall")
     tau2_common = raw.get("tau2_common", False)
+    if isinstance(tau2_common, str):  # true means metafor's rule; "meta" meta's tau.common = TRUE
+        check_choice(where_, "tau2_common", tau2_common, TAU2_COMMON_RULES, "tau2_common rule ")
+        tau2_common = True if tau2_common == "metafor" else tau2_common
     if tau2_common and not subgroup:
         raise SpecError(where_, f"key 'tau2_common' = true needs a 'subgroup'", key="tau2_common")
     if tau2_common and method in GLMM_METHODS:
@@ -398,7 +403,7 @@ def _output_keys(where_: str, path: Path, raw: dict[str, Any], kind: str, method
                         f"PAS and a tau^2 method for its primary analysis, not {measure}/{method}")
     return dict(options=options, forest=dict(forest_opts), plots=plots, dpi=dpi, role=role,
                 descriptive=tuple(descriptive), study_ci=study_ci, subgroup=subgroup,
-                tau2_common=bool(tau2_common), figures=tuple(figs), moderators=moderators,
+                tau2_common=tau2_common, figures=tuple(figs), moderators=moderators,
                 categorical=categorical)
 
 
