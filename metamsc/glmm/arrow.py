@@ -145,7 +145,8 @@ class Arrow:
             piv = S[:, j, j].copy()
             piv[piv == 0] = tiny
             n += piv < 0
-            S[:, j + 1:, j + 1:] -= S[:, j + 1:, j, None] * S[:, None, j, j + 1:] / piv[:, None, None]
+            f = S[:, j + 1:, j, None] / piv[:, None, None]
+            S[:, j + 1:, j + 1:] -= f * S[:, None, j, j + 1:]
         return n
 
     def extreme_eigenvalues(self) -> np.ndarray:

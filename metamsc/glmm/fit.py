@@ -22,12 +22,12 @@ from scipy import special
 from .._dist import chi2_ppf as _chi2_ppf_arr
 from .._util import readonly
 from ..results import Diagnostics, GLMMResult
+from .arrow import drop_last
 from .build import (WEIGHTS_TEXT, common_effect_dict, conventions, make_result, nan_result,
                     natural, typed_fields, typical_variance, z_crit)
 from .data import degenerate
 from .glm import glm_newton, r_glm_saturated, wald_homogeneity
 from .likelihood import QuadratureLikelihood, single_group, two_group_fixed_studies
-from .arrow import drop_last
 from .optimize import Objective, eigvalsh_small, maximize, shared_cov
 from .profile import profile_bound, profile_joint, tau2_profile_ci
 

@@ -24,7 +24,8 @@ The gradient is exact: it includes the dependence of the mode and the curvature 
 parameters (implicit function theorem). The Hessian returned is that of the log of the
 quadrature sum with the nodes held fixed (Louis' identity for the quadrature "posterior").
 Every evaluation works on a batch of B parameter points at once (arrays of shape
-(B, k, c, Q)); the cost is linear in k for each point.
+(B, k, c, Q)); the cost is linear in k for each point. With fixed study effects the Hessian is
+returned in its arrowhead form (:class:`.arrow.Arrow`), never as a (k + 2) x (k + 2) matrix.
 """
 
 from __future__ import annotations
