@@ -44,6 +44,9 @@ The package, by job
 * :mod:`.glm`: the common-effect GLM and the saturated model (as R's ``glm.fit``).
 * :mod:`.optimize`, :mod:`.profile`: Newton ascent with the exact gradient; the
   profile-likelihood CI of tau^2.
+* :mod:`.arrow`: the arrowhead Hessian of UM.FS (the k study effects couple only with the log
+  odds ratio and tau^2): Newton steps, SEs and positive definiteness through the Schur
+  complement, so every model costs O(k) in time and memory (no k x k matrix).
 * :mod:`.data`: input checks, data preparation, exact bounds for degenerate data.
 * :mod:`.fit`: the steps of one fit; :mod:`.build`: the result object.
 

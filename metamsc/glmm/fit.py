@@ -22,12 +22,13 @@ from scipy import special
 from .._dist import chi2_ppf as _chi2_ppf_arr
 from .._util import readonly
 from ..results import Diagnostics, GLMMResult
+from .arrow import drop_last
 from .build import (WEIGHTS_TEXT, common_effect_dict, conventions, make_result, nan_result,
                     natural, typed_fields, typical_variance, z_crit)
 from .data import degenerate
 from .glm import glm_newton, r_glm_saturated, wald_homogeneity
 from .likelihood import QuadratureLikelihood, single_group, two_group_fixed_studies
-from .optimize import Objective, eigvalsh_small, inv_small, maximize
+from .optimize import Objective, eigvalsh_small, maximize, shared_cov
 from .profile import profile_bound, profile_joint, tau2_profile_ci
 
 __all__ = ["fit_model", "fit_ml", "start_grid", "chi2_ppf"]
@@ -120,10 +121,10 @@ def fit_ml(model, g_ee, ll_ee, level, want_ci):
         iterations = 0 if res is None else res["iterations"]
         status = "converged"
         _, grad, H0 = model.evaluate(gamma, 0.0, "h")  # the GLM Hessian is exact
-        Hg = H0[:p, :p]
+        Hg = drop_last(H0)
         gmax = float(np.abs(grad[:p]).max())
         eig = eigvalsh_small(-Hg)
-        cov = inv_small(-Hg)
+        cov = shared_cov(-Hg)
         se = float(math.sqrt(cov[0, 0]))
         se_tau2 = nan
         msgs.append("tau^2 = 0 (boundary): SE from the Hessian of the common-effect likelihood")
@@ -154,9 +155,9 @@ def fit_ml(model, g_ee, ll_ee, level, want_ci):
         eig = eigvalsh_small(-Hfd)
         if np.min(eig) <= 0:
             status = "Hessian of the deviance is not positive definite"
-            cov = np.full_like(Hfd, np.nan)
+            cov = np.full((2, 2), np.nan)
         else:
-            cov = inv_small(-Hfd)
+            cov = shared_cov(-Hfd)
         se = float(math.sqrt(cov[0, 0])) if cov[0, 0] > 0 else nan
         se_tau2 = float(s * math.sqrt(cov[-1, -1])) if cov[-1, -1] > 0 else nan
         if status == "converged" and gmax > 1e-6 * (1 + abs(value)) ** 0.5:

@@ -8,18 +8,23 @@ import math
 import numpy as np
 from scipy import special
 
+from .arrow import Arrow, drop_last
+
 __all__ = ["glm_newton", "r_glm_saturated", "wald_homogeneity"]
 
 
 def glm_newton(model, gamma0, maxiter: int = 100):
-    """Common-effect GLM (s = 0) by Newton-Raphson; returns gamma, cov, loglik, iters, ok."""
+    """Common-effect GLM (s = 0) by Newton-Raphson; returns gamma, cov, loglik, iters, ok.
+    ``cov`` is the covariance of the common parameters (with fixed study effects their block
+    of the inverse information, from the Schur complement: O(k))."""
     gamma = np.array(gamma0, dtype=float)
     ok = False
     it = 0
     val, g, H = model.evaluate(gamma, 0.0, "h")
     for it in range(1, maxiter + 1):
         try:
-            step = np.linalg.solve(-H[:-1, :-1], g[:-1])
+            M = drop_last(H)
+            step = (-M).solve(g[:-1]) if isinstance(M, Arrow) else np.linalg.solve(-M, g[:-1])
         except np.linalg.LinAlgError:
             break
         mx = np.abs(step).max()
@@ -36,10 +41,12 @@ def glm_newton(model, gamma0, maxiter: int = 100):
         if mx * t < 1e-10:
             ok = True
             break
+    M = drop_last(H)
     try:
-        cov = np.linalg.inv(-H[:-1, :-1])
+        cov = (-M).shared_inverse() if isinstance(M, Arrow) else np.linalg.inv(-M)
     except np.linalg.LinAlgError:
-        cov = np.full((gamma.size, gamma.size), np.nan)
+        m = M.A.shape[0] if isinstance(M, Arrow) else gamma.size
+        cov = np.full((m, m), np.nan)
     return gamma, cov, val, it, ok
 
 

@@ -24,7 +24,8 @@ The gradient is exact: it includes the dependence of the mode and the curvature 
 parameters (implicit function theorem). The Hessian returned is that of the log of the
 quadrature sum with the nodes held fixed (Louis' identity for the quadrature "posterior").
 Every evaluation works on a batch of B parameter points at once (arrays of shape
-(B, k, c, Q)); the cost is linear in k for each point.
+(B, k, c, Q)); the cost is linear in k for each point. With fixed study effects the Hessian is
+returned in its arrowhead form (:class:`.arrow.Arrow`), never as a (k + 2) x (k + 2) matrix.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from .arrow import Arrow
 from .quadrature import bracketed_step, gh_rule
 
 __all__ = ["QuadratureLikelihood"]
@@ -130,23 +132,38 @@ class QuadratureLikelihood:
         return out
 
     def _quadratic(self, H) -> np.ndarray:
-        """X' H X for per-study blocks H of shape (B, k, c, c): shape (B, p, p)."""
-        B = H.shape[0]
-        pc, p = self.pc, self.p
+        """X_c' H X_c over the common columns for per-study blocks H of shape (B, k, c, c):
+        shape (B, pc, pc) (= X' H X without study effects; with them see :meth:`_arrows`)."""
         X = self.X
-        out = np.zeros((B, p, p))
+        pc = self.pc
+        out = np.zeros((H.shape[0], pc, pc))
         for j in range(pc):
             xj = X[None, :, :, j, None]
             for m in range(j, pc):
                 v = (xj * H * X[None, :, None, :, m]).sum(axis=(-1, -2)).sum(axis=-1)
                 out[:, j, m] = out[:, m, j] = v
-        if self.study_effects:
-            idx = pc + np.arange(self.k)
-            out[:, idx, idx] = H.sum(axis=(-1, -2))
-            for j in range(pc):
-                v = (X[None, :, :, j, None] * H).sum(axis=(-1, -2))
-                out[:, j, idx] = out[:, idx, j] = v
         return out
+
+    def _arrows(self, H_ee, H_es, H_ss) -> list[Arrow]:
+        """The Hessians in (common effects, study effects, s) as arrowhead matrices, one per
+        point: blocks H_ee (B, k, c, c), H_es (B, k, c) and H_ss (B, k) per study."""
+        B, pc, k = H_ee.shape[0], self.pc, self.k
+        A = np.zeros((B, pc + 1, pc + 1))
+        A[:, :pc, :pc] = self._quadratic(H_ee)
+        C = np.empty((B, k, pc + 1))
+        for j in range(pc):
+            C[:, :, j] = (self.X[None, :, :, j, None] * H_ee).sum(axis=(-1, -2))
+            A[:, j, pc] = A[:, pc, j] = (H_es * self.X[None, :, :, j]).sum(axis=-1).sum(axis=-1)
+        C[:, :, pc] = H_es.sum(axis=-1)
+        A[:, pc, pc] = H_ss.sum(axis=-1)
+        d = H_ee.sum(axis=(-1, -2))
+        return [Arrow(A[i], C[i], d[i], pc) for i in range(B)]
+
+    def _parts(self, g_eta, g_s) -> np.ndarray:
+        """Per-study contributions to the gradient in the shared parameters (common effects,
+        s), shape (B, k, pc + 1) (the finite-difference Hessian of the study effects needs them)."""
+        cols = [(g_eta * self.X[None, :, :, j]).sum(axis=-1) for j in range(self.pc)]
+        return np.stack(cols + [g_s], axis=-1)
 
     # ----- family ------------------------------------------------------------------------
     def nchg_cumulants(self, eta):
@@ -214,10 +231,13 @@ class QuadratureLikelihood:
         if want == "g":
             return val, grad, None
         p = self.p
-        H = np.zeros((p + 1, p + 1))
         c = np.arange(self.c)
         Vd = np.zeros((1, self.k, self.c, self.c))
         Vd[0, :, c, c] = v.T
+        if self.study_effects:
+            zero = np.zeros((1, self.k, self.c))
+            return val, grad, -self._arrows(Vd, zero, zero[..., 0])[0]
+        H = np.zeros((p + 1, p + 1))
         H[:p, :p] = -self._quadratic(Vd)[0]
         return val, grad, H
 
@@ -279,10 +299,12 @@ class QuadratureLikelihood:
                     return b, J, v, v3
         raise FloatingPointError("conditional modes did not converge")  # pragma: no cover
 
-    def evaluate_many(self, G, S, want="h", states=None):
-        """Values (B,), gradients (B, p + 1) and fixed-node Hessians (B, p + 1, p + 1) in
-        (gamma, s) at B points; ``states``: warm starts per row (default: the model's own).
-        Returns the new states as the fourth element."""
+    def evaluate_many(self, G, S, want="h", states=None, parts=False):
+        """Values (B,), gradients (B, p + 1) and fixed-node Hessians (B, p + 1, p + 1; with
+        study effects a list of B :class:`.arrow.Arrow`) in (gamma, s) at B points; ``states``:
+        warm starts per row (default: the model's own). Returns the new states as the fourth
+        element; with ``parts`` (study effects only) a fifth: the per-study contributions to the
+        gradient in the shared parameters, shape (B, k, pc + 1)."""
         self.nfev += 1
         G = np.asarray(G, float).reshape(np.size(S), self.p)
         S = np.asarray(S, float)
@@ -325,11 +347,12 @@ class QuadratureLikelihood:
             mq = eq
         d1q = self.yq - mq
         grads, aux = self._gradient(P, P4, d1q, bq, zq, isb, sig, J, v3, du_deta, du_ds, B)
+        extra = (self._parts(aux["g_eta"], aux["g_s"]),) if parts else ()
         if want == "g":
-            return vals, grads, None, new_states
+            return (vals, grads, None, new_states) + extra
         vq = mq - mq * muq if self.binom else vq_n if self.nchg else mq
         Hs = self._louis_hessian(P, P4, d1q, vq, bq, isb, aux, B)
-        return vals, grads, Hs, new_states
+        return (vals, grads, Hs, new_states) + extra
 
     def _gradient(self, P, P4, d1q, bq, zq, isb, sig, J, v3, du_deta, du_ds, B):
         """Exact gradient of the AGQ formula in (gamma, s) (implicit function theorem)."""
@@ -355,7 +378,8 @@ class QuadratureLikelihood:
         grads = np.empty((B, self.p + 1))
         grads[:, :-1] = self._reduce(g_eta)
         grads[:, -1] = g_s.sum(axis=-1)
-        return grads, dict(b2=b2, part_eta=part_eta, Eb2=Eb2, part_s=part_s, isb2=isb2)
+        return grads, dict(b2=b2, part_eta=part_eta, Eb2=Eb2, part_s=part_s, isb2=isb2,
+                           g_eta=g_eta, g_s=g_s)
 
     def _louis_hessian(self, P, P4, d1q, vq, bq, isb, aux, B):
         """Hessian of the log quadrature sum with the nodes fixed: E_P[d2h] + Var_P[dh]."""
@@ -373,6 +397,8 @@ class QuadratureLikelihood:
         H_es = 0.5 * isb_c * (M5 * isb_c - part_eta) - part_eta * part_s[:, :, None]
         H_ss = (0.25 * isb2 * (M6 * isb2 - 2.0 * Eb2 * isb + 1.0) - Eb2 * isb2 * isb
                 + 0.5 * isb2 - part_s * part_s)
+        if self.study_effects:
+            return self._arrows(H_ee, H_es, H_ss)
         p = self.p
         Hs = np.empty((B, p + 1, p + 1))
         Hs[:, :p, :p] = self._quadratic(H_ee)

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 
-__all__ = ["inv_small", "eigvalsh_small", "to_psi", "newton_dir", "fallback_dir", "Objective",
-           "maximize", "inner_max"]
+from .arrow import Arrow, drop_last, matvec
+
+__all__ = ["inv_small", "eigvalsh_small", "shared_cov", "gamma_path", "to_psi", "newton_dir",
+           "fallback_dir", "Objective", "maximize", "inner_max"]
 
 
 def inv_small(A):
@@ -22,8 +24,26 @@ def inv_small(A):
     return np.linalg.inv(A)
 
 
+def shared_cov(M):
+    """Covariance of the shared parameters from the information M = -H: the inverse of a small
+    dense M, or of an arrowhead M (study effects) its shared block S^-1 (order: common
+    effects, then log tau^2 if present)."""
+    return M.shared_inverse() if isinstance(M, Arrow) else inv_small(M)
+
+
+def gamma_path(H):
+    """(-H_gg)^-1 H_g,psi: the first-order path of gamma as the last parameter moves."""
+    if isinstance(H, Arrow):
+        return (-H.drop_last()).solve(H.last_column())
+    p = H.shape[0] - 1
+    return inv_small(-H[:p, :p]) @ H[:p, p]
+
+
 def eigvalsh_small(A):
-    """Eigenvalues of a small symmetric matrix (closed form for 1 x 1 and 2 x 2)."""
+    """Eigenvalues of a small symmetric matrix (closed form for 1 x 1 and 2 x 2); of an
+    arrowhead matrix the smallest and the largest only (O(k) by bisection)."""
+    if isinstance(A, Arrow):
+        return A.extreme_eigenvalues()
     if A.shape == (1, 1):
         return np.array([A[0, 0]])
     if A.shape == (2, 2):
@@ -35,6 +55,10 @@ def eigvalsh_small(A):
 
 def to_psi(g, H, s):
     """Gradient/Hessian in (gamma, s) -> (gamma, psi = log s)."""
+    if isinstance(H, Arrow):
+        g2 = g.copy()
+        g2[-1] = s * g[-1]
+        return g2, H.to_log_last(s, g[-1])
     if g.size == 2:
         g0, g1 = g[0], g[1]
         g2 = np.array([g0, s * g1])
@@ -55,6 +79,9 @@ def to_psi(g, H, s):
 
 def newton_dir(g, H):
     """Ascent direction solving (-H) d = g; (d, True) if -H is positive definite, else (None, False)."""
+    if isinstance(H, Arrow):
+        d = (-H).solve_pd(g)
+        return d, d is not None
     m = g.size
     if m == 1:
         h = -H[0, 0]
@@ -73,7 +100,10 @@ def newton_dir(g, H):
 
 
 def fallback_dir(g, H):
-    """Ascent direction from an indefinite Hessian (eigenvalues replaced by their moduli)."""
+    """Ascent direction from an indefinite Hessian (eigenvalues replaced by their moduli;
+    arrowhead: the study curvatures and the Schur complement's eigenvalues)."""
+    if isinstance(H, Arrow):
+        return (-H).solve_abs(g)
     w, V = np.linalg.eigh(-H)
     w = np.maximum(np.abs(w), 1e-6 * max(1.0, float(np.max(np.abs(w)))))
     return V @ ((V.T @ g) / w)
@@ -94,7 +124,18 @@ class Objective:
     def _convert(self, g, H, s):
         if self.fixed_s is None:
             return to_psi(g, H, s)
-        return g[:-1], (None if H is None else H[:-1, :-1])
+        return g[:-1], (None if H is None else drop_last(H))
+
+    def _convert_parts(self, parts, s):
+        if self.fixed_s is None:
+            out = parts.copy()
+            out[:, -1] *= s
+            return out
+        return parts[:, :-1]
+
+    @property
+    def _arrow(self) -> bool:
+        return bool(getattr(self.model, "study_effects", False))
 
     def __call__(self, theta, want="h"):
         G, S = self._points(theta)
@@ -103,49 +144,83 @@ class Objective:
             return val, None, None
         return (val, *self._convert(g, H, S[0]))
 
-    def many(self, Th, want="h", keep=None, states=None):
-        """Evaluate several points; the mode warm start moves to row ``keep`` (if given)."""
+    def many(self, Th, want="h", keep=None, states=None, parts=False):
+        """Evaluate several points; the mode warm start moves to row ``keep`` (if given). Rows
+        (value, gradient, Hessian, state), with ``parts`` also the per-study contributions to
+        the gradient in the shared parameters."""
         G, S = self._points(Th)
         model = self.model
-        vals, grads, Hs, sts = model.evaluate_many(G, S, want, states)
+        if parts:
+            vals, grads, Hs, sts, pts = model.evaluate_many(G, S, want, states, parts=True)
+        else:
+            vals, grads, Hs, sts = model.evaluate_many(G, S, want, states)
         if keep is not None:
             model.set_state(sts[keep])
         out = []
         for i in range(len(S)):
             g, H = ((None, None) if grads is None else
                     self._convert(grads[i], None if Hs is None else Hs[i], S[i]))
-            out.append((float(vals[i]), g, H, sts[i]))
+            row = (float(vals[i]), g, H, sts[i])
+            out.append(row + (self._convert_parts(pts[i], S[i]),) if parts else row)
         return out
 
-    @staticmethod
-    def fd_points(theta):
+    def fd_points(self, theta):
+        """Points of the central-difference Hessian and their steps h. With study effects
+        (Curtis, Powell & Reid 1974, J Inst Math Appl 13:117): each shared parameter on its own
+        and all study effects at once (they enter different studies), 2 (m + 1) points."""
         m = theta.size
         h = 1e-5 * np.maximum(1.0, np.abs(theta))
+        if self._arrow:
+            pc, k = self.model.pc, self.model.k
+            cols = [np.eye(1, m, j)[0] for j in list(range(pc)) + list(range(pc + k, m))]
+            cols.append(np.r_[np.zeros(pc), np.ones(k), np.zeros(m - pc - k)])
+            E = np.array(cols) * h[None, :]
+            Th = np.repeat(theta[None, :], 2 * len(cols), axis=0)
+            Th[0::2] += E
+            Th[1::2] -= E
+            return Th, h
         Th = np.repeat(theta[None, :], 2 * m, axis=0)
         idx = np.arange(m)
         Th[2 * idx, idx] += h
         Th[2 * idx + 1, idx] -= h
         return Th, h
 
-    @staticmethod
-    def fd_assemble(res, h):
+    def fd_assemble(self, res, h):
+        if self._arrow:
+            return self._fd_arrow(res, h)
         m = h.size
         H = np.empty((m, m))
         for j in range(m):
             H[:, j] = (res[2 * j][1] - res[2 * j + 1][1]) / (2 * h[j])
         return 0.5 * (H + H.T)
 
+    def _fd_arrow(self, res, h):
+        """The arrowhead central-difference Hessian from the points of :meth:`fd_points`."""
+        pc, k, m = self.model.pc, self.model.k, h.size
+        sh = np.r_[np.arange(pc), np.arange(pc + k, m)]
+        st = pc + np.arange(k)
+        ms = sh.size
+        A = np.empty((ms, ms))
+        C = np.empty((k, ms))
+        for a, j in enumerate(sh):
+            dg = (res[2 * a][1] - res[2 * a + 1][1]) / (2 * h[j])
+            A[:, a], C[:, a] = dg[sh], dg[st]
+        hk = 2 * h[st]
+        d = (res[2 * ms][1][st] - res[2 * ms + 1][1][st]) / hk
+        Ct = (res[2 * ms][4] - res[2 * ms + 1][4]) / hk[:, None]
+        return Arrow(0.5 * (A + A.T), 0.5 * (C + Ct), d, pc)
+
     def fd_hessian(self, theta):
         """Central differences of the exact gradient (all points started from the same modes)."""
         Th, h = self.fd_points(theta)
-        return self.fd_assemble(self.many(Th, "g"), h)
+        return self.fd_assemble(self.many(Th, "g", parts=self._arrow), h)
 
     def with_fd(self, theta):
         """Value, gradient and fixed-node Hessian at theta plus the central-difference Hessian,
         in one batched evaluation."""
         Th, h = self.fd_points(theta)
-        res = self.many(np.vstack([theta[None, :], Th]), "h", keep=0)
-        val, g, H, _ = res[0]
+        res = self.many(np.vstack([theta[None, :], Th]), "h", keep=0, parts=self._arrow)
+        val, g, H = res[0][:3]
         return val, g, H, self.fd_assemble(res[1:], h)
 
 
@@ -254,7 +329,7 @@ def maximize(obj: Objective, theta0, caps, maxiter=100, gtol=1e-9, psi_min=None,
             status = "line search failed"
             break
         step = t * d
-        poor = float(np.abs(ng - (g + H @ step)).max()) > 0.3 * float(np.abs(ng - g).max())
+        poor = float(np.abs(ng - (g + matvec(H, step))).max()) > 0.3 * float(np.abs(ng - g).max())
         if m == 1:
             y = float(ng[0] - g[0])
             H_alt = np.array([[y / step[0]]]) if step[0] != 0 and y / step[0] < 0 else None

@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from .optimize import Objective, inner_max, inv_small, to_psi
+from .arrow import Arrow
+from .optimize import Objective, gamma_path, inner_max, shared_cov, to_psi
 
 __all__ = ["profile_bound", "profile_row", "profile_joint", "tau2_profile_ci"]
 
@@ -65,6 +66,16 @@ def profile_row(val, grad, Hs, s, p, value, side, q, in_psi=False):
     negative definite.
     """
     g, H = (grad, Hs) if in_psi else to_psi(grad, Hs, s)
+    if isinstance(H, Arrow):  # study effects: O(k) solves with the arrowhead gamma block
+        A = -H.drop_last()
+        col = H.last_column()
+        dg, pth = A.solve_pd(g[:p]), A.solve_pd(col)
+        if dg is None:
+            return None
+        lp = val + 0.5 * float(g[:p] @ dg)
+        slope = g[p] + float(col @ dg)
+        r = side * math.sqrt(2 * max(value - lp, 0.0))
+        return r - side * math.sqrt(q), r, slope, dg, pth
     A = -H[:p, :p]
     if p == 1:
         if not A[0, 0] > 0:
@@ -197,10 +208,9 @@ def tau2_profile_ci(model, gamma, psi_hat, value, ll_ee, Hpsi, q, warns):
     """Profile-likelihood CI of tau^2 at an interior maximum."""
     st_opt = model.get_state()
     lower_zero = value - ll_ee <= q / 2  # the common-effect model lies inside the region
-    cov = inv_small(-Hpsi)
+    cov = shared_cov(-Hpsi)
     se_psi = math.sqrt(cov[-1, -1]) if cov[-1, -1] > 0 else 1.0
-    p = gamma.size
-    path = inv_small(-Hpsi[:p, :p]) @ Hpsi[:p, p]
+    path = gamma_path(Hpsi)
     step0 = min(math.sqrt(q) * se_psi, 3.0)
     grids = {}
     for sd in ((1,) if lower_zero else (-1, 1)):
