@@ -805,6 +805,8 @@ class GLMMResult(MetaResult):
     sigma2: float | None = None  # variance of the random study intercepts (model UM.RS)
     tau2_ci_kind: str | None = None
     gradient_max: float | None = field(default=None, compare=False)
+    #: eigenvalues of the Hessian of the deviance at the optimum; for models with study effects
+    #: (UM.FS) the smallest and the largest only (found on the arrowhead matrix in O(k))
     hessian_eigenvalues: tuple[float, ...] | None = field(default=None, compare=False)
     nfev: int = field(default=0, compare=False)
     degenerate: str | None = None
