@@ -20,6 +20,7 @@ the grid's rule in mu where tau is wide against the mu panels, Gauss-Hermite in 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -27,7 +28,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from ._bayes_numerics import (PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail,
-                              PANEL_NODES, TO_LEGENDRE)
+                              gauss_rule, PANEL_NODES, TO_LEGENDRE)
 from ._util import check_level, readonly
 from .frames import accepts_data
 from .bayes import BayesResult, TauMap, complete, mu_prior as _mu_prior, tau_prior as _tau_prior
@@ -35,8 +36,14 @@ from .results import Excluded
 
 __all__ = ["bayes_proportions", "bayes_rates"]
 
-_GH_X, _GH_W = np.polynomial.hermite.hermgauss(20)
-_LOG_GH = np.log(_GH_W) + _GH_X**2
+def _hermite(k: int):
+    x, w = np.polynomial.hermite.hermgauss(k)
+    return x, np.log(w) + x**2
+
+
+_GH20, _GH48 = _hermite(20), _hermite(48)
+_RULE_NODES = 48
+_LOG2PI = math.log(2 * math.pi)
 _TOL = 1e-9
 _MAX_PANELS = 48
 _MAX_SHRINK = 96
@@ -76,50 +83,132 @@ def _start(kind: str, x, n):
     return np.log((x + 0.5) / n), 1 / (x + 0.5)
 
 
-def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
-    """log L_i(mu, tau) = log int p(x_i | theta) N(theta; mu, tau^2) dtheta for every study
-    (last axis) at every (mu, tau) (broadcast), by 20-node adaptive Gauss-Hermite quadrature at the
-    mode of the integrand. With ``moments``: also E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...).
-    Studies with the same counts are integrated once."""
-    x, n = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(n, dtype=float))
-    pairs, inv = np.unique(np.stack([x, n]), axis=1, return_inverse=True)
-    if pairs.shape[1] < x.size:
-        out = marginal_loglik(kind, pairs[0], pairs[1], mu, tau, moments=moments)
-        return tuple(o[..., inv.ravel()] for o in out) if moments else out[..., inv.ravel()]
-    mu = np.asarray(mu, dtype=float)[..., None]
-    t2 = np.asarray(tau, dtype=float)[..., None] ** 2
+@functools.lru_cache(maxsize=512)
+def _study_rule(kind: str, x: float, n: float):
+    """One study's likelihood as an expectation over a fixed density g of w, for wide tau:
+    interior counts: p(x | theta) = c g(theta) (g the density of logit P, P ~ Beta(x, n - x);
+    or of log(G / t), G ~ Gamma(x)); all events (binomial): p(x | theta) = P(M < theta) with M
+    the largest of n standard logistic variables (logit Beta(n, 1)); no event: P(M > theta)
+    (logit Beta(1, n); Poisson: M = log(E / t), E ~ Exp(1)). So L_i(mu, tau) = c E_g[phi_tau(w -
+    mu)] or E_g[Phi(+-(mu - w) / tau)], a smooth function of w when tau is wide against g, and
+    integrated by the Gaussian rule of g. Returns (type 0/+1/-1, log c, nodes, log weights, sd)."""
+    if kind == "binomial":
+        a, b, typ = (x, n - x, 0) if 0 < x < n else ((n, 1.0, 1) if x == n else (1.0, n, -1))
+        mean = special.digamma(a) - special.digamma(b)
+        sd = math.sqrt(special.polygamma(1, a) + special.polygamma(1, b))
+        lb = float(special.betaln(a, b))
+
+        def logg(w):
+            return a * w - (a + b) * np.logaddexp(0.0, w) - lb
+        lo, hi = mean - 10 * sd - 40 / a, mean + 10 * sd + 40 / b
+        c = float(_const(kind, x, n)) + lb if typ == 0 else 0.0
+    else:
+        a, typ, lt = max(x, 1.0), (0 if x > 0 else -1), math.log(n)
+        mean, sd = special.digamma(a) - lt, math.sqrt(special.polygamma(1, a))
+
+        def logg(w):
+            return a * (w + lt) - np.exp(w + lt) - special.gammaln(a)
+        lo, hi = mean - 10 * sd - 40 / a, mean + 10 * sd + 5
+        c = -math.log(x) if typ == 0 else 0.0
+    nodes, w, _ = gauss_rule(logg, float(lo), float(hi), _RULE_NODES)
+    return typ, c, nodes, np.log(w), float(sd)
+
+
+def _by_rule(rule, mu, tau, moments):
+    """log L_i (and the first two moments of theta_i) at flat mu, tau by the rule of g."""
+    typ, c, w, lw, _ = rule
+    mu, tau = mu[:, None], tau[:, None]
+    z = (w - mu) / tau
+    if typ == 0:
+        h = lw - 0.5 * z * z
+        mx = np.max(h, axis=1, keepdims=True)
+        a = np.exp(h - mx)
+        sa = np.sum(a, axis=1)
+        out = c + mx[:, 0] + np.log(sa) - np.log(tau[:, 0]) - 0.5 * _LOG2PI
+        if not moments:
+            return (out,)
+        return out, np.sum(a * w, axis=1) / sa, np.sum(a * w * w, axis=1) / sa
+    lphi = special.log_ndtr(-typ * z)  # P(theta > M) (typ 1) or P(theta < M) (typ -1)
+    h = lw + lphi
+    mx = np.max(h, axis=1, keepdims=True)
+    a = np.exp(h - mx)
+    sa = np.sum(a, axis=1)
+    out = c + mx[:, 0] + np.log(sa)
+    if not moments:
+        return (out,)
+    # E[theta 1{theta > M}] = mu Phi(-alpha) + tau phi(alpha), alpha = (M - mu) / tau, and
+    # E[theta^2 1{...}] = (mu^2 + tau^2) Phi(-alpha) + tau phi(alpha) (mu + M); mirrored for <
+    d = np.exp(lw - 0.5 * z * z - 0.5 * _LOG2PI - mx)
+    e1 = (mu[:, 0] * sa + typ * tau[:, 0] * np.sum(d, axis=1)) / sa
+    e2 = ((mu[:, 0] ** 2 + tau[:, 0] ** 2) * sa
+          + typ * tau[:, 0] * np.sum(d * (mu + w), axis=1)) / sa
+    return out, e1, e2
+
+
+def _by_hermite(kind, x, n, mu, tau, nodes, moments):
+    """log L_i (and moments) at flat mu, tau by adaptive Gauss-Hermite at the integrand's mode
+    (Liu & Pierce 1994): exact for narrow tau, where the integrand is nearly normal."""
+    gx, lgw = nodes
+    t2 = tau**2
     y0, v0 = _start(kind, x, n)
     th = (mu / t2 + y0 / v0) / (1 / t2 + 1 / v0)
-    shape = th.shape
-    # Newton for the mode of each integrand; a node leaves the iteration once its step < 1e-10
-    thf = th.reshape(-1).copy()
-    muf, t2f = (np.broadcast_to(a, shape).reshape(-1) for a in (mu, t2))
-    xf, nf = (np.broadcast_to(a, shape).reshape(-1) for a in (x, n))
-    act = np.arange(thf.size)
+    act = np.arange(th.size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(60):
-            t2a = t2f[act]
-            d1, d2 = _derivs(kind, xf[act], nf[act], thf[act])
+        for _ in range(60):  # Newton for the mode; a node leaves once its step is < 1e-10
+            t2a = t2[act]
+            d1, d2 = _derivs(kind, x, n, th[act])
             g2 = d2 - 1 / t2a
-            step = (d1 - (thf[act] - muf[act]) / t2a) / g2
+            step = (d1 - (th[act] - mu[act]) / t2a) / g2
             lim = 4.0 * np.sqrt(-1 / g2) + 1.0
             step = np.clip(step, -lim, lim)
-            thf[act] -= step
+            th[act] -= step
             act = act[~(np.abs(step) < 1e-10)]
             if act.size == 0:
                 break
-        th = thf.reshape(shape)
         s = 1 / np.sqrt(-(_derivs(kind, x, n, th)[1] - 1 / t2))
-        q = th[..., None] + math.sqrt(2) * s[..., None] * _GH_X
-        h = _LOG_GH + _loglik(kind, x[..., None], n[..., None], q, const=False)
-        h -= (q - mu[..., None]) ** 2 / (2 * t2[..., None])
+        q = th[:, None] + math.sqrt(2) * s[:, None] * gx
+        h = lgw + _loglik(kind, x, n, q, const=False) - (q - mu[:, None]) ** 2 / (2 * t2[:, None])
     mx = np.max(h, axis=-1, keepdims=True)
     a = np.exp(h - mx)
     sa = np.sum(a, axis=-1)
-    out = mx[..., 0] + np.log(sa) + _const(kind, x, n) + np.log(math.sqrt(2) * s) - 0.5 * np.log(2 * math.pi * t2)
+    out = mx[:, 0] + np.log(sa) + _const(kind, x, n) + np.log(math.sqrt(2) * s) - 0.5 * np.log(2 * math.pi * t2)
     if not moments:
-        return out
+        return (out,)
     return out, np.sum(a * q, axis=-1) / sa, np.sum(a * q * q, axis=-1) / sa
+
+
+def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
+    """log L_i(mu, tau) = log int p(x_i | theta) N(theta; mu, tau^2) dtheta for every study
+    (last axis) at every (mu, tau) (broadcast). Narrow tau (below half the sd of the study's g,
+    see _study_rule): 20-node adaptive Gauss-Hermite at the mode of the integrand; up to 1.3 sd:
+    48 nodes; wider: the Gaussian rule of g (the likelihood as an expectation over g), which
+    stays exact however wide tau is (0/n and n/n included). With ``moments``: also
+    E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...). Studies with the same counts are
+    integrated once."""
+    x, n = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(n, dtype=float))
+    mu, tau = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(tau, dtype=float))
+    shape = mu.shape
+    mf, tf = mu.ravel(), tau.ravel()
+    outs = [np.empty(shape + (x.size,)) for _ in range(3 if moments else 1)]
+    done: dict[tuple[float, float], tuple] = {}
+    for i in range(x.size):
+        key = (float(x[i]), float(n[i]))
+        if key not in done:
+            rule = _study_rule(kind, *key)
+            res = [np.empty(mf.size) for _ in outs]
+            part = np.minimum(np.searchsorted([0.5 * rule[4], 1.3 * rule[4]], tf, side="right"), 2)
+            for j in range(3):
+                sel = np.flatnonzero(part == j)
+                if sel.size == 0:
+                    continue
+                got = (_by_rule(rule, mf[sel], tf[sel], moments) if j == 2 else
+                       _by_hermite(kind, key[0], key[1], mf[sel], tf[sel], (_GH20, _GH48)[j], moments))
+                for r, g in zip(res, got):
+                    r[sel] = g
+            done[key] = tuple(res)
+        for o, r in zip(outs, done[key]):
+            o[..., i] = r.reshape(shape)
+    return tuple(outs) if moments else outs[0]
 
 
 # --- the posterior of (mu, tau) on an adaptive tensor grid ------------------------------------
