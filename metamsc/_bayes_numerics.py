@@ -232,3 +232,91 @@ class PanelDensity:
         j = int(np.clip(np.searchsorted(self.cum, p) - 1, 0, self.a.size - 1))
         lo, hi = float(self.edges[j]), float(self.edges[j + 1])
         return invert(self.cdf, self.pdf, p, 0.5 * (lo + hi), lo, hi)
+
+
+class RowDensity:
+    """The marginal of x = c_r + d_r s over rows r of a grid in (u, s) with shared panels in s:
+    f(x) = sum_r W_r f_r((x - c_r) / d_r) / d_r, each row's density f_r the piecewise-Legendre
+    interpolant of its values at the 15 Gauss nodes of each s panel (as PanelDensity), W_r the
+    row's quadrature weight times its mass. ``values``: (R, P, 15); ``nodes``: x at the grid's
+    nodes (R, P * 15) and ``mass``: their normalised quadrature weights (for means and starts)."""
+
+    def __init__(self, edges, values, weights, c, d, nodes, mass):
+        self.edges = np.asarray(edges, dtype=float)
+        self.a, self.half = self.edges[:-1], np.diff(self.edges) / 2
+        coef = np.asarray(values, dtype=float) @ _TO_LEG.T  # (R, P, 15)
+        ic = np.moveaxis(np.polynomial.legendre.legint(np.moveaxis(coef, 2, 0), lbnd=-1), 0, 2)
+        ic = ic * self.half[None, :, None]
+        pm = np.polynomial.legendre.legval(1.0, np.moveaxis(ic, 2, 0))  # (R, P)
+        rw = np.asarray(weights, dtype=float) / float(np.sum(np.asarray(weights) * np.sum(pm, axis=1)))
+        self.c, self.d = np.asarray(c, dtype=float), np.asarray(d, dtype=float)
+        self.coef = coef * (rw / self.d)[:, None, None]
+        self.ic = ic * rw[:, None, None]
+        self.cum = np.concatenate([np.zeros((pm.shape[0], 1)), np.cumsum(pm * rw[:, None], axis=1)], axis=1)
+        self.rows = np.arange(self.c.size)
+        order = np.argsort(np.ravel(nodes))
+        self.x_sorted, self.cum_nodes = np.ravel(nodes)[order], np.cumsum(np.ravel(mass)[order])
+        self.x, self.w = np.ravel(nodes), np.ravel(mass)
+
+    def _where(self, x):
+        s = (float(x) - self.c) / self.d
+        j = np.clip(np.searchsorted(self.edges, s, side="right") - 1, 0, self.a.size - 1)
+        xi = np.clip((s - self.a[j]) / self.half[j] - 1, -1.0, 1.0)
+        return s, j, xi
+
+    def _pdf1(self, x) -> float:
+        s, j, xi = self._where(x)
+        inside = (s >= self.edges[0]) & (s <= self.edges[-1])
+        v = np.polynomial.legendre.legvander(xi, _N - 1)
+        return max(float(np.sum(np.einsum("ij,ij->i", v, self.coef[self.rows, j])[inside])), 0.0)
+
+    def _cdf1(self, x) -> float:
+        s, j, xi = self._where(x)
+        v = np.polynomial.legendre.legvander(xi, _N)
+        part = self.cum[self.rows, j] + np.einsum("ij,ij->i", v, self.ic[self.rows, j])
+        part = np.where(s <= self.edges[0], 0.0, np.where(s >= self.edges[-1], self.cum[:, -1], part))
+        return min(max(float(np.sum(part)), 0.0), 1.0)
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        out = np.array([self._pdf1(t) for t in x.ravel()]).reshape(x.shape)
+        return float(out) if out.ndim == 0 else out
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)
+        out = np.array([self._cdf1(t) for t in x.ravel()]).reshape(x.shape)
+        return float(out) if out.ndim == 0 else out
+
+    def mean(self) -> float:
+        return float(np.sum(self.w * self.x))
+
+    def sd(self) -> float:
+        return float(math.sqrt(max(np.sum(self.w * (self.x - self.mean()) ** 2), 0.0)))
+
+    def quantile(self, p: float) -> float:
+        j = int(np.clip(np.searchsorted(self.cum_nodes, p), 0, self.x_sorted.size - 1))
+        lo = float(np.min(self.c + self.d * self.edges[0]))
+        hi = float(np.max(self.c + self.d * self.edges[-1]))
+        return invert(self._cdf1, self._pdf1, p, float(self.x_sorted[j]), lo, hi)
+
+
+class SinhDensity:
+    """A density of theta = a + b sinh(t) given as a PanelDensity of t (heavy tails of theta
+    become light tails of t)."""
+
+    def __init__(self, dist: PanelDensity, a: float, b: float):
+        self.dist, self.a, self.b = dist, a, b
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        out = self.dist.pdf(np.arcsinh((x - self.a) / self.b)) / np.hypot(self.b, x - self.a)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def cdf(self, x):
+        return self.dist.cdf(np.arcsinh((np.asarray(x, dtype=float) - self.a) / self.b))
+
+    def mean(self) -> float:
+        return float(np.sum(self.dist.w * (self.a + self.b * np.sinh(self.dist.x))))
+
+    def quantile(self, p: float) -> float:
+        return float(self.a + self.b * math.sinh(self.dist.quantile(p)))

@@ -284,6 +284,46 @@ def _cond(y, v, tau, prior_mu):
     return mean, 1.0 / prec, loglik
 
 
+def finite_moments(prior: Prior, decay: int) -> int:
+    """How many moments of tau the posterior has, when the likelihood decays like tau^-decay as
+    tau grows (normal-normal: decay = k, or k - 1 under a flat mu prior; an exact binomial- or
+    Poisson-normal model: the number of studies with neither 0 nor all events, minus one under
+    a flat mu prior): the tail of the posterior is that of the prior times tau^-decay. Light
+    tails (half-normal, exponential, uniform, log-normal) have all (returns 99). Raises a
+    ValueError when the posterior is improper."""
+    if prior.family == "halfcauchy":
+        b = 2.0
+    elif prior.family == "halfstudent":
+        b = float(prior.params[1]) + 1
+    elif prior.family == "rhodes":  # log-t: p(tau) ~ tau^-1 (log tau)^-(df + 1)
+        if decay < 0:
+            raise ValueError(f"the posterior is improper: the likelihood grows like tau^{-decay} "
+                             f"and the tau prior ({prior.label}) does not decay fast enough; "
+                             "use a normal mu prior or a lighter tau prior")
+        return min(decay, 99)
+    else:
+        return 99
+    r = math.ceil(decay + b - 1) - 1  # moment r is finite iff r < decay + b - 1
+    if r < 0:
+        raise ValueError(f"the posterior is improper: its tail in tau is like tau^-{decay + b:g} "
+                         f"(tau prior {prior.label}); use a normal mu prior or a lighter tau prior")
+    return min(r, 99)
+
+
+def tail_warnings(prior: Prior, moments: int, prior_mu: Prior) -> tuple[str, ...]:
+    """The note on a posterior of tau whose mean (or sd) does not exist."""
+    if moments >= 2:
+        return ()
+    if moments == 1:
+        return (("the posterior sd of mu does not exist (flat mu prior, heavy-tailed tau prior); "
+                 "mu_sd is NaN",) if prior_mu.family == "flat" else ())
+    return (f"the posterior of tau has no mean (tau prior {prior.label} and a likelihood that "
+            "does not decay fast enough in tau): tau_mean is inf; the means of a new study's "
+            "effect" + (", of mu" if prior_mu.family == "flat" else "") +
+            " and of any study with 0 or all events do not exist (NaN); medians and intervals "
+            "are exact",)
+
+
 class TauMap:
     """tau as a function of u in (0, 1) with log dtau/du: tau = c u / (1 - u), or for a prior on
     log tau with location m and scale s, log tau = m + s tan(pi (u - 1/2)) (heavy tails of log tau

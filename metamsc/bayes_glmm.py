@@ -27,11 +27,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import (PanelDensity, Mixture, panel_nodes, adaptive_panels, legendre_tail,
-                              gauss_rule, PANEL_NODES, TO_LEGENDRE)
+from ._bayes_numerics import (PanelDensity, Mixture, RowDensity, SinhDensity, panel_nodes,
+                              adaptive_panels, legendre_tail, gauss_rule, PANEL_NODES,
+                              TO_LEGENDRE)
 from ._util import check_level, readonly
 from .frames import accepts_data
-from .bayes import BayesResult, TauMap, complete, mu_prior as _mu_prior, tau_prior as _tau_prior
+from .bayes import (BayesResult, TauMap, complete, finite_moments, tail_warnings,
+                    mu_prior as _mu_prior, tau_prior as _tau_prior)
 from .results import Excluded
 
 __all__ = ["bayes_proportions", "bayes_rates"]
@@ -213,76 +215,101 @@ def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
 
 # --- the posterior of (mu, tau) on an adaptive tensor grid ------------------------------------
 class _Grid:
+    """The joint posterior of (tau, mu) in the coordinates u (tau = tau(u)) and s, mu = c(tau) +
+    d(tau) s, where c and d are the conditional mean and sd of mu given tau in the normal-normal
+    model of the start values: the posterior of mu given tau keeps a bounded range in s however
+    wide tau is (a heavy-tailed tau prior spreads mu over a range of order tau)."""
+
     def __init__(self, kind, x, n, pm, pt, tm):
         self.kind, self.x, self.n, self.pm, self.pt, self.tm = kind, x, n, pm, pt, tm
+        self.y0, self.v0 = _start(kind, x, n)
         self.cache: dict[tuple, np.ndarray] = {}
 
-    def log_joint(self, u, m):
-        """log joint density in (u, mu) at u (B, 15) x m (B, 15) -> (B, 15, 15), and each
-        study's log L_i there (B, 15, 15, k)."""
-        tau = self.tm.tau(u)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lt = self.pt.logpdf(tau) + self.tm.logjac(u)
-        lli, e1, e2 = marginal_loglik(self.kind, self.x, self.n, m[:, None, :], tau[:, :, None],
-                                      moments=True)
-        out = lt[:, :, None] + self.pm.logpdf(m)[:, None, :] + np.sum(lli, axis=-1)
-        return np.nan_to_num(out, nan=-np.inf), lli, e1, e2
+    def loc(self, tau):
+        """(c, d) of mu given tau: mu = c + d s."""
+        w = 1 / (self.v0 + np.asarray(tau)[..., None] ** 2)
+        prec, num = np.sum(w, axis=-1), np.sum(w * self.y0, axis=-1)
+        if self.pm.family == "normal":
+            m0, s0 = self.pm.params
+            prec, num = prec + 1 / s0**2, num + m0 / s0**2
+        return num / prec, 1 / np.sqrt(prec)
 
-    def evaluate(self, ue, me, per_study: int = 0):
-        """log joint density (in u and mu) at the Gauss nodes of panels ue x me: (Pt*15, Pm*15);
+    def log_joint(self, u, s):
+        """log joint density in (u, s) at u (B, 15) x s (B, 15) -> (B, 15, 15), each study's
+        log L_i and the moments of theta_i there (B, 15, 15, k), and mu there (B, 15, 15)."""
+        tau = self.tm.tau(u)
+        c, d = self.loc(tau)
+        m = c[:, :, None] + d[:, :, None] * s[:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lt = self.pt.logpdf(tau) + self.tm.logjac(u) + np.log(d)
+        lli, e1, e2 = marginal_loglik(self.kind, self.x, self.n, m, tau[:, :, None], moments=True)
+        out = lt[:, :, None] + self.pm.logpdf(m) + np.sum(lli, axis=-1)
+        return np.nan_to_num(out, nan=-np.inf), lli, e1, e2, m
+
+    def evaluate(self, ue, se, per_study: int = 0):
+        """log joint density (in u and s) at the Gauss nodes of panels ue x se: (Pt*15, Ps*15);
         with ``per_study`` 1, 2, 3 each study's log L_i, E(theta_i | x_i, mu, tau) or
-        E(theta_i^2 | x_i, mu, tau) there instead: (Pt*15, Pm*15, k)."""
-        keys = [[(ue[i], ue[i + 1], me[j], me[j + 1]) for j in range(me.size - 1)]
+        E(theta_i^2 | x_i, mu, tau) there instead: (Pt*15, Ps*15, k); 4: mu at the nodes."""
+        keys = [[(ue[i], ue[i + 1], se[j], se[j + 1]) for j in range(se.size - 1)]
                 for i in range(ue.size - 1)]
         todo = [kk for row in keys for kk in row if kk not in self.cache]
         if todo:
             t = np.array(todo)
             uu, _ = panel_nodes(t[:, 0], t[:, 1])
-            mm, _ = panel_nodes(t[:, 2], t[:, 3])
-            out = self.log_joint(uu, mm)
+            ss, _ = panel_nodes(t[:, 2], t[:, 3])
+            out = self.log_joint(uu, ss)
             for r, kk in enumerate(todo):
                 self.cache[kk] = tuple(o[r] for o in out)
         return np.concatenate([np.concatenate([self.cache[kk][per_study] for kk in row], axis=1)
                                for row in keys], axis=0)
 
 
-def _refine(edges, values, half, total):
-    bad = legendre_tail(values, half) > _TOL * total
+def _refine(edges, tails, total):
+    bad = tails > _TOL * total
     if not np.any(bad) or edges.size > _MAX_PANELS:
         return edges, False
     mid = (edges[:-1][bad] + edges[1:][bad]) / 2
     return np.sort(np.concatenate([edges, mid])), True
 
 
-def _posterior_grid(grid: _Grid, mu_lo: float, mu_hi: float):
+def _row_tails(J, edges, w_other):
+    """Legendre tail of every row of J (rows: the other coordinate's nodes) on the panels
+    ``edges`` of its columns, summed over rows with the other coordinate's weights: a bound on
+    the interpolation error of each panel in the joint integral."""
+    P = edges.size - 1
+    half = np.tile(np.diff(edges) / 2, J.shape[0])
+    t = legendre_tail(J.reshape(-1, _GL_N), half).reshape(J.shape[0], P)
+    return w_other @ t
+
+
+def _posterior_grid(grid: _Grid):
     tm = grid.tm
     ue = np.linspace(tm.lo, tm.hi, 7)
-    me = np.linspace(mu_lo, mu_hi, 7)
-    for _ in range(40):
-        lj = grid.evaluate(ue, me)
+    se = np.linspace(-8.0, 8.0, 7)
+    for _ in range(60):
+        lj = grid.evaluate(ue, se)
         top = float(np.max(lj))
         if not np.isfinite(top):
             raise ValueError("the posterior density is zero everywhere (prior and data incompatible?)")
         J = np.exp(lj - top)
-        _, wu = panel_nodes(ue[:-1], ue[1:])
-        _, wm = panel_nodes(me[:-1], me[1:])
-        fu = (J @ wm.ravel()).reshape(-1, 15)
-        fm = (wu.ravel() @ J).reshape(-1, 15)
-        total = float(np.sum(fu * wu))
-        width = me[-1] - me[0]
+        wu = panel_nodes(ue[:-1], ue[1:])[1].ravel()
+        ws = panel_nodes(se[:-1], se[1:])[1].ravel()
+        fs = wu @ J
+        total = float(fs @ ws)
+        width = se[-1] - se[0]
         grow = False
-        if fm[0, 0] * width > 1e-14 * total:
-            me = np.concatenate([me[0] - width / 4 * np.array([2.0, 1.0]), me])
+        if fs[0] * width > 1e-14 * total:
+            se = np.concatenate([se[0] - width / 4 * np.array([2.0, 1.0]), se])
             grow = True
-        if fm[-1, -1] * width > 1e-14 * total:
-            me = np.concatenate([me, me[-1] + width / 4 * np.array([1.0, 2.0])])
+        if fs[-1] * width > 1e-14 * total:
+            se = np.concatenate([se, se[-1] + width / 4 * np.array([1.0, 2.0])])
             grow = True
         if grow:
             continue
-        ue, more_u = _refine(ue, fu, np.diff(ue) / 2, total)
-        me, more_m = _refine(me, fm, np.diff(me) / 2, total)
-        if not (more_u or more_m):
-            return ue, me, lj, top
+        ue, more_u = _refine(ue, _row_tails(J.T, ue, ws), total)
+        se, more_s = _refine(se, _row_tails(J, se, wu), total)
+        if not (more_u or more_s):
+            return ue, se, lj, top
     raise ValueError("the posterior grid did not converge (data or priors too extreme)")
 
 
@@ -291,45 +318,48 @@ def _prune(p: np.ndarray, drop: float = 1e-12) -> np.ndarray:
     order = np.argsort(p)
     return order[np.cumsum(p[order]) >= drop]
 
-def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_sd
-               ) -> list[PanelDensity]:
+def _shrinkage(kind, x, n, lj, lli, se, wu, ws, tau_g, mu_g, c_g, d_g, a, b, lo, hi
+               ) -> list[SinhDensity]:
     """Posterior densities of every study's effect, f_i(theta) ~ p(x_i | theta) int int
-    N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau) dmu dtau, on one set of panels shared by
-    all studies. ``lj``: log joint on the grid minus its maximum; ``lli``: each study's log L_i.
-    Rows of the grid whose tau is wide against the mu panels: the grid rule in mu (a mixture of
-    normals, its kernels computed once per node and summed against 1 / L_ig for all studies by
-    one matrix product). Narrow rows (tau below a quarter of the narrowest mu panel), where that
-    mixture would be a comb of spikes: mu = theta + tau z, integrated by Gauss-Hermite in z on
-    the piecewise-Legendre interpolant of the row in mu. Panels are bisected until the Legendre
-    tail of every study's panel is below _TOL of its total. One more density comes last: a new
-    study's effect (the same integral without a likelihood; ``theta_mean``, ``theta_sd`` have an
-    entry for it)."""
+    N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau) dmu dtau, on one set of panels in t,
+    theta = a + b sinh(t), shared by all studies (a heavy tail of theta is a light one of t).
+    ``lj``: log joint on the (u, s) grid minus its maximum; ``lli``: each study's log L_i;
+    ``mu_g``: mu at the nodes, mu = c_g + d_g s by row. Rows whose tau is wide against their mu
+    panels: the grid rule (a mixture of normals, its kernels computed once per node and summed
+    against 1 / L_ig for all studies by one matrix product). Narrow rows (tau below a quarter of
+    the row's narrowest mu panel), where that mixture would be a comb of spikes: mu = theta + tau
+    z, integrated by Gauss-Hermite in z on the piecewise-Legendre interpolant of the row in s.
+    Panels are bisected until the Legendre tail of every study's panel is below _TOL of its
+    total, and the range in t grows until its end densities are negligible. One more density
+    comes last: a new study's effect (the same integral without a likelihood)."""
     k = x.size + 1
     lli = np.concatenate([lli, np.zeros(lli.shape[:-1] + (1,))], axis=-1)
-    narrow = tau_g < np.min(np.diff(me)) / 4
-    log_z = math.log(float(np.sum(np.exp(lj) * wu[:, None] * wm[None, :])))
+    narrow = tau_g < d_g * np.min(np.diff(se)) / 4
+    log_z = math.log(float(np.sum(np.exp(lj) * wu[:, None] * ws[None, :])))
     # wide rows: the grid's mixture of normals (components of mass below 1e-9 in all dropped)
-    P = np.exp(lj[~narrow] - log_z) * wu[~narrow, None] * wm[None, :]
+    P = np.exp(lj[~narrow] - log_z) * wu[~narrow, None] * ws[None, :]
     keep = _prune(P.ravel(), 1e-9)
-    tw = np.repeat(tau_g[~narrow], mu_g.size)[keep]
-    mw = np.tile(mu_g, int(np.sum(~narrow)))[keep]
+    tw = np.repeat(tau_g[~narrow], ws.size)[keep]
+    mw = mu_g[~narrow].ravel()[keep]
     lw = np.log(P.ravel()[keep]) - np.log(tw)
     inv = -lli[~narrow].reshape(-1, k)[keep]
     shift = np.max(inv, axis=0) if inv.size else np.zeros(k)
     R = np.exp(inv - shift)  # (G, k), 1 / L_ig scaled per study
-    # narrow rows: Legendre coefficients in mu of log(joint / L_i) for each row and study
+    # narrow rows: Legendre coefficients in s of log(joint / L_i) (density in mu) per row, study
     rows = np.flatnonzero(narrow)
-    g = (lj[rows, :, None] - lli[rows] + (np.log(wu[rows]) - log_z + 0.5 * math.log(2))[:, None, None])
-    coef = np.einsum("dn,rpnk->rpdk", TO_LEGENDRE, g.reshape(rows.size, me.size - 1, _GL_N, k))
-    span = (float(me[0]), float(me[-1]))
+    g = (lj[rows, :, None] - lli[rows]
+         + (np.log(wu[rows]) - np.log(d_g[rows]) - log_z + 0.5 * math.log(2))[:, None, None])
+    coef = np.einsum("dn,rpnk->rpdk", TO_LEGENDRE, g.reshape(rows.size, se.size - 1, _GL_N, k))
+    cr, dr = c_g[rows][None, :, None], d_g[rows][None, :, None]
 
     def narrow_part(th):
         if rows.size == 0:
             return np.full((th.size, k), -np.inf)
         pts = th[:, None, None] + math.sqrt(2) * tau_g[rows][None, :, None] * _GHZ_X  # (N, R, K)
-        inside = (pts >= span[0]) & (pts <= span[1])
-        j = np.clip(np.searchsorted(me, pts, side="right") - 1, 0, me.size - 2)
-        xi = np.clip((pts - me[j]) / ((me[j + 1] - me[j]) / 2) - 1, -1.0, 1.0)
+        pts = (pts - cr) / dr
+        inside = (pts >= se[0]) & (pts <= se[-1])
+        j = np.clip(np.searchsorted(se, pts, side="right") - 1, 0, se.size - 2)
+        xi = np.clip((pts - se[j]) / ((se[j + 1] - se[j]) / 2) - 1, -1.0, 1.0)
         v = np.polynomial.legendre.legvander(xi, _GL_N - 1)  # (N, R, K, 15)
         r_idx = np.broadcast_to(np.arange(rows.size)[None, :, None], pts.shape)
         val = np.einsum("nrkd,nrkdi->nrki", v, coef[r_idx, j])  # (N, R, K, k)
@@ -356,52 +386,60 @@ def _shrinkage(kind, x, n, lj, lli, me, wu, wm, tau_g, mu_g, theta_mean, theta_s
     cache: dict[tuple[float, float], np.ndarray] = {}
 
     def logf(edges):
-        new = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if (a, b) not in cache]
+        new = [(lo_, hi_) for lo_, hi_ in zip(edges[:-1], edges[1:]) if (lo_, hi_) not in cache]
         if new:
             t = np.array(new)
-            th = panel_nodes(t[:, 0], t[:, 1])[0].ravel()
+            tt = panel_nodes(t[:, 0], t[:, 1])[0].ravel()
+            th = a + b * np.sinh(tt)
             lik = np.concatenate([_loglik(kind, x, n, th[:, None]), np.zeros((th.size, 1))], axis=1)
-            out = lik + np.logaddexp(wide_part(th), narrow_part(th))
+            out = lik + np.logaddexp(wide_part(th), narrow_part(th)) + np.log(b * np.cosh(tt))[:, None]
             out = out.reshape(len(new), _GL_N, k)
             for r, key in enumerate(new):
                 cache[key] = out[r]
-        return np.stack([cache[(a, b)] for a, b in zip(edges[:-1], edges[1:])])  # (P, 15, k)
+        return np.stack([cache[key] for key in zip(edges[:-1], edges[1:])])  # (P, 15, k)
 
-    lo = float(np.min(theta_mean - 14 * theta_sd))
-    hi = float(np.max(theta_mean + 14 * theta_sd))
-    edges = np.linspace(lo, hi, _START_SHRINK + 1)
-    while True:
+    edges = np.linspace(math.asinh((lo - a) / b), math.asinh((hi - a) / b), _START_SHRINK + 1)
+    for _ in range(40):
         lf = logf(edges)
         vals = np.exp(lf - np.max(lf, axis=(0, 1)))
-        half = np.diff(edges) / 2
+        width = edges[-1] - edges[0]
         total = np.einsum("pnk,pn->k", vals, panel_nodes(edges[:-1], edges[1:])[1])
+        if np.any(vals[0, 0] * width > 1e-14 * total) or np.any(vals[-1, -1] * width > 1e-14 * total):
+            step = width / _START_SHRINK
+            left = np.any(vals[0, 0] * width > 1e-14 * total)
+            right = np.any(vals[-1, -1] * width > 1e-14 * total)
+            edges = np.concatenate([edges[0] - step * np.arange(4, 0, -1) * left if left else [],
+                                    edges, edges[-1] + step * np.arange(1, 5) if right else []])
+            continue
+        half = np.diff(edges) / 2
         bad = np.zeros(edges.size - 1, dtype=bool)
         for i in range(k):
             bad |= legendre_tail(vals[:, :, i], half) > _TOL * total[i]
         if not np.any(bad) or edges.size > _MAX_SHRINK:
             break
         edges = np.sort(np.concatenate([edges, (edges[:-1][bad] + edges[1:][bad]) / 2]))
-    return [PanelDensity(edges, vals[:, :, i]) for i in range(k)]
+    return [SinhDensity(PanelDensity(edges, vals[:, :, i]), a, b) for i in range(k)]
 
 
 def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     y0, v0 = _start(kind, x, n)
     tm = TauMap(v0, pt)
     grid = _Grid(kind, x, n, pm, pt, tm)
-    spread = float(np.max(np.abs(y0 - np.median(y0)) + 3 * np.sqrt(v0)))
-    ue, me, lj, top = _posterior_grid(grid, float(np.median(y0)) - spread - 1, float(np.median(y0)) + spread + 1)
+    ue, se, lj, top = _posterior_grid(grid)
     uu, wu = panel_nodes(ue[:-1], ue[1:])
-    mm, wm = panel_nodes(me[:-1], me[1:])
-    W = np.exp(lj - top) * wu.ravel()[:, None] * wm.ravel()[None, :]
+    ss, ws = panel_nodes(se[:-1], se[1:])
+    wu, ws = wu.ravel(), ws.ravel()
+    J = np.exp(lj - top)
+    W = J * wu[:, None] * ws[None, :]
     Z = float(np.sum(W))
     P = W / Z
     log_z = top + math.log(Z)
     tau_g = tm.tau(uu.ravel())
-    mu_g = mm.ravel()
+    c_g, d_g = grid.loc(tau_g)
+    mu_g = grid.evaluate(ue, se, per_study=4)
 
-    fu = (np.exp(lj - top) @ wm.ravel()).reshape(-1, 15)
-    tau_dist = PanelDensity(ue, fu)
-    mu_dist = PanelDensity(me, (wu.ravel() @ np.exp(lj - top)).reshape(-1, 15))
+    tau_dist = PanelDensity(ue, (J @ ws).reshape(-1, _GL_N))
+    mu_dist = RowDensity(se, J.reshape(J.shape[0], -1, _GL_N), wu, c_g, d_g, mu_g, P)
 
     def tau_cdf(t):
         return tau_dist.cdf(tm.u(np.atleast_1d(np.maximum(t, pt.lower))))
@@ -413,31 +451,43 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
             out = np.where(t < pt.lower, 0.0, tau_dist.pdf(uu_) * np.exp(-tm.logjac(uu_)))
         return out if out.size > 1 else float(out[0])
 
-    # study-specific effects: exact posterior means, and densities for medians and intervals
-    e1, e2 = grid.evaluate(ue, me, per_study=2), grid.evaluate(ue, me, per_study=3)
+    # study-specific effects: posterior means by the grid, densities for medians and intervals
+    e1 = grid.evaluate(ue, se, per_study=2)
     pos = P > 0
     theta_mean = np.sum(P[pos, None] * e1[pos], axis=0)
-    theta_sd = np.sqrt(np.maximum(np.sum(P[pos, None] * e2[pos], axis=0) - theta_mean**2, 1e-300))
-    pred_mean = float(np.sum(P * mu_g[None, :]))
-    pred_sd = math.sqrt(float(np.sum(P * (tau_g[:, None] ** 2 + (mu_g[None, :] - pred_mean) ** 2))))
-    *thetas, _ = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, me, per_study=1), me,
-                            wu.ravel(), wm.ravel(), tau_g, mu_g, np.append(theta_mean, pred_mean),
-                            np.append(theta_sd, pred_sd))
+    pred_mean = float(np.sum(P * mu_g))
+    a_t, b_t = float(np.median(y0)), float(math.sqrt(np.median(v0)))
+    lo_t = min(float(np.min(y0 - 8 * np.sqrt(v0))), float(np.min(mu_g[P > 1e-12])))
+    hi_t = max(float(np.max(y0 + 8 * np.sqrt(v0))), float(np.max(mu_g[P > 1e-12])))
+    *thetas, _ = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, se, per_study=1), se, wu, ws,
+                            tau_g, mu_g, c_g, d_g, a_t, b_t, lo_t, hi_t)
     # a new study's effect: the grid's mixture of normals, whose CDF is exact for every tau (a
     # comb where tau is small, at most ~1e-5 in its quantiles; robust to heavy tails in tau)
     keep = _prune(P.ravel(), 1e-10)
-    ti, mi = np.unravel_index(keep, P.shape)
-    pred = Mixture(P.ravel()[keep] / np.sum(P.ravel()[keep]), mu_g[mi], tau_g[ti])
+    ti = np.unravel_index(keep, P.shape)[0]
+    pred = Mixture(P.ravel()[keep] / np.sum(P.ravel()[keep]), mu_g.ravel()[keep], tau_g[ti])
+    # means that do not exist (a heavy-tailed tau prior the likelihood does not tame)
+    interior = (x > 0) & ((x < n) if kind == "binomial" else True)
+    moments = finite_moments(pt, int(np.sum(interior)) - (pm.family == "flat"))
+    warns = tail_warnings(pt, moments, pm)
+    tau_mean = float(np.sum(tau_dist.w * tau_g)) if moments >= 1 else math.inf
+    if moments < 1:
+        theta_mean = np.where(interior, theta_mean, math.nan)
+        pred_mean = math.nan
+    mu_mean = mu_dist.mean() if moments >= 1 or pm.family == "normal" else math.nan
+    mu_sd = mu_dist.sd() if moments >= 2 or pm.family == "normal" else math.nan
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihood and Bayes factors BF01 (proper priors only)
-    warns: tuple[str, ...] = ("observed estimates in the forest plot add 1/2 to every count "
-                              "(display only; the model uses the exact likelihood)",)
+    warns = ("observed estimates in the forest plot add 1/2 to every count "
+             "(display only; the model uses the exact likelihood)",) + warns
     if pm.family == "normal":
         if pt.lower == 0:
             def lf0(m):
                 return pm.logpdf(m) + np.sum(_loglik(kind, x, n, m[:, None]), axis=1)
-            _, _, w0, l0, m0 = adaptive_panels(lf0, float(me[0]), float(me[-1]), tol=1e-12)
+            c0, d0 = grid.loc(np.array(0.0))
+            _, _, w0, l0, m0 = adaptive_panels(lf0, float(c0 + d0 * se[0]), float(c0 + d0 * se[-1]),
+                                               tol=1e-12)
             bf_tau0 = math.exp(m0 + math.log(np.sum(w0 * np.exp(l0 - m0))) - log_z)
         else:
             bf_tau0 = 0.0
@@ -456,13 +506,12 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         warns += ("flat mu prior: the marginal likelihood and Bayes factors are undefined",)
 
     model = "binomial-normal" if kind == "binomial" else "Poisson-normal"
-    tw = tau_dist.w
     res = BayesResult(
         model=model, measure=measure, level=level, k=int(x.size), labels=labs, yi=readonly(y0),
-        vi=readonly(v0), prior_mu=pm, prior_tau=pt, mu_mean=mu_dist.mean(), mu_sd=mu_dist.sd(),
+        vi=readonly(v0), prior_mu=pm, prior_tau=pt, mu_mean=mu_mean, mu_sd=mu_sd,
         mu_median=mu_dist.quantile(0.5), mu_ci_lb=mu_dist.quantile(lo_p),
         mu_ci_ub=mu_dist.quantile(hi_p), mu_hpd_lb=math.nan, mu_hpd_ub=math.nan,
-        tau_mean=float(np.sum(tw * tau_g)), tau_median=math.nan, tau_ci_lb=math.nan,
+        tau_mean=tau_mean, tau_median=math.nan, tau_ci_lb=math.nan,
         tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred_mean,
         pred_median=pred.quantile(0.5), pred_ci_lb=pred.quantile(lo_p), pred_ci_ub=pred.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan, theta_mean=readonly(theta_mean),
@@ -471,10 +520,11 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         theta_ci_ub=readonly([t.quantile(hi_p) for t in thetas]),
         log_marginal_likelihood=float(lml), bf_tau0=float(bf_tau0), bf_mu0=float(bf_mu0),
         excluded=excluded, warnings=warns, n=readonly(n), events=readonly(x),
-        algorithm=(f"exact integration: theta_i by 20-node adaptive Gauss-Hermite; (mu, tau) on a "
-                   f"{ue.size - 1} x {me.size - 1} grid of 15 x 15-node Gauss-Legendre panels "
-                   f"(u for tau: {tm.describe()})"),
-        _tau_nodes=tau_g, _tau_w=tw, _tau_cdf=tau_cdf, _tau_pdf=tau_pdf, _mu=mu_dist, _pred=pred,
+        algorithm=(f"exact integration: theta_i by adaptive Gauss-Hermite (narrow tau) or the "
+                   f"Gaussian rule of its likelihood (wide tau); (tau, mu) on a {ue.size - 1} x "
+                   f"{se.size - 1} grid of 15 x 15-node Gauss-Legendre panels in u and s (u for "
+                   f"tau: {tm.describe()}; mu = c(tau) + d(tau) s)"),
+        _tau_nodes=tau_g, _tau_w=tau_dist.w, _tau_cdf=tau_cdf, _tau_pdf=tau_pdf, _mu=mu_dist, _pred=pred,
         _theta=tuple(thetas))
     return complete(res)
 
