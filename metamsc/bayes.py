@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import Mixture, invert, panel_nodes, shortest, adaptive_panels
+from ._bayes_numerics import (Mixture, TauMap, invert, panel_nodes, shortest, adaptive_panels,
+                              finite_moments, tail_warnings)
 from ._present import explained
 from ._util import check_level, readonly, study_arrays
 from .frames import accepts_data
@@ -284,91 +285,6 @@ def _cond(y, v, tau, prior_mu):
     return mean, 1.0 / prec, loglik
 
 
-def finite_moments(prior: Prior, decay: int) -> int:
-    """How many moments of tau the posterior has, when the likelihood decays like tau^-decay as
-    tau grows (normal-normal: decay = k, or k - 1 under a flat mu prior; an exact binomial- or
-    Poisson-normal model: the number of studies with neither 0 nor all events, minus one under
-    a flat mu prior): the tail of the posterior is that of the prior times tau^-decay. Light
-    tails (half-normal, exponential, uniform, log-normal) have all (returns 99). Raises a
-    ValueError when the posterior is improper."""
-    if prior.family == "halfcauchy":
-        b = 2.0
-    elif prior.family == "halfstudent":
-        b = float(prior.params[1]) + 1
-    elif prior.family == "rhodes":  # log-t: p(tau) ~ tau^-1 (log tau)^-(df + 1)
-        if decay < 0:
-            raise ValueError(f"the posterior is improper: the likelihood grows like tau^{-decay} "
-                             f"and the tau prior ({prior.label}) does not decay fast enough; "
-                             "use a normal mu prior or a lighter tau prior")
-        return min(decay, 99)
-    else:
-        return 99
-    r = math.ceil(decay + b - 1) - 1  # moment r is finite iff r < decay + b - 1
-    if r < 0:
-        raise ValueError(f"the posterior is improper: its tail in tau is like tau^-{decay + b:g} "
-                         f"(tau prior {prior.label}); use a normal mu prior or a lighter tau prior")
-    return min(r, 99)
-
-
-def tail_warnings(prior: Prior, moments: int, prior_mu: Prior) -> tuple[str, ...]:
-    """The note on a posterior of tau whose mean (or sd) does not exist."""
-    if moments >= 2:
-        return ()
-    if moments == 1:
-        return (("the posterior sd of mu does not exist (flat mu prior, heavy-tailed tau prior); "
-                 "mu_sd is NaN",) if prior_mu.family == "flat" else ())
-    return (f"the posterior of tau has no mean (tau prior {prior.label} and a likelihood that "
-            "does not decay fast enough in tau): tau_mean is inf; the means of a new study's "
-            "effect" + (", of mu" if prior_mu.family == "flat" else "") +
-            " and of any study with 0 or all events do not exist (NaN); medians and intervals "
-            "are exact",)
-
-
-class TauMap:
-    """tau as a function of u in (0, 1) with log dtau/du: tau = c u / (1 - u), or for a prior on
-    log tau with location m and scale s, log tau = m + s tan(pi (u - 1/2)) (heavy tails of log tau
-    become smooth, vanishing ends in u)."""
-
-    def __init__(self, v: np.ndarray, prior: Prior):
-        self.log = prior.log_scale is not None
-        if self.log:
-            self.m, self.s = prior.log_scale
-            self.lo, self.hi = 0.0, 1.0
-        else:
-            self.c = float(max(math.sqrt(np.median(v)), 1e-8))
-            self.lo = self.u(np.array([prior.lower]))[0]
-            self.hi = 1.0 if not math.isfinite(prior.upper) else self.u(np.array([prior.upper]))[0]
-
-    def tau(self, u):
-        u = np.asarray(u, dtype=float)
-        with np.errstate(divide="ignore", over="ignore"):
-            if self.log:
-                return np.exp(np.clip(self.m + self.s * np.tan(math.pi * (u - 0.5)), -150.0, 150.0))
-            return self.c * u / (1 - u)
-
-    def logjac(self, u):
-        u = np.asarray(u, dtype=float)
-        with np.errstate(divide="ignore", over="ignore"):
-            if self.log:
-                a = math.pi * (u - 0.5)
-                x = self.m + self.s * np.tan(a)
-                # beyond |log tau| = 150 the mass is nil: zero there, consistent with tau()
-                return np.where(np.abs(x) < 150.0, math.log(self.s * math.pi) - 2 * np.log(np.cos(a)) + x, -np.inf)
-            return math.log(self.c) - 2 * np.log1p(-u)
-
-    def u(self, t):
-        t = np.asarray(t, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.log:
-                return 0.5 + np.arctan((np.log(t) - self.m) / self.s) / math.pi
-            return np.where(np.isinf(t), 1.0, t / (t + self.c))
-
-    def describe(self) -> str:
-        if self.log:
-            return f"log tau = {self.m:.4g} + {self.s:.4g} tan(pi (u - 1/2))"
-        return f"u = tau/(tau + {self.c:.4g})"
-
-
 def _tau_posterior(y, v, prior_tau: Prior, prior_mu: Prior):
     tm = TauMap(v, prior_tau)
 
@@ -623,6 +539,7 @@ def bayes(yi: ArrayLike, vi: ArrayLike, *, mu_prior=("normal", 0, 10), tau_prior
 
 
 def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) -> BayesResult:
+    moments = finite_moments(pt, y.size - (pm.family == "flat"))
     tm, logf, (edges, x, w, lf, M) = _tau_posterior(y, v, pt, pm)
     ua, ub = tm.lo, tm.hi
     tau = tm.tau(x.ravel())
@@ -663,7 +580,7 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihoods and Bayes factors (proper priors only)
-    warns = tuple(warns)
+    warns = tuple(warns) + tail_warnings(pt, moments, pm)
     if pm.family == "normal":
         log_ml0_tau = float(_cond(y, v, np.array([pt.lower]), pm)[2][0]) if pt.lower == 0 else -math.inf
         bf_tau0 = math.exp(log_ml0_tau - log_z)
@@ -684,11 +601,14 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
     res = BayesResult(
         model=model, measure=measure, level=level, k=int(y.size), labels=labs, yi=readonly(y),
         vi=readonly(v), prior_mu=pm, prior_tau=pt,
-        mu_mean=mu_mix.mean(), mu_sd=mu_mix.sd(), mu_median=mu_mix.quantile(0.5),
+        mu_mean=mu_mix.mean() if moments >= 1 or pm.family == "normal" else math.nan,
+        mu_sd=mu_mix.sd() if moments >= 2 or pm.family == "normal" else math.nan,
+        mu_median=mu_mix.quantile(0.5),
         mu_ci_lb=mu_mix.quantile(lo_p), mu_ci_ub=mu_mix.quantile(hi_p), mu_hpd_lb=math.nan,
-        mu_hpd_ub=math.nan, tau_mean=float(np.sum(wt * tau)), tau_median=math.nan,
+        mu_hpd_ub=math.nan, tau_mean=float(np.sum(wt * tau)) if moments >= 1 else math.inf,
+        tau_median=math.nan,
         tau_ci_lb=math.nan, tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan,
-        pred_mean=pred_mix.mean(), pred_median=pred_mix.quantile(0.5),
+        pred_mean=pred_mix.mean() if moments >= 1 else math.nan, pred_median=pred_mix.quantile(0.5),
         pred_ci_lb=pred_mix.quantile(lo_p), pred_ci_ub=pred_mix.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan,
         theta_mean=readonly([t.mean() for t in thetas]),

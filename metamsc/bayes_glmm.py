@@ -27,13 +27,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import (PanelDensity, Mixture, RowDensity, SinhDensity, panel_nodes,
-                              adaptive_panels, legendre_tail, gauss_rule, PANEL_NODES,
-                              TO_LEGENDRE)
+from ._bayes_numerics import (PanelDensity, Mixture, RowDensity, SinhDensity, TauMap, panel_nodes,
+                              adaptive_panels, legendre_tail, gauss_rule, finite_moments,
+                              tail_warnings, PANEL_NODES, TO_LEGENDRE)
 from ._util import check_level, readonly
 from .frames import accepts_data
-from .bayes import (BayesResult, TauMap, complete, finite_moments, tail_warnings,
-                    mu_prior as _mu_prior, tau_prior as _tau_prior)
+from .bayes import BayesResult, complete, mu_prior as _mu_prior, tau_prior as _tau_prior
 from .results import Excluded
 
 __all__ = ["bayes_proportions", "bayes_rates"]
@@ -421,6 +420,33 @@ def _shrinkage(kind, x, n, lj, lli, se, wu, ws, tau_g, mu_g, c_g, d_g, a, b, lo,
     return [SinhDensity(PanelDensity(edges, vals[:, :, i]), a, b) for i in range(k)]
 
 
+def _bayes_factors(kind, x, n, pm, pt, grid, se, log_z):
+    """The log marginal likelihood and Bayes factors BF01 for tau = 0 and mu = 0 (proper priors
+    only), each a one-dimensional adaptive Gauss-Legendre integral; and a note for a flat prior."""
+    if pm.family != "normal":
+        return math.nan, math.nan, math.nan, ("flat mu prior: the marginal likelihood and Bayes "
+                                              "factors are undefined",)
+    tm = grid.tm
+    bf_tau0 = 0.0
+    if pt.lower == 0:
+        def lf0(m):
+            return pm.logpdf(m) + np.sum(_loglik(kind, x, n, m[:, None]), axis=1)
+        c0, d0 = grid.loc(np.array(0.0))
+        _, _, w0, l0, m0 = adaptive_panels(lf0, float(c0 + d0 * se[0]), float(c0 + d0 * se[-1]),
+                                           tol=1e-12)
+        bf_tau0 = math.exp(m0 + math.log(np.sum(w0 * np.exp(l0 - m0))) - log_z)
+
+    def lfm(u):
+        tau = tm.tau(u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (pt.logpdf(tau) + tm.logjac(u)
+                   + np.sum(marginal_loglik(kind, x, n, np.zeros_like(tau), tau), axis=-1))
+        return np.nan_to_num(out, nan=-np.inf)
+    _, _, w1, l1, m1 = adaptive_panels(lfm, tm.lo, tm.hi, tol=1e-12)
+    bf_mu0 = math.exp(m1 + math.log(np.sum(w1 * np.exp(l1 - m1))) - log_z)
+    return bf_tau0, bf_mu0, log_z, ()
+
+
 def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     y0, v0 = _start(kind, x, n)
     tm = TauMap(v0, pt)
@@ -469,7 +495,7 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     # means that do not exist (a heavy-tailed tau prior the likelihood does not tame)
     interior = (x > 0) & ((x < n) if kind == "binomial" else True)
     moments = finite_moments(pt, int(np.sum(interior)) - (pm.family == "flat"))
-    warns = tail_warnings(pt, moments, pm)
+    warns = tail_warnings(pt, moments, pm, counts=True)
     tau_mean = float(np.sum(tau_dist.w * tau_g)) if moments >= 1 else math.inf
     if moments < 1:
         theta_mean = np.where(interior, theta_mean, math.nan)
@@ -478,32 +504,9 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     mu_sd = mu_dist.sd() if moments >= 2 or pm.family == "normal" else math.nan
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
-    # marginal likelihood and Bayes factors BF01 (proper priors only)
+    bf_tau0, bf_mu0, lml, more = _bayes_factors(kind, x, n, pm, pt, grid, se, log_z)
     warns = ("observed estimates in the forest plot add 1/2 to every count "
-             "(display only; the model uses the exact likelihood)",) + warns
-    if pm.family == "normal":
-        if pt.lower == 0:
-            def lf0(m):
-                return pm.logpdf(m) + np.sum(_loglik(kind, x, n, m[:, None]), axis=1)
-            c0, d0 = grid.loc(np.array(0.0))
-            _, _, w0, l0, m0 = adaptive_panels(lf0, float(c0 + d0 * se[0]), float(c0 + d0 * se[-1]),
-                                               tol=1e-12)
-            bf_tau0 = math.exp(m0 + math.log(np.sum(w0 * np.exp(l0 - m0))) - log_z)
-        else:
-            bf_tau0 = 0.0
-
-        def lfm(u):
-            tau = tm.tau(u)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out = (pt.logpdf(tau) + tm.logjac(u)
-                       + np.sum(marginal_loglik(kind, x, n, np.zeros_like(tau), tau), axis=-1))
-            return np.nan_to_num(out, nan=-np.inf)
-        _, _, w1, l1, m1 = adaptive_panels(lfm, tm.lo, tm.hi, tol=1e-12)
-        bf_mu0 = math.exp(m1 + math.log(np.sum(w1 * np.exp(l1 - m1))) - log_z)
-        lml = log_z
-    else:
-        bf_tau0 = bf_mu0 = lml = math.nan
-        warns += ("flat mu prior: the marginal likelihood and Bayes factors are undefined",)
+             "(display only; the model uses the exact likelihood)",) + warns + more
 
     model = "binomial-normal" if kind == "binomial" else "Poisson-normal"
     res = BayesResult(
