@@ -43,7 +43,6 @@ def _hermite(k: int):
 
 
 _GH20, _GH48 = _hermite(20), _hermite(48)
-_RULE_NODES = 48
 _LOG2PI = math.log(2 * math.pi)
 _TOL = 1e-9
 _MAX_PANELS = 48
@@ -85,7 +84,7 @@ def _start(kind: str, x, n):
 
 
 @functools.lru_cache(maxsize=512)
-def _study_rule(kind: str, x: float, n: float):
+def _study_rule(kind: str, x: float, n: float, nodes: int = 48):
     """One study's likelihood as an expectation over a fixed density g of w, for wide tau:
     interior counts: p(x | theta) = c g(theta) (g the density of logit P, P ~ Beta(x, n - x);
     or of log(G / t), G ~ Gamma(x)); all events (binomial): p(x | theta) = P(M < theta) with M
@@ -111,8 +110,8 @@ def _study_rule(kind: str, x: float, n: float):
             return a * (w + lt) - np.exp(w + lt) - special.gammaln(a)
         lo, hi = mean - 10 * sd - 40 / a, mean + 10 * sd + 5
         c = -math.log(x) if typ == 0 else 0.0
-    nodes, w, _ = gauss_rule(logg, float(lo), float(hi), _RULE_NODES)
-    return typ, c, nodes, np.log(w), float(sd)
+    w_nodes, w, _ = gauss_rule(logg, float(lo), float(hi), nodes)
+    return typ, c, w_nodes, np.log(w), float(sd)
 
 
 def _by_rule(rule, mu, tau, moments):
@@ -182,8 +181,8 @@ def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
     """log L_i(mu, tau) = log int p(x_i | theta) N(theta; mu, tau^2) dtheta for every study
     (last axis) at every (mu, tau) (broadcast). Narrow tau (below half the sd of the study's g,
     see _study_rule): 20-node adaptive Gauss-Hermite at the mode of the integrand; up to 1.3 sd:
-    48 nodes; wider: the Gaussian rule of g (the likelihood as an expectation over g), which
-    stays exact however wide tau is (0/n and n/n included). With ``moments``: also
+    48 nodes; wider: the 48-node (beyond 3 sd: 24-node) Gaussian rule of g (the likelihood as an
+    expectation over g), which stays exact however wide tau is (0/n and n/n included). With ``moments``: also
     E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...). Studies with the same counts are
     integrated once."""
     x, n = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(n, dtype=float))
@@ -197,13 +196,16 @@ def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
         if key not in done:
             rule = _study_rule(kind, *key)
             res = [np.empty(mf.size) for _ in outs]
-            part = np.minimum(np.searchsorted([0.5 * rule[4], 1.3 * rule[4]], tf, side="right"), 2)
-            for j in range(3):
+            part = np.searchsorted([0.5 * rule[4], 1.3 * rule[4], 3 * rule[4]], tf, side="right")
+            for j in range(4):
                 sel = np.flatnonzero(part == j)
                 if sel.size == 0:
                     continue
-                got = (_by_rule(rule, mf[sel], tf[sel], moments) if j == 2 else
-                       _by_hermite(kind, key[0], key[1], mf[sel], tf[sel], (_GH20, _GH48)[j], moments))
+                if j < 2:
+                    got = _by_hermite(kind, key[0], key[1], mf[sel], tf[sel], (_GH20, _GH48)[j], moments)
+                else:
+                    got = _by_rule(rule if j == 2 else _study_rule(kind, *key, 24), mf[sel], tf[sel],
+                                   moments)
                 for r, g in zip(res, got):
                     r[sel] = g
             done[key] = tuple(res)
@@ -485,8 +487,11 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     a_t, b_t = float(np.median(y0)), float(math.sqrt(np.median(v0)))
     lo_t = min(float(np.min(y0 - 8 * np.sqrt(v0))), float(np.min(mu_g[P > 1e-12])))
     hi_t = max(float(np.max(y0 + 8 * np.sqrt(v0))), float(np.max(mu_g[P > 1e-12])))
-    *thetas, _ = _shrinkage(kind, x, n, lj - top, grid.evaluate(ue, se, per_study=1), se, wu, ws,
-                            tau_g, mu_g, c_g, d_g, a_t, b_t, lo_t, hi_t)
+    lli = grid.evaluate(ue, se, per_study=1)
+
+    def thetas():  # the study densities, on first read of a shrunken estimate
+        return _shrinkage(kind, x, n, lj - top, lli, se, wu, ws, tau_g, mu_g, c_g, d_g, a_t, b_t,
+                          lo_t, hi_t)[:-1]
     # a new study's effect: the grid's mixture of normals, whose CDF is exact for every tau (a
     # comb where tau is small, at most ~1e-5 in its quantiles; robust to heavy tails in tau)
     keep = _prune(P.ravel(), 1e-10)
@@ -518,18 +523,14 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
         tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan, pred_mean=pred_mean,
         pred_median=pred.quantile(0.5), pred_ci_lb=pred.quantile(lo_p), pred_ci_ub=pred.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan, theta_mean=readonly(theta_mean),
-        theta_median=readonly([t.quantile(0.5) for t in thetas]),
-        theta_ci_lb=readonly([t.quantile(lo_p) for t in thetas]),
-        theta_ci_ub=readonly([t.quantile(hi_p) for t in thetas]),
-        log_marginal_likelihood=float(lml), bf_tau0=float(bf_tau0), bf_mu0=float(bf_mu0),
+        theta_median=None, theta_ci_lb=None, theta_ci_ub=None, log_marginal_likelihood=float(lml), bf_tau0=float(bf_tau0), bf_mu0=float(bf_mu0),
         excluded=excluded, warnings=warns, n=readonly(n), events=readonly(x),
         algorithm=(f"exact integration: theta_i by adaptive Gauss-Hermite (narrow tau) or the "
                    f"Gaussian rule of its likelihood (wide tau); (tau, mu) on a {ue.size - 1} x "
                    f"{se.size - 1} grid of 15 x 15-node Gauss-Legendre panels in u and s (u for "
                    f"tau: {tm.describe()}; mu = c(tau) + d(tau) s)"),
-        _tau_nodes=tau_g, _tau_w=tau_dist.w, _tau_cdf=tau_cdf, _tau_pdf=tau_pdf, _mu=mu_dist, _pred=pred,
-        _theta=tuple(thetas))
-    return complete(res)
+        _tau_nodes=tau_g, _tau_w=tau_dist.w, _tau_cdf=tau_cdf, _tau_pdf=tau_pdf, _mu=mu_dist, _pred=pred)
+    return complete(res, theta=thetas)
 
 
 def _counts(kind, events, exposure, labels, name):
