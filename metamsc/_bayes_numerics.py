@@ -366,6 +366,21 @@ class RowDensity:
         part = np.where(s <= self.edges[0], 0.0, np.where(s >= self.edges[-1], self.cum[:, -1], part))
         return min(max(float(np.sum(part)), 0.0), 1.0)
 
+    def rows_at(self, rows: np.ndarray, x: np.ndarray, cdf: bool) -> np.ndarray:
+        """Each listed row's share of the CDF (or the pdf) at its own points x (R, Z)."""
+        s = (x - self.c[rows, None]) / self.d[rows, None]
+        j = np.clip(np.searchsorted(self.edges, s, side="right") - 1, 0, self.a.size - 1)
+        xi = np.clip((s - self.a[j]) / self.half[j] - 1, -1.0, 1.0)
+        r = np.broadcast_to(rows[:, None], s.shape)
+        if cdf:
+            v = np.polynomial.legendre.legvander(xi, _N)
+            val = self.cum[r, j] + np.einsum("rzd,rzd->rz", v, self.ic[r, j])
+            return np.where(s <= self.edges[0], 0.0,
+                            np.where(s >= self.edges[-1], self.cum[rows, -1][:, None], val))
+        v = np.polynomial.legendre.legvander(xi, _N - 1)
+        val = np.maximum(np.einsum("rzd,rzd->rz", v, self.coef[r, j]), 0.0)
+        return np.where((s < self.edges[0]) | (s > self.edges[-1]), 0.0, val)
+
     def pdf(self, x):
         x = np.asarray(x, dtype=float)
         out = np.array([self._pdf1(t) for t in x.ravel()]).reshape(x.shape)
@@ -409,3 +424,45 @@ class SinhDensity:
 
     def quantile(self, p: float) -> float:
         return float(self.a + self.b * math.sinh(self.dist.quantile(p)))
+
+
+_GHS_X, _GHS_W = np.polynomial.hermite.hermgauss(16)
+
+
+class Convolved:
+    """The distribution of mu + tau z, z ~ N(0, 1) (a new study's effect), over a (tau, mu)
+    grid: rows whose tau is wide against their mu panels as the grid's mixture of normals
+    (``wide``: weights are masses), narrow rows, where that mixture would be a comb, as their
+    piecewise-Legendre distribution of mu (``rows`` of ``dens``) smoothed by 16-node
+    Gauss-Hermite in z. ``nodes``, ``mass``: the grid's means and masses (start values)."""
+
+    def __init__(self, wide: Mixture, dens: RowDensity, rows, tau_rows, nodes, mass, mean, bounds):
+        self.wide, self.dens, self.rows = wide, dens, np.asarray(rows, dtype=int)
+        self.shift = math.sqrt(2) * np.asarray(tau_rows, dtype=float)[:, None] * _GHS_X
+        self.gw = _GHS_W / math.sqrt(math.pi)
+        order = np.argsort(nodes)
+        self.x_sorted, self.cum_nodes = np.asarray(nodes)[order], np.cumsum(np.asarray(mass)[order])
+        self._mean, self.bounds = mean, bounds
+
+    def _part(self, x: float, cdf: bool) -> float:
+        if self.rows.size == 0:
+            return 0.0
+        return float(np.sum(self.dens.rows_at(self.rows, x - self.shift, cdf) @ self.gw))
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        out = np.array([float(self.wide.pdf(t)) + self._part(t, False) for t in x.ravel()])
+        return float(out[0]) if x.ndim == 0 else out.reshape(x.shape)
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)
+        out = np.array([min(max(float(self.wide.cdf(t)) + self._part(t, True), 0.0), 1.0)
+                        for t in x.ravel()])
+        return float(out[0]) if x.ndim == 0 else out.reshape(x.shape)
+
+    def mean(self) -> float:
+        return self._mean
+
+    def quantile(self, p: float) -> float:
+        j = int(np.clip(np.searchsorted(self.cum_nodes, p), 0, self.x_sorted.size - 1))
+        return invert(self.cdf, self.pdf, p, float(self.x_sorted[j]), *self.bounds)

@@ -27,7 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import (PanelDensity, Mixture, RowDensity, SinhDensity, TauMap, panel_nodes,
+from ._bayes_numerics import (PanelDensity, Mixture, RowDensity, SinhDensity, TauMap, Convolved,
+                              panel_nodes,
                               adaptive_panels, legendre_tail, gauss_rule, finite_moments,
                               tail_warnings, PANEL_NODES, TO_LEGENDRE)
 from ._util import check_level, readonly
@@ -449,6 +450,19 @@ def _bayes_factors(kind, x, n, pm, pt, grid, se, log_z):
     return bf_tau0, bf_mu0, log_z, ()
 
 
+def _predictive(P, mu_g, tau_g, d_g, se, mu_dist, mean) -> Convolved:
+    """A new study's effect mu + tau z over the grid (narrow rows as in _shrinkage)."""
+    narrow = tau_g < d_g * np.min(np.diff(se)) / 4
+    Pw = np.where(narrow[:, None], 0.0, P)
+    keep = _prune(Pw.ravel(), 1e-10 * float(np.sum(Pw)))
+    ti = np.unravel_index(keep, P.shape)[0]
+    wide = Mixture(Pw.ravel()[keep], mu_g.ravel()[keep], tau_g[ti])
+    lo = float(np.min(mu_g - 40 * tau_g[:, None]))
+    hi = float(np.max(mu_g + 40 * tau_g[:, None]))
+    return Convolved(wide, mu_dist, np.flatnonzero(narrow), tau_g[narrow], mu_g.ravel(), P.ravel(),
+                     mean, (lo, hi))
+
+
 def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     y0, v0 = _start(kind, x, n)
     tm = TauMap(v0, pt)
@@ -492,11 +506,9 @@ def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
     def thetas():  # the study densities, on first read of a shrunken estimate
         return _shrinkage(kind, x, n, lj - top, lli, se, wu, ws, tau_g, mu_g, c_g, d_g, a_t, b_t,
                           lo_t, hi_t)[:-1]
-    # a new study's effect: the grid's mixture of normals, whose CDF is exact for every tau (a
-    # comb where tau is small, at most ~1e-5 in its quantiles; robust to heavy tails in tau)
-    keep = _prune(P.ravel(), 1e-10)
-    ti = np.unravel_index(keep, P.shape)[0]
-    pred = Mixture(P.ravel()[keep] / np.sum(P.ravel()[keep]), mu_g.ravel()[keep], tau_g[ti])
+    # a new study's effect: the grid's mixture of normals where tau is wide, each row's density
+    # of mu smoothed by N(0, tau^2) where tau is narrow (the mixture would be a comb there)
+    pred = _predictive(P, mu_g, tau_g, d_g, se, mu_dist, pred_mean)
     # means that do not exist (a heavy-tailed tau prior the likelihood does not tame)
     interior = (x > 0) & ((x < n) if kind == "binomial" else True)
     moments = finite_moments(pt, int(np.sum(interior)) - (pm.family == "flat"))
