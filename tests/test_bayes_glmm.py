@@ -189,11 +189,14 @@ def _study(x, n, mu, tau, upper=np.inf):
     return out
 
 
-def _brute_flat(ev, tot, logprior, m0, *, tau_at, mu_at, theta_at, pred_at, panels=12):
-    """Posterior probabilities under a flat mu prior, by a tensor rule in u (tau = u / (1 - u);
-    10-point Gauss-Legendre panels with breaks at the tau points asked) and s (mu = m0 +
-    sqrt(1 + tau^2) s; Simpson on [-12, 12], or up to the mu point asked): P(tau < t), P(mu < m),
-    P(theta_i < t) for (i, t), P(new study < y)."""
+def _brute_flat(ev, tot, logprior, m0, *, tau_at, mu_at, theta_at, pred_at, panels=12,
+                logprior_mu=None, fine=161):
+    """Posterior probabilities under a flat mu prior (or ``logprior_mu``), by a tensor rule in u
+    (tau = u / (1 - u); 10-point Gauss-Legendre panels with breaks at the tau points asked) and s
+    (mu = m0 + sqrt(1 + tau^2) s; Simpson on [-12, 12] with 161 points, ``fine`` where tau < 1,
+    or up to the mu point asked): P(tau < t), P(mu < m), P(theta_i < t) for (i, t), P(new study <
+    y) (where tau < 1: the row's CDF in mu, a cubic spline of its cumulative Simpson sums,
+    averaged over z by 30-node Gauss-Hermite)."""
     x, n = np.asarray(ev, float), np.asarray(tot, float)
     gx, gw = np.polynomial.legendre.leggauss(10)
     cuts = [t / (1 + t) for t in tau_at]
@@ -205,15 +208,26 @@ def _brute_flat(ev, tot, logprior, m0, *, tau_at, mu_at, theta_at, pred_at, pane
         sc = math.sqrt(1 + t * t)
 
         def joint(s_hi):
-            s, ws = _simpson(-12.0, min(max((s_hi - m0) / sc, -12.0), 12.0), 161)
+            s, ws = _simpson(-12.0, min(max((s_hi - m0) / sc, -12.0), 12.0), fine if t < 1 else 161)
             mu = m0 + sc * s
             ls = _study(x, n, mu, t)
-            return mu, ls, np.prod(ls, axis=1) * ws * sc
+            prior = 1.0 if logprior_mu is None else np.exp(logprior_mu(mu))
+            return mu, ls, np.prod(ls, axis=1) * ws * sc * prior
 
         mu, ls, jt = joint(np.inf)
         row = [jt.sum()] + [joint(m)[2].sum() for m in mu_at]
         row += [np.sum(jt * _study(x[i], n[i], mu, t, th)[:, 0] / ls[:, i]) for i, th in theta_at]
-        row += [np.sum(jt * special.ndtr((y - mu) / t)) for y in pred_at]
+        if t >= 1:
+            row += [np.sum(jt * special.ndtr((y - mu) / t)) for y in pred_at]
+        else:  # P(mu + t z < y) = E_z C(y - t z), C the row's CDF in mu (Phi is a step here)
+            from scipy.integrate import cumulative_simpson
+            from scipy.interpolate import CubicSpline
+
+            dens = np.prod(ls, axis=1) * (1.0 if logprior_mu is None else np.exp(logprior_mu(mu)))
+            cum = CubicSpline(mu, cumulative_simpson(dens, x=mu, initial=0.0))
+            zx, zw = np.polynomial.hermite.hermgauss(30)
+            row += [float(np.sum(zw * cum(np.clip(y - math.sqrt(2) * t * zx, mu[0], mu[-1]))) / math.sqrt(math.pi))
+                    for y in pred_at]
         out[r] = row
     mass = wu[:, None] * out
     z = mass[:, 0].sum()
@@ -258,3 +272,15 @@ def test_improper_posterior_with_heavy_tails_is_refused():
         mm.bayes_proportions([0, 3], [4, 3], mu_prior=("flat",), tau_prior=("halfcauchy", 1.0))
     r = mm.bayes_proportions([0, 3], [4, 3], mu_prior=("flat",), tau_prior=("halfnormal", 1.0))
     assert math.isfinite(r.tau_mean)
+
+
+def test_predictive_quantiles_against_brute_force(pasi):
+    # half-normal(0.5): much of tau's mass lies where tau is far narrower than the grid's mu
+    # panels; the grid's mixture of normals was a comb there (the predictive median was off by
+    # 2.8e-5 in probability). Measured now: within 1.1e-7 of the brute force with 641 Simpson
+    # points where tau < 1 (7e-9 with 1281: the brute force's own error falls 16-fold per halving)
+    r = pasi
+    _, got = _brute_flat(EV, TOT, lambda t: stats.halfnorm.logpdf(t, scale=0.5), 0.7, tau_at=[],
+                         mu_at=[], theta_at=[], pred_at=[r.pred_median, r.pred_ci_lb, r.pred_ci_ub],
+                         logprior_mu=lambda m: stats.norm.logpdf(m, 0, 10), fine=641)
+    assert got == pytest.approx([0.5, 0.025, 0.975], abs=1e-6)
