@@ -223,11 +223,11 @@ def invert(cdf, pdf, p: float, x0: float, lo: float, hi: float, xtol: float = 1e
 
 
 def shortest(quantile, pdf, level: float, lower_bound: float = -math.inf,
-              upper_bound: float = math.inf) -> tuple[float, float]:
+             upper_bound: float = math.inf, cdf=None) -> tuple[float, float]:
     """Shortest interval of a unimodal density: f(a) = f(b), or a at the bound of the support
-    (Box & Tiao 1973, sec. 2.8)."""
-    from scipy.optimize import brentq
-
+    (Box & Tiao 1973, sec. 2.8). With ``cdf``: Newton on (a, b) for F(b) - F(a) = level and
+    f(a) = f(b) from the equal-tailed interval (f' by central differences; a root search on the
+    lower tail's probability if Newton fails)."""
     def h(p):
         return float(pdf(quantile(p)) - pdf(quantile(p + level)))
 
@@ -236,10 +236,36 @@ def shortest(quantile, pdf, level: float, lower_bound: float = -math.inf,
         return (lower_bound if math.isfinite(lower_bound) else quantile(eps)), quantile(level)
     if h(1 - level - eps) <= 0:
         return quantile(1 - level), (upper_bound if math.isfinite(upper_bound) else quantile(1 - eps))
+    if cdf is not None:
+        got = _shortest_newton(cdf, pdf, level, quantile((1 - level) / 2), quantile((1 + level) / 2))
+        if got is not None:
+            return got
+    from scipy.optimize import brentq
+
     p = brentq(h, eps, 1 - level - eps, xtol=1e-14)
     return quantile(p), quantile(p + level)
 
 
+def _shortest_newton(cdf, pdf, level, a, b):
+    """Newton's method for the shortest interval from (a, b); None if it does not converge."""
+    for _ in range(40):
+        fa, fb = float(pdf(a)), float(pdf(b))
+        g1, g2 = float(cdf(b)) - float(cdf(a)) - level, fa - fb
+        d = 1e-6 * (b - a)
+        da = (float(pdf(a + d)) - float(pdf(a - d))) / (2 * d)
+        db = (float(pdf(b + d)) - float(pdf(b - d))) / (2 * d)
+        det = fa * db - fb * da  # Jacobian [[-fa, fb], [da, -db]]
+        if not (fa > 0 and fb > 0 and det != 0 and np.isfinite(det)):
+            return None
+        sa = (-db * g1 - fb * g2) / det
+        sb = (-da * g1 - fa * g2) / det
+        step = max(abs(sa), abs(sb))
+        if step > 0.5 * (b - a):
+            return None
+        a, b = a - sa, b - sb
+        if step <= 1e-12 * max(1.0, abs(a), abs(b)) and abs(g1) < 1e-12:
+            return a, b
+    return None
 
 
 # --- piecewise-Legendre densities -----------------------------------------------------------

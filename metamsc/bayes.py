@@ -403,7 +403,8 @@ class BayesResult:
         if kind == "shortest":
             lb, ub = ((self.prior_tau.lower, self.prior_tau.upper) if parameter == "tau"
                       else (-math.inf, math.inf))
-            return shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub)
+            return shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub,
+                            cdf=getattr(self, f"{parameter}_cdf"))
         raise ValueError(f"kind must be 'equal-tailed' or 'shortest', got {kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
