@@ -353,26 +353,34 @@ def _shrinkage(kind, x, n, lj, lli, se, wu, ws, tau_g, mu_g, c_g, d_g, a, b, lo,
     inv = -lli[~narrow].reshape(-1, k)[keep]
     shift = np.max(inv, axis=0) if inv.size else np.zeros(k)
     R = np.exp(inv - shift)  # (G, k), 1 / L_ig scaled per study
-    # narrow rows: Legendre coefficients in s of log(joint / L_i) (density in mu) per row, study
-    rows = np.flatnonzero(narrow)
+    # narrow rows (but those of negligible mass): Legendre coefficients in s of log(joint / L_i)
+    # (a density in mu) per row and study
+    rows = _mass_rows(np.exp(lj - log_z) * wu[:, None] * ws[None, :], narrow)
     g = (lj[rows, :, None] - lli[rows]
          + (np.log(wu[rows]) - np.log(d_g[rows]) - log_z + 0.5 * math.log(2))[:, None, None])
     coef = np.einsum("dn,rpnk->rpdk", TO_LEGENDRE, g.reshape(rows.size, se.size - 1, _GL_N, k))
-    cr, dr = c_g[rows][None, :, None], d_g[rows][None, :, None]
 
     def narrow_part(th):
-        if rows.size == 0:
-            return np.full((th.size, k), -np.inf)
-        pts = th[:, None, None] + math.sqrt(2) * tau_g[rows][None, :, None] * _GHZ_X  # (N, R, K)
-        pts = (pts - cr) / dr
-        inside = (pts >= se[0]) & (pts <= se[-1])
-        j = np.clip(np.searchsorted(se, pts, side="right") - 1, 0, se.size - 2)
-        xi = np.clip((pts - se[j]) / ((se[j + 1] - se[j]) / 2) - 1, -1.0, 1.0)
-        v = np.polynomial.legendre.legvander(xi, _GL_N - 1)  # (N, R, K, 15)
-        r_idx = np.broadcast_to(np.arange(rows.size)[None, :, None], pts.shape)
-        val = np.einsum("nrkd,nrkdi->nrki", v, coef[r_idx, j])  # (N, R, K, k)
-        val = np.where(inside[..., None], val + _LOG_GHZ_W[:, None], -np.inf)
-        return special.logsumexp(val.reshape(th.size, -1, k), axis=1)
+        out = np.full((th.size, k), -np.inf)
+        for q, r in enumerate(rows):  # row by row: the points near the row's span only
+            pts = (th[:, None] + math.sqrt(2) * tau_g[r] * _GHZ_X - c_g[r]) / d_g[r]  # (N, K)
+            inside = (pts >= se[0]) & (pts <= se[-1])
+            sel = np.flatnonzero(np.any(inside, axis=1))
+            if sel.size == 0:
+                continue
+            pts, inside = pts[sel], inside[sel]
+            j = np.clip(np.searchsorted(se, pts, side="right") - 1, 0, se.size - 2)
+            xi = np.clip((pts - se[j]) / ((se[j + 1] - se[j]) / 2) - 1, -1.0, 1.0)
+            v = np.polynomial.legendre.legvander(xi, _GL_N - 1)  # (n, K, 15)
+            val = np.einsum("nkd,nkdi->nki", v, coef[q][j])  # (n, K, k)
+            val = np.where(inside[..., None], val + _LOG_GHZ_W[:, None], -np.inf)
+            top_v = np.max(val, axis=1)
+            fin = np.isfinite(top_v)
+            top_v = np.where(fin, top_v, 0.0)
+            with np.errstate(divide="ignore"):
+                part = np.log(np.sum(np.exp(val - top_v[:, None, :]), axis=1)) + top_v
+            out[sel] = np.logaddexp(out[sel], np.where(fin, part, -np.inf))
+        return out
 
     itw, cw = 1 / tw, mw / tw
     top = float(np.max(lw)) if lw.size else 0.0
@@ -399,7 +407,8 @@ def _shrinkage(kind, x, n, lj, lli, se, wu, ws, tau_g, mu_g, c_g, d_g, a, b, lo,
             t = np.array(new)
             tt = panel_nodes(t[:, 0], t[:, 1])[0].ravel()
             th = a + b * np.sinh(tt)
-            lik = np.concatenate([_loglik(kind, x, n, th[:, None]), np.zeros((th.size, 1))], axis=1)
+            with np.errstate(over="ignore"):
+                lik = np.concatenate([_loglik(kind, x, n, th[:, None]), np.zeros((th.size, 1))], axis=1)
             out = lik + np.logaddexp(wide_part(th), narrow_part(th)) + np.log(b * np.cosh(tt))[:, None]
             out = out.reshape(len(new), _GL_N, k)
             for r, key in enumerate(new):
@@ -463,10 +472,17 @@ def _predictive(P, mu_g, tau_g, d_g, se, mu_dist, mean) -> Convolved:
     keep = _prune(Pw.ravel(), 1e-10 * float(np.sum(Pw)))
     ti = np.unravel_index(keep, P.shape)[0]
     wide = Mixture(Pw.ravel()[keep], mu_g.ravel()[keep], tau_g[ti])
-    lo = float(np.min(mu_g - 40 * tau_g[:, None]))
-    hi = float(np.max(mu_g + 40 * tau_g[:, None]))
-    return Convolved(wide, mu_dist, np.flatnonzero(narrow), tau_g[narrow], mu_g.ravel(), P.ravel(),
-                     mean, (lo, hi))
+    live = P > 1e-300
+    lo = float(np.min((mu_g - 40 * tau_g[:, None])[live]))
+    hi = float(np.max((mu_g + 40 * tau_g[:, None])[live]))
+    rows = _mass_rows(P, narrow)
+    return Convolved(wide, mu_dist, rows, tau_g[rows], mu_g.ravel(), P.ravel(), mean, (lo, hi))
+
+
+def _mass_rows(P, narrow, drop: float = 1e-11):
+    """The narrow rows of the grid weights P but those whose masses sum to < drop."""
+    rows = np.flatnonzero(narrow)
+    return np.sort(rows[_prune(np.sum(P[rows], axis=1), drop)]) if rows.size else rows
 
 
 def _fit(kind, x, n, labs, pm, pt, level, measure, excluded) -> BayesResult:
