@@ -184,10 +184,22 @@ def _by_hermite(kind, x, n, mu, tau, nodes, moments):
     return out, np.sum(a * q, axis=-1) / sa, np.sum(a * q * q, axis=-1) / sa
 
 
+def _by_expansion(kind, x, n, mu, tau, moments):
+    """log L_i (and moments) for tau below 1e-5 sd(g), where the integrand is a spike that
+    quadrature would resolve below rounding: L = f(mu) (1 + tau^2 / 2 (l'^2 + l'')) + O(tau^4)."""
+    d1, d2 = _derivs(kind, x, n, mu)
+    out = _loglik(kind, x, n, mu) + np.log1p(0.5 * tau**2 * (d1**2 + d2))
+    if not moments:
+        return (out,)
+    e1 = mu + tau**2 * d1
+    return out, e1, e1**2 + tau**2
+
+
 def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
     """log L_i(mu, tau) = log int p(x_i | theta) N(theta; mu, tau^2) dtheta for every study
-    (last axis) at every (mu, tau) (broadcast). Narrow tau (below half the sd of the study's g,
-    see _study_rule): 20-node adaptive Gauss-Hermite at the mode of the integrand; up to 1.3 sd:
+    (last axis) at every (mu, tau) (broadcast). Below 1e-5 sd of the study's g (see
+    _study_rule): a second-order expansion in tau; narrow tau (below half that sd): 20-node
+    adaptive Gauss-Hermite at the mode of the integrand; up to 1.3 sd:
     48 nodes; wider: the 48-node (beyond 3 sd: 24-node) Gaussian rule of g (the likelihood as an
     expectation over g), which stays exact however wide tau is (0/n and n/n included). With ``moments``: also
     E(theta_i | x_i, mu, tau) and E(theta_i^2 | ...). Studies with the same counts are
@@ -203,12 +215,15 @@ def marginal_loglik(kind: str, x, n, mu, tau, *, moments: bool = False):
         if key not in done:
             rule = _study_rule(kind, *key)
             res = [np.empty(mf.size) for _ in outs]
-            part = np.searchsorted([0.5 * rule[4], 1.3 * rule[4], 3 * rule[4]], tf, side="right")
-            for j in range(4):
+            part = np.searchsorted([1e-5 * rule[4], 0.5 * rule[4], 1.3 * rule[4], 3 * rule[4]], tf,
+                                   side="right") - 1
+            for j in range(-1, 4):
                 sel = np.flatnonzero(part == j)
                 if sel.size == 0:
                     continue
-                if j < 2:
+                if j < 0:
+                    got = _by_expansion(kind, key[0], key[1], mf[sel], tf[sel], moments)
+                elif j < 2:
                     got = _by_hermite(kind, key[0], key[1], mf[sel], tf[sel], (_GH20, _GH48)[j], moments)
                 else:
                     got = _by_rule(rule if j == 2 else _study_rule(kind, *key, 24), mf[sel], tf[sel],
