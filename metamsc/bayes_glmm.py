@@ -3,25 +3,19 @@
 x_i ~ Binomial(n_i, expit(theta_i)) (proportions; ``bayes_proportions``) or
 x_i ~ Poisson(t_i exp(theta_i)) (incidence rates; ``bayes_rates``), theta_i ~ N(mu, tau^2), with
 the priors of :mod:`metamsc.bayes` on mu and tau (Smith, Spiegelhalter & Thomas 1995, Stat Med
-14:2685; Günhan, Röver & Friede 2020, Res Synth Methods 11:74). Each study's effect theta_i is
-integrated out exactly, so p(x | mu, tau) needs no continuity correction (2/2 and 0/n are used as
-they are): by adaptive Gauss-Hermite quadrature centred at the mode of its integrand (Liu &
-Pierce 1994, Biometrika 81:624) where tau is narrow, and by the Gaussian rule of the likelihood
-read as an expectation over a fixed density (logit-Beta, log-Gamma) where tau is wide, so that
-heavy-tailed tau priors, which put mass at tau of 10 to 1000, are integrated as exactly. The
-joint posterior of (tau, mu) is integrated on a tensor grid of composite 15-point Gauss-Legendre
-panels in u (tau = tau(u), as in :mod:`metamsc.bayes`) and s, mu = c(tau) + d(tau) s (c, d: the
-normal-normal conditional mean and sd of mu given tau, so the range in s stays bounded however
-wide tau is); panels are bisected until the Legendre tails of the rows are below 1e-9 of the
-total, and the s range grows until its end densities are negligible. The densities and CDFs of
-tau and mu are piecewise-Legendre interpolants (mu: a sum over the grid's rows); a new study's
-effect is the grid's normal mixture where tau is wide and each row's distribution of mu smoothed
-by Gauss-Hermite where tau is narrow; each study's (shrunken) effect theta_i has density f_i(theta)
-~ p(x_i | theta) int int N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau), on composite
-Gauss-Legendre panels in t, theta = a + b sinh(t), shared by all studies: the grid's rule where
-tau is wide against the mu panels, Gauss-Hermite in z = (mu - theta) / tau on the row's Legendre
-interpolant where tau is narrow (no comb of spikes). Shrunken estimates and shortest intervals
-are computed on first read. Means that do not exist under a heavy-tailed tau prior are inf/NaN.
+14:2685; Günhan, Röver & Friede 2020, Res Synth Methods 11:74). Each study's effect is integrated
+out exactly (no continuity correction; 2/2 and 0/n as they are): by adaptive Gauss-Hermite at
+the mode of the integrand (Liu & Pierce 1994, Biometrika 81:624) where tau is narrow, by the
+Gaussian rule of the likelihood read as an expectation over a fixed density where tau is wide
+(heavy-tailed tau priors put mass at tau of 10 to 1000). (tau, mu) lie on an adaptive tensor
+grid of 15-point Gauss-Legendre panels in u (tau = tau(u), as in :mod:`metamsc.bayes`) and s,
+mu = c(tau) + d(tau) s (the normal-normal conditional mean and sd of mu given tau: the range in s
+stays bounded however wide tau is). Densities and CDFs are piecewise-Legendre interpolants; a
+new study's effect is the grid's normal mixture where tau is wide and each row's distribution of
+mu smoothed by Gauss-Hermite where tau is narrow; each study's shrunken effect has density
+f_i(theta) ~ p(x_i | theta) int int N(theta; mu, tau^2) p(mu, tau | x) / L_i(mu, tau) on panels
+in t, theta = a + b sinh(t). Shrunken estimates and shortest intervals are computed on first
+read; means that do not exist under a heavy-tailed tau prior are inf/NaN.
 """
 
 from __future__ import annotations
