@@ -28,7 +28,9 @@ def pasi():
 
 
 @pytest.mark.parametrize("x,n,mu,tau", [(8, 17, 0.3, 0.01), (8, 17, -1, 5), (2, 2, 0.3, 0.5),
-                                        (0, 5, 0.3, 0.5), (50, 100, 1, 2), (1, 1, 1.0, 1.0)])
+                                        (0, 5, 0.3, 0.5), (50, 100, 1, 2), (1, 1, 1.0, 1.0),
+                                        (2, 2, 0.5, 20.0), (0, 5, 0.3, 100.0), (1, 2, 1.0, 2.0),
+                                        (8, 17, 0.3, 3e-6), (2, 2, -0.4, 1e-7)])
 def test_study_integral_against_quad(x, n, mu, tau):
     def f(th):
         return math.exp(x * th - n * np.logaddexp(0, th) + special.gammaln(n + 1)
