@@ -21,11 +21,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._bayes_numerics import Mixture, invert, panel_nodes, shortest, adaptive_panels
+from ._bayes_numerics import (Mixture, TauMap, invert, panel_nodes, shortest, adaptive_panels,
+                              finite_moments, tail_warnings)
 from ._present import explained
 from ._util import check_level, readonly, study_arrays
 from .frames import accepts_data
-from .results import Excluded, NaturalScale
+from .results import Deferred, Excluded, NaturalScale
 
 __all__ = ["Prior", "tau_prior", "mu_prior", "BayesResult", "bayes", "TURNER_2015", "RHODES_2015",
            "TAU_PRIORS"]
@@ -284,51 +285,6 @@ def _cond(y, v, tau, prior_mu):
     return mean, 1.0 / prec, loglik
 
 
-class TauMap:
-    """tau as a function of u in (0, 1) with log dtau/du: tau = c u / (1 - u), or for a prior on
-    log tau with location m and scale s, log tau = m + s tan(pi (u - 1/2)) (heavy tails of log tau
-    become smooth, vanishing ends in u)."""
-
-    def __init__(self, v: np.ndarray, prior: Prior):
-        self.log = prior.log_scale is not None
-        if self.log:
-            self.m, self.s = prior.log_scale
-            self.lo, self.hi = 0.0, 1.0
-        else:
-            self.c = float(max(math.sqrt(np.median(v)), 1e-8))
-            self.lo = self.u(np.array([prior.lower]))[0]
-            self.hi = 1.0 if not math.isfinite(prior.upper) else self.u(np.array([prior.upper]))[0]
-
-    def tau(self, u):
-        u = np.asarray(u, dtype=float)
-        with np.errstate(divide="ignore", over="ignore"):
-            if self.log:
-                return np.exp(np.clip(self.m + self.s * np.tan(math.pi * (u - 0.5)), -150.0, 150.0))
-            return self.c * u / (1 - u)
-
-    def logjac(self, u):
-        u = np.asarray(u, dtype=float)
-        with np.errstate(divide="ignore", over="ignore"):
-            if self.log:
-                a = math.pi * (u - 0.5)
-                x = self.m + self.s * np.tan(a)
-                # beyond |log tau| = 150 the mass is nil: zero there, consistent with tau()
-                return np.where(np.abs(x) < 150.0, math.log(self.s * math.pi) - 2 * np.log(np.cos(a)) + x, -np.inf)
-            return math.log(self.c) - 2 * np.log1p(-u)
-
-    def u(self, t):
-        t = np.asarray(t, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.log:
-                return 0.5 + np.arctan((np.log(t) - self.m) / self.s) / math.pi
-            return np.where(np.isinf(t), 1.0, t / (t + self.c))
-
-    def describe(self) -> str:
-        if self.log:
-            return f"log tau = {self.m:.4g} + {self.s:.4g} tan(pi (u - 1/2))"
-        return f"u = tau/(tau + {self.c:.4g})"
-
-
 def _tau_posterior(y, v, prior_tau: Prior, prior_mu: Prior):
     tm = TauMap(v, prior_tau)
 
@@ -447,7 +403,8 @@ class BayesResult:
         if kind == "shortest":
             lb, ub = ((self.prior_tau.lower, self.prior_tau.upper) if parameter == "tau"
                       else (-math.inf, math.inf))
-            return shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub)
+            return shortest(q, getattr(self, f"{parameter}_pdf"), lvl, lb, ub,
+                            cdf=getattr(self, f"{parameter}_cdf"))
         raise ValueError(f"kind must be 'equal-tailed' or 'shortest', got {kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -583,6 +540,7 @@ def bayes(yi: ArrayLike, vi: ArrayLike, *, mu_prior=("normal", 0, 10), tau_prior
 
 
 def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) -> BayesResult:
+    moments = finite_moments(pt, y.size - (pm.family == "flat"))
     tm, logf, (edges, x, w, lf, M) = _tau_posterior(y, v, pt, pm)
     ua, ub = tm.lo, tm.hi
     tau = tm.tau(x.ravel())
@@ -614,16 +572,16 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
         return out if out.size > 1 else float(out[0])
 
     # study-specific effects: theta_i | tau, y ~ N((1-b) y_i + b m, v_i (1-b) + b^2 V), b = v/(v+tau^2)
-    thetas = []
     b = v[None, :] / (v[None, :] + tau[:, None] ** 2)
-    for i in range(y.size):
-        mi = (1 - b[:, i]) * y[i] + b[:, i] * mean_c
-        si = np.sqrt(v[i] * (1 - b[:, i]) + b[:, i] ** 2 * var_c)
-        thetas.append(Mixture(wt, mi, si))
+    theta_mean = (1 - b) * y[None, :] + b * mean_c[:, None]
+
+    def thetas():
+        return [Mixture(wt, theta_mean[:, i], np.sqrt(v[i] * (1 - b[:, i]) + b[:, i] ** 2 * var_c))
+                for i in range(y.size)]
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
 
     # marginal likelihoods and Bayes factors (proper priors only)
-    warns = tuple(warns)
+    warns = tuple(warns) + tail_warnings(pt, moments, pm)
     if pm.family == "normal":
         log_ml0_tau = float(_cond(y, v, np.array([pt.lower]), pm)[2][0]) if pt.lower == 0 else -math.inf
         bf_tau0 = math.exp(log_ml0_tau - log_z)
@@ -644,37 +602,89 @@ def _fit_normal(y, v, labs, pm, pt, level, measure, n_, excluded, warns, model) 
     res = BayesResult(
         model=model, measure=measure, level=level, k=int(y.size), labels=labs, yi=readonly(y),
         vi=readonly(v), prior_mu=pm, prior_tau=pt,
-        mu_mean=mu_mix.mean(), mu_sd=mu_mix.sd(), mu_median=mu_mix.quantile(0.5),
+        mu_mean=mu_mix.mean() if moments >= 1 or pm.family == "normal" else math.nan,
+        mu_sd=mu_mix.sd() if moments >= 2 or pm.family == "normal" else math.nan,
+        mu_median=mu_mix.quantile(0.5),
         mu_ci_lb=mu_mix.quantile(lo_p), mu_ci_ub=mu_mix.quantile(hi_p), mu_hpd_lb=math.nan,
-        mu_hpd_ub=math.nan, tau_mean=float(np.sum(wt * tau)), tau_median=math.nan,
+        mu_hpd_ub=math.nan, tau_mean=float(np.sum(wt * tau)) if moments >= 1 else math.inf,
+        tau_median=math.nan,
         tau_ci_lb=math.nan, tau_ci_ub=math.nan, tau_hpd_lb=math.nan, tau_hpd_ub=math.nan,
-        pred_mean=pred_mix.mean(), pred_median=pred_mix.quantile(0.5),
+        pred_mean=pred_mix.mean() if moments >= 1 else math.nan, pred_median=pred_mix.quantile(0.5),
         pred_ci_lb=pred_mix.quantile(lo_p), pred_ci_ub=pred_mix.quantile(hi_p),
         pred_hpd_lb=math.nan, pred_hpd_ub=math.nan,
-        theta_mean=readonly([t.mean() for t in thetas]),
-        theta_median=readonly([t.quantile(0.5) for t in thetas]),
-        theta_ci_lb=readonly([t.quantile(lo_p) for t in thetas]),
-        theta_ci_ub=readonly([t.quantile(hi_p) for t in thetas]),
+        theta_mean=readonly(wt @ theta_mean), theta_median=None, theta_ci_lb=None,
+        theta_ci_ub=None,
         log_marginal_likelihood=float(lml), bf_tau0=float(bf_tau0), bf_mu0=float(bf_mu0),
         excluded=excluded, warnings=warns, n=None if n_ is None else readonly(n_),
         algorithm=(f"exact integration: mu analytically given tau; tau by adaptive Gauss-Legendre "
                    f"({edges.size - 1} panels x 15 nodes in u, {tm.describe()})"),
         _tau_nodes=tau, _tau_w=wt, _tau_cdf=tau_cdf, _tau_pdf=tau_pdf, _mu=mu_mix,
-        _pred=pred_mix, _theta=tuple(thetas))
-    return complete(res, n_)
+        _pred=pred_mix)
+    return complete(res, n_, thetas)
 
 
-def complete(res: BayesResult, n_=None) -> BayesResult:
-    """Fill the tau quantiles, the shortest intervals and the natural scale of a BayesResult
-    whose distributions are set (shared by every Bayesian model of the package)."""
+def complete(res: BayesResult, n_=None, theta=None) -> BayesResult:
+    """Fill the tau quantiles and the natural scale of a BayesResult whose distributions are
+    set (shared by every Bayesian model of the package). The shortest intervals, and the
+    shrunken study estimates when ``theta`` (a callable returning the study densities) is
+    given, are computed on their first read (LAZY_FIELDS)."""
     import dataclasses
 
     lo_p, hi_p = (1 - res.level) / 2, (1 + res.level) / 2
-    t_lb, t_ub = res.tau_quantile(lo_p), res.tau_quantile(hi_p)
-    fill = dict(tau_median=res.tau_quantile(0.5), tau_ci_lb=t_lb, tau_ci_ub=t_ub)
-    for p in ("mu", "tau", "pred"):
-        a, bb = res.interval(p, kind="shortest")
-        fill[f"{p}_hpd_lb"], fill[f"{p}_hpd_ub"] = a, bb
-    fill["natural"] = _natural(res.measure, [res.mu_median, res.mu_ci_lb, res.mu_ci_ub,
-                                             res.pred_ci_lb, res.pred_ci_ub], n_)
-    return dataclasses.replace(res, **fill)
+    kw = {f.name: res.__dict__[f.name] for f in dataclasses.fields(res)}
+    kw.update(tau_median=res.tau_quantile(0.5), tau_ci_lb=res.tau_quantile(lo_p),
+              tau_ci_ub=res.tau_quantile(hi_p))
+    kw["natural"] = _natural(res.measure, [res.mu_median, res.mu_ci_lb, res.mu_ci_ub,
+                                           res.pred_ci_lb, res.pred_ci_ub], n_)
+    done: list[BayesResult] = []
+
+    def hpd():
+        out = {}
+        for p in ("mu", "tau", "pred"):
+            out[f"{p}_hpd_lb"], out[f"{p}_hpd_ub"] = done[0].interval(p, kind="shortest")
+        return out
+
+    def shrunk():
+        dens = tuple(theta())
+        return dict(_theta=dens, theta_median=readonly([t.quantile(0.5) for t in dens]),
+                    theta_ci_lb=readonly([t.quantile(lo_p) for t in dens]),
+                    theta_ci_ub=readonly([t.quantile(hi_p) for t in dens]))
+
+    later = Deferred(hpd)
+    kw.update({f"{p}_hpd_{e}": later for p in ("mu", "tau", "pred") for e in ("lb", "ub")})
+    if theta is not None:
+        later_t = Deferred(shrunk)
+        kw.update({k: later_t for k in ("_theta", "theta_median", "theta_ci_lb", "theta_ci_ub")})
+    done.append(type(res)(**kw))
+    return done[0]
+
+
+#: fields of a BayesResult computed on their first read (the shortest intervals need a root
+#: search on each posterior; the shrunken estimates a density per study)
+LAZY_FIELDS = ("mu_hpd_lb", "mu_hpd_ub", "tau_hpd_lb", "tau_hpd_ub", "pred_hpd_lb", "pred_hpd_ub",
+               "theta_median", "theta_ci_lb", "theta_ci_ub", "_theta")
+
+
+class _Lazy:
+    """Data descriptor of one of LAZY_FIELDS: resolves a results.Deferred on the first read (all
+    the fields of that Deferred at once; the result stays immutable to its users)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            raise AttributeError(self.name)
+        d = obj.__dict__
+        if isinstance(d[self.name], Deferred):
+            d.update(d[self.name].compute())
+        return d[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = value  # the dataclass __init__ only (frozen otherwise)
+
+
+for _name in LAZY_FIELDS:
+    setattr(BayesResult, _name, _Lazy(_name))

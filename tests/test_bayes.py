@@ -216,3 +216,35 @@ def test_forest_geometry(ma01):
         assert not any(a.overlaps(b) for j, a in enumerate(boxes) for b in boxes[j + 1:])
     finally:
         plt.close(ax.figure)
+
+
+def test_heavy_tailed_tau_prior_against_quad():
+    # one study, flat mu, half-Cauchy(1): p(y | tau) = N(y; ., v + tau^2) integrated over mu is a
+    # constant, so the posterior of tau is the prior: its quantiles are the half-Cauchy's, its mean
+    # does not exist, and neither do the means of mu and of a new study
+    import math
+
+    r = mm.bayes([0.4], [0.3], mu_prior=("flat",), tau_prior=("halfcauchy", 1.0))
+    for p, got in ((0.5, r.tau_median), (0.025, r.tau_ci_lb), (0.975, r.tau_ci_ub)):
+        assert got == pytest.approx(math.tan(math.pi * p / 2), rel=1e-9)
+    assert r.tau_mean == math.inf and math.isnan(r.mu_mean) and math.isnan(r.pred_mean)
+    assert r.mu_median == pytest.approx(0.4, abs=1e-9)  # symmetric about y
+    assert r.theta_mean[0] == pytest.approx(0.4, abs=1e-9)
+    # two studies, flat mu, half-Cauchy(1): tail tau^-3: a mean, no sd of mu
+    from scipy import integrate, stats
+
+    y, v = np.array([0.2, 1.5]), np.array([0.1, 0.4])
+    r2 = mm.bayes(y, v, mu_prior=("flat",), tau_prior=("halfcauchy", 1.0))
+
+    def post(t):  # p(y | tau) under a flat mu prior, times the prior
+        w = 1 / (v + t * t)
+        m = np.sum(w * y) / np.sum(w)
+        return (np.prod(np.sqrt(w)) / math.sqrt(np.sum(w)) * math.exp(-0.5 * np.sum(w * (y - m) ** 2))
+                * stats.halfcauchy.pdf(t))
+
+    z = integrate.quad(post, 0, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0]
+    mean = integrate.quad(lambda t: t * post(t), 0, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0] / z
+    cdf = integrate.quad(post, 0, r2.tau_ci_ub, epsabs=0, epsrel=1e-12, limit=500)[0] / z
+    assert cdf == pytest.approx(0.975, abs=1e-9)
+    assert r2.tau_mean == pytest.approx(mean, rel=1e-6)
+    assert math.isfinite(r2.mu_mean) and math.isnan(r2.mu_sd)
