@@ -26,7 +26,7 @@ from ._bayes_numerics import (Mixture, TauMap, invert, panel_nodes, shortest, ad
 from ._present import explained
 from ._util import check_level, readonly, study_arrays
 from .frames import accepts_data
-from .results import Deferred, Excluded, NaturalScale
+from .results import Deferred, DeferredField, Excluded, NaturalScale
 
 __all__ = ["Prior", "tau_prior", "mu_prior", "BayesResult", "bayes", "TURNER_2015", "RHODES_2015",
            "TAU_PRIORS"]
@@ -665,26 +665,5 @@ LAZY_FIELDS = ("mu_hpd_lb", "mu_hpd_ub", "tau_hpd_lb", "tau_hpd_ub", "pred_hpd_l
                "theta_median", "theta_ci_lb", "theta_ci_ub", "_theta")
 
 
-class _Lazy:
-    """Data descriptor of one of LAZY_FIELDS: resolves a results.Deferred on the first read (all
-    the fields of that Deferred at once; the result stays immutable to its users)."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __get__(self, obj, cls=None):
-        if obj is None:
-            raise AttributeError(self.name)
-        d = obj.__dict__
-        if isinstance(d[self.name], Deferred):
-            d.update(d[self.name].compute())
-        return d[self.name]
-
-    def __set__(self, obj, value):
-        obj.__dict__[self.name] = value  # the dataclass __init__ only (frozen otherwise)
-
-
 for _name in LAZY_FIELDS:
-    setattr(BayesResult, _name, _Lazy(_name))
+    setattr(BayesResult, _name, DeferredField(_name))

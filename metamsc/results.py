@@ -581,8 +581,10 @@ class Deferred:
         self.compute = compute
 
 
-class _DeferredField:
-    """Data descriptor of one field of :data:`DEFERRED_FIELDS`: resolves a :class:`Deferred`."""
+class DeferredField:
+    """Data descriptor of a field computed on first read: resolves a :class:`Deferred` (all the
+    fields it computes at once; the result stays immutable to its users). Used for
+    :data:`DEFERRED_FIELDS` of :class:`MetaResult` and the lazy fields of the Bayesian results."""
 
     __slots__ = ("name",)
 
@@ -604,7 +606,7 @@ class _DeferredField:
 
 
 for _name in DEFERRED_FIELDS:
-    setattr(MetaResult, _name, _DeferredField(_name))
+    setattr(MetaResult, _name, DeferredField(_name))
 
 
 def _iv_settings_from(res: MetaResult) -> IVSettings:
