@@ -17,7 +17,8 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .tau2 import Projection, canonical_method, estimate_tau2
+from .tau2 import (Projection, canonical_method, estimate_tau2, intercept_trpp, row_moments,
+                   scoring_adjustment)
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
 
@@ -73,6 +74,24 @@ class BatchResult:
     def coverage(self, true_value: float) -> float:
         """Share of CIs that contain ``true_value`` (a simulation's coverage)."""
         return float(np.mean((self.ci_lb <= true_value) & (true_value <= self.ci_ub)))
+
+
+def _halve_until_nonnegative(t: np.ndarray, adj: np.ndarray) -> None:
+    """Halve ``adj`` (in place) where t + adj < 0 until t + adj >= 0: the step halving of Fisher
+    scoring, with the number of halvings n = ceil(log2(-adj / t)) found at once (checked and
+    corrected by one halving either way; halving is exact, so the result is the loop's)."""
+    neg = np.flatnonzero(t + adj < 0)  # t > 0 there: steps below 0 from t = 0 are already 0
+    if not neg.size:
+        return
+    a, tt = adj[neg], t[neg]
+    with np.errstate(divide="ignore", over="ignore"):
+        n = np.clip(np.ceil(np.log2(-a / tt)), 1, 1100).astype(int)
+    n = np.where((n > 1) & (tt + np.ldexp(a, -(n - 1)) >= 0), n - 1, n)
+    short = tt + np.ldexp(a, -n) < 0
+    while short.any():
+        n = n + short
+        short = tt + np.ldexp(a, -n) < 0
+    adj[neg] = np.ldexp(a, -n)
 
 
 def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarray:
@@ -185,27 +204,27 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
     else:  # ML / REML Fisher scoring on all rows at once (Viechtbauer 2005)
         tau2 = np.maximum(0.0, he)
         active = np.ones(m, dtype=bool)
+        # the rows in the working arrays (compacted when a tenth of them has finished) and which
+        # of them still iterate
+        idx, live = np.arange(m), np.ones(m, dtype=bool)
+        ya, ya2, va = ymc, ymc * ymc, v
         for _ in range(maxiter):
-            if not active.any():
+            if not live.any():
                 break
-            iters[active] += 1
-            t = tau2[active]
-            w = 1.0 / (v[active] + t[:, None])
-            pr = Projection(w, None)
-            py = pr.py(ymc[active])
-            wr2 = np.sum(py * py, axis=1)
-            if method == "ML":
-                adj = (wr2 - np.sum(w, axis=1)) / np.sum(w**2, axis=1)
-            else:
-                adj = (wr2 - pr.tr()) / pr.tr2()
-            adj = np.where(np.isfinite(adj), adj, 0.0)
+            if live.sum() < 0.9 * idx.size:
+                idx, ya, ya2, va, live = idx[live], ya[live], ya2[live], va[live], live[live]
+            iters[idx[live]] += 1
+            t = tau2[idx]
+            sw, s2, s3, pyy, _, _ = row_moments(ya, ya2, va, t)
+            adj = scoring_adjustment(method, k, 1, sw, s2, pyy, None, sw - s2 / sw,
+                                     intercept_trpp(sw, s2, s3))
+            adj = np.where(np.isfinite(adj) & live, adj, 0.0)
             adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
-            while np.any(t + adj < 0):
-                adj = np.where(t + adj < 0, adj / 2, adj)
-            tau2[active] = t + adj
-            done = np.abs(adj) <= threshold
-            idx = np.flatnonzero(active)
-            active[idx[done]] = False
+            _halve_until_nonnegative(t, adj)
+            tau2[idx] = t + adj
+            live &= np.abs(adj) > threshold
+        active[:] = False
+        active[idx[live]] = True
         # rows still active did not converge: the root of the estimating equation on [0, inf),
         # bracketed and bisected on all these rows at once (the fallback of estimate_tau2)
         bad = np.flatnonzero(active)

@@ -28,7 +28,8 @@ from .results import USER_WEIGHTED
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
            "Projection",
            "estimate_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
-           "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
+           "design_or_none", "row_sum", "cross_weighted", "inv_spd", "intercept_moments",
+           "row_moments", "intercept_trpp", "scoring_adjustment", "outcome_powers"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ",
                 "GENQM")
@@ -307,10 +308,8 @@ def intercept_moments(y3: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float)
     """
     wp = _weight_powers(v, tau2)
     (sw, s2, s3), (swy, s2y, _), (swyy, s2yy, _) = (y3 @ wp).tolist()
-    mu = swy / sw
-    pyy = s2yy - mu * (2.0 * s2y - mu * s2)
-    quad = swyy - mu * swy
-    if pyy < 1e-3 * s2yy or quad < 1e-3 * swyy:
+    mu, pyy, quad = residual_sums(sw, swy, swyy, s2, s2y, s2yy)
+    if pyy < _CANCEL * s2yy or quad < _CANCEL * swyy:
         r = y - mu
         wr = wp[:, 0] * r
         pyy, quad = float(wr @ wr), float(wr @ r)
@@ -318,6 +317,45 @@ def intercept_moments(y3: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float)
 
 
 _EXPONENTS = np.array([[0.0], [1.0], [2.0]])
+
+
+_CANCEL = 1e-3  # below this share of its leading term a residual sum is summed directly
+
+
+def residual_sums(sw, swy, swyy, s2, s2y, s2yy):
+    """(mu, sum w^2 r^2, sum w r^2) from the power sums, r = y - mu, mu = sum w y / sum w (floats
+    or arrays of one value per meta-analysis)."""
+    mu = swy / sw
+    return mu, s2yy - mu * (2.0 * s2y - mu * s2), swyy - mu * swy
+
+
+def row_moments(y: np.ndarray, y2: np.ndarray, v: np.ndarray, tau2: np.ndarray):
+    """:func:`intercept_moments` for many meta-analyses at once (one per row of ``y``, ``v``;
+    ``y2`` = y^2): the sums as arrays of one value per row, with the same direct fallback."""
+    w = 1.0 / (v + tau2[:, None])
+    w2 = w * w
+    one = np.ones(w.shape[1])  # row sums as matrix-vector products (far faster than sum(axis=1))
+    sw, s2, s3 = w @ one, w2 @ one, (w2 * w) @ one
+    swy, s2y = np.einsum("ij,ij->i", w, y), np.einsum("ij,ij->i", w2, y)
+    swyy, s2yy = np.einsum("ij,ij->i", w, y2), np.einsum("ij,ij->i", w2, y2)
+    mu, pyy, quad = residual_sums(sw, swy, swyy, s2, s2y, s2yy)
+    bad = np.flatnonzero((pyy < _CANCEL * s2yy) | (quad < _CANCEL * swyy))
+    if bad.size:
+        r = y[bad] - mu[bad, None]
+        wr = w[bad] * r
+        pyy[bad], quad[bad] = np.einsum("ij,ij->i", wr, wr), np.einsum("ij,ij->i", wr, r)
+    return sw, s2, s3, pyy, quad, mu
+
+
+def scoring_adjustment(kind: str, k: int, p: int, sw, s2, pyy, quad, trp, trpp):
+    """The Fisher-scoring step for ML, REML or EB (Viechtbauer 2005; Morris 1983 for EB) from
+    the score's parts: y'PPy (``pyy``), tr(P), tr(PP), y'Py (``quad``), sum w and sum w^2
+    (floats, or arrays of one value per meta-analysis)."""
+    if kind == "EB":
+        return (quad * k / (k - p) - k) / sw
+    if kind == "ML":
+        return (pyy - sw) / s2
+    return (pyy - trp) / trpp
 
 
 def outcome_powers(y: np.ndarray) -> np.ndarray:
@@ -348,16 +386,6 @@ def intercept_trpp(sw: float, s2: float, s3: float) -> float:
     return s2 - 2.0 * s3 / sw + (s2 / sw) ** 2
 
 
-def _scoring_adjustment(kind: str, k: int, p: int, sw: float, s2, pyy, quad, trp, trpp) -> float:
-    """The Fisher-scoring step for ML, REML or EB (Viechtbauer 2005; Morris 1983 for EB) from
-    the score's parts: y'PPy (``pyy``), tr(P), tr(PP), y'Py (``quad``), sum w and sum w^2."""
-    if kind == "EB":
-        return (quad * k / (k - p) - k) / sw
-    if kind == "ML":
-        return (pyy - sw) / s2
-    return (pyy - trp) / trpp
-
-
 def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
     """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0. For X = 1
     (one meta-analysis) each step reads the power sums of :func:`intercept_moments`; otherwise
@@ -376,18 +404,18 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
         if y3 is not None:
             sw, s2, s3, pyy, quad, _ = intercept_moments(y3, y, vcol, tau2)
             trp = sw - s2 / sw
-            adj = _scoring_adjustment(kind, k, p, sw, s2, pyy, quad, trp, intercept_trpp(sw, s2, s3))
+            adj = scoring_adjustment(kind, k, p, sw, s2, pyy, quad, trp, intercept_trpp(sw, s2, s3))
         else:
             w = 1.0 / (v + tau2)
             pr = Projection(w, X)
             if kind == "EB":
-                adj = _scoring_adjustment(kind, k, p, row_sum(w), None, None, pr.quad(y), None, None)
+                adj = scoring_adjustment(kind, k, p, row_sum(w), None, None, pr.quad(y), None, None)
             else:
                 py = pr.py(y)
                 pyy = float(py @ py)
-                adj = (_scoring_adjustment(kind, k, p, row_sum(w), _dot(w, w), pyy, None, None, None)
+                adj = (scoring_adjustment(kind, k, p, row_sum(w), _dot(w, w), pyy, None, None, None)
                        if kind == "ML" else
-                       _scoring_adjustment(kind, k, p, None, None, pyy, None, pr.tr(), pr.tr2()))
+                       scoring_adjustment(kind, k, p, None, None, pyy, None, pr.tr(), pr.tr2()))
         if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
             adj = 0.0
         while tau2 + adj < 0:
