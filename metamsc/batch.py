@@ -17,8 +17,8 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .tau2 import (Projection, canonical_method, estimate_tau2, intercept_trpp, row_moments,
-                   scoring_adjustment)
+from .powersums import intercept_trpp, row_moments, scoring_adjustment
+from .tau2 import Projection, canonical_method, estimate_tau2
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
 

@@ -20,8 +20,8 @@ from numpy.typing import ArrayLike
 
 from ._util import frozen_instance
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .tau2 import (Projection, Tau2Fit, cross_weighted, design_or_none, estimate_tau2,
-                   intercept_moments, outcome_powers, row_sum)
+from .powersums import intercept_moments, outcome_powers
+from .tau2 import Projection, Tau2Fit, cross_weighted, design_or_none, estimate_tau2, row_sum
 
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test", "check_weights"]
 

@@ -32,7 +32,7 @@ LAYERS = {
     "_bayes_numerics": 0,
     "measures": 1, "_present": 1, "transforms": 1, "effects": 1, "proportions": 1,
     "results": 2,
-    "core": 3, "tau2": 3, "hetci": 3, "pooling": 3, "metareg": 3, "twogroup": 3, "glmm": 3,
+    "core": 3, "powersums": 3, "tau2": 3, "hetci": 3, "pooling": 3, "metareg": 3, "twogroup": 3, "glmm": 3,
     "bayes": 3, "bayes_glmm": 3, "batch": 3, "subgroups": 3,
     "sensitivity": 4, "bias": 4, "influence": 4, "method_sensitivity": 4,
     "plots": 5, "report": 5, "summary": 5,
