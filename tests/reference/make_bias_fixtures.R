@@ -13,20 +13,7 @@
 ## that a correctly rounded parser reads back as the identical double (jsonlite's digits = NA alone
 ## prints only 15 significant digits); NA/NaN/Inf are written as null.
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(metadat)
-  library(jsonlite)
-})
-
-if (packageVersion("metafor") != "3.8.1")
-  warning("These fixtures were designed against metafor 3.8-1; found ",
-          as.character(packageVersion("metafor")))
-
-ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-
-## JSON helpers (number format, arrays, write_fixture): see json_helpers.R
-source("json_helpers.R")
+source("fixture_setup.R")  # metafor, metadat, jsonlite, ctrl, ci_ctrl and the JSON writers
 
 ## evaluate an R call given as a string; collect warnings; turn an error into its message
 run <- function(text, env) {

@@ -8,22 +8,7 @@
 ## re-running with the same R / package versions reproduces the files byte for
 ## byte. See README.md for the file formats.
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(metadat)
-  library(jsonlite)
-})
-
-if (packageVersion("metafor") != "3.8.1")
-  warning("These fixtures were designed against metafor 3.8-1; found ",
-          as.character(packageVersion("metafor")))
-
-## control settings used for every iterative fit (rma.uni) and for confint()
-ctrl    <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-ci_ctrl <- list(tol = 1e-12)
-
-## JSON helpers (number format, arrays, write_fixture): see json_helpers.R
-source("json_helpers.R")
+source("fixture_setup.R")  # metafor, metadat, jsonlite, ctrl, ci_ctrl and the JSON writers
 
 pkgv <- function(p) utils::packageDescription(p)$Version
 

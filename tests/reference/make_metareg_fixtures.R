@@ -9,16 +9,7 @@
 ## byte-identical file. Every case records the R call that produced its numbers in "R" (evaluated
 ## from that string with `dat` as in "data_R" and `ctrl` as in "control").
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(metadat)
-  library(jsonlite)
-})
-if (packageVersion("metafor") != "3.8.1")
-  warning("designed against metafor 3.8-1; found ", as.character(packageVersion("metafor")))
-source("json_helpers.R")
-
-ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
+source("fixture_setup.R")  # metafor, metadat, jsonlite, ctrl, ci_ctrl and the JSON writers
 
 datasets <- list(
   "dat.bcg" = list(

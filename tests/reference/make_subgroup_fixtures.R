@@ -16,18 +16,7 @@
 ## GLMM refits: rma.glmm(measure = "PLO", xi, ni, subset = -i) with its defaults (nAGQ = 7).
 ## Two-group models: leave1out() and cumul() of rma.mh() and rma.peto() on dat.bcg.
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(metadat)
-  library(jsonlite)
-})
-
-if (packageVersion("metafor") != "3.8.1")
-  warning("These fixtures were designed against metafor 3.8-1; found ",
-          as.character(packageVersion("metafor")))
-
-ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-source("json_helpers.R")
+source("fixture_setup.R")  # metafor, metadat, jsonlite, ctrl, ci_ctrl and the JSON writers
 
 sets <- list(
   bcg = list(

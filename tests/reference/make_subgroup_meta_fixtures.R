@@ -10,18 +10,7 @@
 ## rma(yi, vi, subset = g == level, tau2 = tau2_common, test = test) (under knha its own
 ## scaling factor and t(k_g - 1)), and Q_between = QE of rma(estimates, sei = SEs, method = "EE").
 
-suppressPackageStartupMessages({
-  library(metafor)
-  library(metadat)
-  library(jsonlite)
-})
-
-if (packageVersion("metafor") != "3.8.1")
-  warning("These fixtures were designed against metafor 3.8-1; found ",
-          as.character(packageVersion("metafor")))
-
-ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-source("json_helpers.R")
+source("fixture_setup.R")  # metafor, metadat, jsonlite, ctrl, ci_ctrl and the JSON writers
 
 sets <- list(
   bcg = "dat <- escalc(measure = 'RR', ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg); dat$g <- dat$alloc",
