@@ -705,6 +705,25 @@ class MHResult(_TwoGroupResult):
     def _title(self) -> str:
         return "Common-effects model (Mantel-Haenszel)"
 
+    def summary(self) -> str:
+        """A readable report in the style of metafor's ``print.rma.mh``; with ``q="cochrane"`` or
+        ``"inverse"`` also the random-effects model R meta prints beside the MH estimate."""
+        text = str(super().summary())
+        r = self.random
+        if r is None:
+            return text
+        stat = "z" if r.df is None else f"t({r.df:g})"
+        extra = [f"random-effects model (R meta): {r.method} tau^2 from Q around the "
+                 f"{'MH' if self.q_rule == 'cochrane' else 'inverse-variance'} estimate = "
+                 f"{_fmt(r.tau2)}",
+                 f"estimate = {_fmt(r.estimate)}, SE = {_fmt(r.se)}, {stat} = {_fmt(r.statistic)}, "
+                 f"p = {_pfmt(r.pvalue)}, {100 * r.level:g}% CI [{_fmt(r.ci_lb)}, {_fmt(r.ci_ub)}]"]
+        if r.natural is not None:
+            nat = r.natural
+            extra.append(f"{nat.scale}: {_fmt(nat.estimate)} [{_fmt(nat.ci_lb)}, {_fmt(nat.ci_ub)}]")
+        head, sep, tail = text.partition("\n\nfit: ")
+        return head + "\n\n" + "\n".join(extra) + (sep + tail if sep else "")
+
     def _typed_extra(self) -> dict[str, Any]:
         d = {"pooling": self.pooling, "k_yi": self.k_yi, "k_all": self.k_all,
              "variance": self.variance, "correct": self.correct, "add": self.add, "to": self.to,

@@ -405,3 +405,17 @@ def test_mh_q_rule_is_kept_by_refits_and_subgroups():
     assert one.random is None
     with pytest.raises(ValueError, match="unknown heterogeneity rule q='revman'"):
         pool_mh(*tabs, q="revman")
+
+
+def test_mh_summary_shows_the_random_effects_model_of_q_cochrane():
+    """summary() of pool_mh(q="cochrane") prints the random-effects model beside the MH estimate
+    (as R meta does), with the numbers of ``result.random``; the default fit prints none."""
+    tabs = _bcg_tables()
+    coch = pool_mh(*tabs, q="cochrane")
+    text = str(coch.summary())
+    r = coch.random
+    assert "random-effects model (R meta): DL tau^2 from Q around the MH estimate" in text
+    assert f"{r.tau2:.4f}" in text and f"[{r.ci_lb:.4f}, {r.ci_ub:.4f}]" in text
+    assert text.index("random-effects model") < text.index("fit: ")
+    assert "random-effects model" not in str(pool_mh(*tabs).summary())
+    assert "inverse-variance estimate" in str(pool_mh(*tabs, q="inverse").summary())
