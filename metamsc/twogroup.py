@@ -512,12 +512,15 @@ def _rates(events1, time1, events2, time2):
 def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time2: ArrayLike, *,
                   measure: str = "IRR", level: float = 0.95, add: float | tuple = 0.5,
                   to: str | tuple = "only0", drop00: bool | tuple = True, correct: bool = True,
-                  labels: ArrayLike | None = None, subgroup: ArrayLike | None = None) -> MHResult:
+                  labels: ArrayLike | None = None, subgroup: ArrayLike | None = None,
+                  q: str = "metafor") -> MHResult:
     """Mantel-Haenszel common-effect meta-analysis of two-group incidence rates
     (metafor ``rma.mh(x1i, t1i, x2i, t2i, measure="IRR" | "IRD")``).
 
     ``events1``/``events2`` are event counts, ``time1``/``time2`` person-times. ``add``,
-    ``to``, ``drop00``, ``correct``, ``labels`` and ``subgroup`` work as in :func:`pool_mh`
+    ``to``, ``drop00``, ``correct``, ``labels``, ``subgroup`` and ``q`` (the heterogeneity rule:
+    "cochrane" or "inverse" add R meta's random-effects model, as ``metainc``'s Q.Cochrane)
+    work as in :func:`pool_mh`
     (the correction goes to the counts only). IRR is pooled on the log scale; the MH test of
     no association (IRR only) is in ``CMH``/``CMHp``. The result's ``total1``/``total2`` hold
     the person-times. Formulas: module docstring (Rothman, Greenland & Lash 2008; Greenland &
@@ -528,6 +531,7 @@ def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time
         raise ValueError(f"measure {measure!r} is not an incidence-rate measure; use IRR or IRD "
                          "(pool_mh for OR, RR, RD)")
     level = check_level(level)
+    q_rule = _q_rule(q)
     x1_0, t1_0, x2_0, t2_0 = _rates(events1, time1, events2, time2)
     (add1, to1, drop1), (add2, to2, drop2) = _options(add, to, drop00)
     lab_all = _labels(labels, x1_0.size)
@@ -569,9 +573,10 @@ def pool_mh_rates(events1: ArrayLike, time1: ArrayLike, events2: ArrayLike, time
         beta = float(np.sum(x1 * p2 - x2 * p1) / W)
         se = float(np.sqrt(np.sum(wi**2 * (x1 / t1**2 + x2 / t2**2))) / W)
         variance = "Greenland & Robins (1985)"
-    q, q_p, i2, h2 = _mh_heterogeneity(beta, yi, vi, ok)
+    (q, q_p, i2, h2), random = _mh_q_and_random(q_rule, beta, measure, yi, vi, ok, lab, level)
     typed.update({"k_yi": k_yi, "k_all": int(keep.size), "variance": variance,
                   "kept": np.flatnonzero(keep), "correct": bool(correct),
+                  "q_rule": q_rule, "random": random,
                   "add": (add1, add2), "to": (to1, to2), "drop00": (drop1, drop2)})
     corr = np.asarray(es.corrected)
     res = _finish(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import metamsc as mm
 from metamsc.results import MetaResult
 from metamsc.twogroup import pool_mh, pool_mh_rates, pool_peto
 
@@ -419,3 +420,31 @@ def test_mh_summary_shows_the_random_effects_model_of_q_cochrane():
     assert text.index("random-effects model") < text.index("fit: ")
     assert "random-effects model" not in str(pool_mh(*tabs).summary())
     assert "inverse-variance estimate" in str(pool_mh(*tabs, q="inverse").summary())
+
+
+@pytest.mark.parametrize("measure", ["IRR", "IRD"])
+def test_mh_rates_q_rules_as_meta_metainc(measure):
+    """pool_mh_rates(q=...) as pool_mh: "metafor" (default) has no random-effects model;
+    "cochrane" takes the DL tau^2 from the Q about the MH estimate (meta's metainc, Q.Cochrane =
+    TRUE) and "inverse" from the Q about the inverse-variance estimate, which is then exactly
+    pool(method="DL") of the study estimates; refits keep the rule."""
+    c = next(c for c in RATES if c["measure"] == measure)
+    i = c["inputs"]
+    args = [np.asarray(i[k], dtype=float) for k in ("x1i", "t1i", "x2i", "t2i")]
+    met = pool_mh_rates(*args, measure=measure)
+    coch = pool_mh_rates(*args, measure=measure, q="cochrane")
+    inv = pool_mh_rates(*args, measure=measure, q="inverse")
+    assert met.random is None and coch.q == met.q and coch.estimate == met.estimate
+    ok = np.isfinite(coch.yi) & np.isfinite(coch.vi)
+    y, v = np.asarray(coch.yi)[ok], np.asarray(coch.vi)[ok]
+    w = 1 / v
+    k = y.size
+    want = max(0.0, (coch.q - (k - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+    assert coch.random.tau2 == pytest.approx(want, rel=1e-12, abs=1e-15)
+    dl = mm.pool(y, v, method="DL")
+    assert inv.random.tau2 == pytest.approx(dl.tau2, rel=1e-12, abs=1e-15)
+    assert inv.random.estimate == pytest.approx(dl.estimate, rel=1e-12)
+    sub = coch.refit(np.arange(4))
+    assert sub.q_rule == "cochrane" and sub.random is not None
+    with pytest.raises(ValueError, match="unknown heterogeneity rule"):
+        pool_mh_rates(*args, measure=measure, q="revman")
