@@ -144,7 +144,7 @@ def run_spec(spec: Spec | str | Path) -> "Analysis | EvidenceMap":
         raise NoStudyLeft(spec.path, f"no rows left to analyse after 'where' and missing "
                                      f"values (data {sel.file})")
     if spec.kind == "method-sensitivity" or spec.method == "BAYES":
-        from ..method_sensitivity import run_spec_extension
+        from .extensions import run_spec_extension
 
         return run_spec_extension(spec, sel, numbers)
     result = fit(spec, sel, np.arange(len(sel.rows)))

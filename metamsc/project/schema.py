@@ -20,7 +20,8 @@ from .. import datasets
 from ..core import TESTS
 from ..errors import SpecError
 from ..measures import CORRECTION_RULES, REGISTRY
-from ..method_sensitivity import PROPORTION_TRANSFORMS, spec_options
+from ..method_sensitivity import PROPORTION_TRANSFORMS
+from .extensions import spec_options
 from ..plots.forest import check_spec_options
 from ..pooling import METHODS
 from ..results import I2_DEFINITIONS, PI_RULES, USER_WEIGHTED
