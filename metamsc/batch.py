@@ -216,8 +216,8 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
             iters[idx[live]] += 1
             t = tau2[idx]
             sw, s2, s3, pyy, _, _ = row_moments(ya, ya2, va, t)
-            adj = scoring_adjustment(method, k, 1, sw, s2, pyy, None, sw - s2 / sw,
-                                     intercept_trpp(sw, s2, s3))
+            adj = scoring_adjustment(method, k, 1, sw=sw, s2=s2, pyy=pyy, trp=sw - s2 / sw,
+                                     trpp=intercept_trpp(sw, s2, s3))
             adj = np.where(np.isfinite(adj) & live, adj, 0.0)
             adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
             _halve_until_nonnegative(t, adj)

@@ -18,7 +18,10 @@ import numpy as np
 __all__ = ["intercept_moments", "outcome_powers", "weight_powers", "residual_sums",
            "row_moments", "scoring_adjustment", "intercept_trpp"]
 
-_POWERS = np.array([-1.0, -2.0, -3.0])
+_POWERS = np.array([-1.0, -2.0, -3.0])  # w, w^2, w^3 as powers of v + tau^2
+_EXPONENTS = np.array([[0.0], [1.0], [2.0]])  # 1, y, y^2
+_CANCEL = 1e-3  # below this share of its leading term a residual sum is summed directly
+_SMALL_K = 256  # up to here a numpy call costs more than its arithmetic
 
 
 def intercept_moments(y3: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float):
@@ -43,10 +46,6 @@ def intercept_moments(y3: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float)
     return sw, s2, s3, pyy, quad, mu
 
 
-_EXPONENTS = np.array([[0.0], [1.0], [2.0]])
-
-
-_CANCEL = 1e-3  # below this share of its leading term a residual sum is summed directly
 
 
 def residual_sums(sw, swy, swyy, s2, s2y, s2yy):
@@ -74,10 +73,12 @@ def row_moments(y: np.ndarray, y2: np.ndarray, v: np.ndarray, tau2: np.ndarray):
     return sw, s2, s3, pyy, quad, mu
 
 
-def scoring_adjustment(kind: str, k: int, p: int, sw, s2, pyy, quad, trp, trpp):
+def scoring_adjustment(kind: str, k: int, p: int, *, sw=None, s2=None, pyy=None, quad=None,
+                       trp=None, trpp=None):
     """The Fisher-scoring step for ML, REML or EB (Viechtbauer 2005; Morris 1983 for EB) from
     the score's parts: y'PPy (``pyy``), tr(P), tr(PP), y'Py (``quad``), sum w and sum w^2
-    (floats, or arrays of one value per meta-analysis)."""
+    (floats, or arrays of one value per meta-analysis); each kind reads only its own (EB: sw,
+    quad; ML: pyy, sw, s2; REML: pyy, trp, trpp)."""
     if kind == "EB":
         return (quad * k / (k - p) - k) / sw
     if kind == "ML":
@@ -91,8 +92,6 @@ def outcome_powers(y: np.ndarray) -> np.ndarray:
         return y ** _EXPONENTS  # one numpy call
     return np.vstack((np.ones(y.size), y, y * y))
 
-
-_SMALL_K = 256  # up to here a numpy call costs more than its arithmetic
 
 
 def weight_powers(v: np.ndarray, tau2: float) -> np.ndarray:

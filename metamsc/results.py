@@ -693,12 +693,11 @@ class MHResult(_TwoGroupResult):
         from .twogroup import pool_mh
 
         idx = _subset_index(subset, self.k)
-        kw: dict[str, Any] = {"q": self.q_rule}
         if self.of_rates:  # incidence rates: total1/total2 hold person-times
             from .twogroup import pool_mh_rates as pool_mh
         child = pool_mh(*self._tables(idx), measure=self.measure, level=self.level, add=self.add,
                         to=self.to, drop00=self.drop00, correct=self.correct,
-                        labels=[self.labels[i] for i in idx], **kw)
+                        labels=[self.labels[i] for i in idx], q=self.q_rule)
         return self._finish_refit(idx, child)
 
     def _title(self) -> str:

@@ -301,7 +301,7 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
     isfinite = math.isfinite
     if y3 is None and X is None and v.ndim == 1:
         y3 = outcome_powers(y)
-    vcol = v[:, None]
+    vcol = v[:, None] if y3 is not None else None
     while change > threshold:
         it += 1
         old = tau2
@@ -309,19 +309,19 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
             _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
         if y3 is not None:
             sw, s2, s3, pyy, quad, _ = intercept_moments(y3, y, vcol, tau2)
-            trp = sw - s2 / sw
-            adj = scoring_adjustment(kind, k, p, sw, s2, pyy, quad, trp, intercept_trpp(sw, s2, s3))
-        else:
+            adj = scoring_adjustment(kind, k, p, sw=sw, s2=s2, pyy=pyy, quad=quad,
+                                     trp=sw - s2 / sw, trpp=intercept_trpp(sw, s2, s3))
+        else:  # the parts this kind's step reads, from the Projection
             w = 1.0 / (v + tau2)
             pr = Projection(w, X)
             if kind == "EB":
-                adj = scoring_adjustment(kind, k, p, row_sum(w), None, None, pr.quad(y), None, None)
+                parts = {"sw": row_sum(w), "quad": pr.quad(y)}
             else:
                 py = pr.py(y)
-                pyy = float(py @ py)
-                adj = (scoring_adjustment(kind, k, p, row_sum(w), _dot(w, w), pyy, None, None, None)
-                       if kind == "ML" else
-                       scoring_adjustment(kind, k, p, None, None, pyy, None, pr.tr(), pr.tr2()))
+                parts = ({"sw": row_sum(w), "s2": _dot(w, w)} if kind == "ML" else
+                         {"trp": pr.tr(), "trpp": pr.tr2()})
+                parts["pyy"] = float(py @ py)
+            adj = scoring_adjustment(kind, k, p, **parts)
         if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
             adj = 0.0
         while tau2 + adj < 0:
@@ -331,6 +331,18 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
         if change > threshold and it >= maxiter:
             return tau2, it, False
     return tau2, it, True
+
+
+def _hedges_olkin(ymc: np.ndarray, v: np.ndarray, X, y3: np.ndarray | None = None) -> float:
+    """The HE (Hedges-Olkin) estimate (y'Py - tr(PV)) / (k - p) with unit weights (Hedges & Olkin
+    1985), not truncated at 0; for X = 1 from the sums of ``y3`` = [1, y, y^2] when given (the
+    start of Fisher scoring: no Projection to build)."""
+    k = ymc.size
+    if y3 is None:
+        pr = Projection(np.ones(k), X)
+        return (pr.quad(ymc) - pr.tr(v)) / (k - _p(X))
+    _, sy, syy = y3.sum(axis=1).tolist()
+    return (syy - sy * sy / k) / (k - 1) - row_sum(v) / k
 
 
 def _genqm(ymc: np.ndarray, v: np.ndarray, a: np.ndarray, X, tau2: float | None):
@@ -479,8 +491,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
         else:
             raw = ((rss if method == "HS" else k / (k - p) * rss) - k) / np.sum(pr_dl.a)
     elif method == "HE":
-        pr = Projection(np.ones(k), X)
-        raw = (pr.quad(ymc) - pr.tr(v)) / (k - p)
+        raw = _hedges_olkin(ymc, v, X)
     elif method == "SJ":
         tau2_0 = float(np.mean(ymc**2))  # identical yi: tau2_0 = 0 and the estimate is 0 (as metafor)
         raw = tau2_0 * Projection(_weights(v, tau2_0), X).quad(ymc) / (k - p)
@@ -514,12 +525,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
                                    "no upper bracket for Q(tau^2) = target")
     else:  # ML, REML, EB
         y3 = outcome_powers(ymc) if X is None else None
-        if y3 is None:
-            pr = Projection(np.ones(k), X)
-            he = (pr.quad(ymc) - pr.tr(v)) / (k - p)
-        else:  # the HE estimate from the sums of [1, y, y^2]
-            _, sy, syy = y3.sum(axis=1).tolist()
-            he = (syy - sy * sy / k) / (k - 1) - row_sum(v) / k
+        he = _hedges_olkin(ymc, v, X, y3)
         if tau2 is not None:
             raw = tau2
         else:
