@@ -127,8 +127,9 @@ def _settings(kwargs: dict[str, Any], res: MetaResult, add=None, to=None) -> IVS
         w.flags.writeable = False
     other = tuple((k, v) for k, v in kwargs.items() if k not in _POOL_ARGS and k != "labels")
     return frozen_instance(IVSettings, pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
-                      threshold=kwargs.get("threshold", 1e-12), maxiter=kwargs.get("maxiter", 100),
-                      user_weights=w, add=add, to=to, other=other)
+                           threshold=kwargs.get("threshold", 1e-12),
+                           maxiter=kwargs.get("maxiter", 100), user_weights=w, add=add, to=to,
+                           other=other)
 
 
 def _attach_subgroups(res: MetaResult, subgroup, tau2_common: bool) -> MetaResult:
@@ -348,8 +349,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
             warns.append(f"k = 1: {test} inference has 0 degrees of freedom; no CI or p-value")
     conventions = _conventions(method, test, correction, transform, i2, pi, tau2_ci)
     diagnostics = frozen_instance(Diagnostics, converged=fit.converged, iterations=fit.iterations,
-                          tau2_at_boundary=fit.at_boundary, algorithm=fit.algorithm,
-                          messages=messages)
+                                  tau2_at_boundary=fit.at_boundary, algorithm=fit.algorithm,
+                                  messages=messages)
     return frozen_instance(MetaResult,
         measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
         statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
