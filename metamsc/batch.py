@@ -17,7 +17,7 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .powersums import intercept_trpp, row_moments, scoring_adjustment
+from .powersums import NEWTON_FROM, intercept_trpp, row_moments, scoring_adjustment
 from .tau2 import Projection, canonical_method, estimate_tau2
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
@@ -206,23 +206,29 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
         active = np.ones(m, dtype=bool)
         # the rows in the working arrays (compacted when a tenth of them has finished) and which
         # of them still iterate
+        # of them still iterate, and which take Newton steps (as estimate_tau2: once tau^2
+        # changes by less than NEWTON_FROM)
         idx, live = np.arange(m), np.ones(m, dtype=bool)
+        exact = np.zeros(m, dtype=bool)
+        switch = max(threshold, NEWTON_FROM)
         ya, ya2, va = ymc, ymc * ymc, v
         for _ in range(maxiter):
             if not live.any():
                 break
             if live.sum() < 0.9 * idx.size:
-                idx, ya, ya2, va, live = idx[live], ya[live], ya2[live], va[live], live[live]
+                idx, ya, ya2, va, exact, live = (idx[live], ya[live], ya2[live], va[live],
+                                                 exact[live], live[live])
             iters[idx[live]] += 1
             t = tau2[idx]
-            sw, s2, s3, pyy, _, _ = row_moments(ya, ya2, va, t)
+            sw, s2, s3, pyy, _, _, pppy = row_moments(ya, ya2, va, t)
             adj = scoring_adjustment(method, k, 1, sw=sw, s2=s2, pyy=pyy, trp=sw - s2 / sw,
-                                     trpp=intercept_trpp(sw, s2, s3))
+                                     trpp=intercept_trpp(sw, s2, s3), pppy=pppy, newton=exact)
             adj = np.where(np.isfinite(adj) & live, adj, 0.0)
             adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
             _halve_until_nonnegative(t, adj)
             tau2[idx] = t + adj
             live &= np.abs(adj) > threshold
+            exact = np.abs(adj) < switch
         active[:] = False
         active[idx[live]] = True
         # rows still active did not converge: the root of the estimating equation on [0, inf),
