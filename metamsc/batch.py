@@ -76,6 +76,15 @@ class BatchResult:
         return float(np.mean((self.ci_lb <= true_value) & (true_value <= self.ci_ub)))
 
 
+def _kept_nonnegative(adj: np.ndarray, t: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """The steps from ``t`` as metafor takes them, row by row: none in finished rows, none when
+    not finite or when they would leave 0 downwards, else halved until t + adj >= 0."""
+    adj = np.where(np.isfinite(adj) & live, adj, 0.0)
+    adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
+    _halve_until_nonnegative(t, adj)
+    return adj
+
+
 def _halve_until_nonnegative(t: np.ndarray, adj: np.ndarray) -> None:
     """Halve ``adj`` (in place) where t + adj < 0 until t + adj >= 0: the step halving of Fisher
     scoring, with the number of halvings n = ceil(log2(-adj / t)) found at once (checked and
@@ -221,14 +230,18 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
             iters[idx[live]] += 1
             t = tau2[idx]
             sw, s2, s3, pyy, _, _, pppy = row_moments(ya, ya2, va, t)
-            adj = scoring_adjustment(method, k, 1, sw=sw, s2=s2, pyy=pyy, trp=sw - s2 / sw,
-                                     trpp=intercept_trpp(sw, s2, s3), pppy=pppy, newton=exact)
-            adj = np.where(np.isfinite(adj) & live, adj, 0.0)
-            adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
-            _halve_until_nonnegative(t, adj)
+            parts = {"sw": sw, "s2": s2, "pyy": pyy, "trp": sw - s2 / sw,
+                     "trpp": intercept_trpp(sw, s2, s3), "pppy": pppy}
+            adj = _kept_nonnegative(scoring_adjustment(method, k, 1, parts), t, live)
+            # from the first Fisher step below NEWTON_FROM on: Newton steps (as estimate_tau2)
+            step = np.abs(t + adj - t)
+            exact |= (step > threshold) & (step < switch)
+            if exact.any():
+                adj_n = _kept_nonnegative(scoring_adjustment(method, k, 1, parts, newton=True),
+                                          t, live)
+                adj = np.where(exact, adj_n, adj)
             tau2[idx] = t + adj
             live &= np.abs(adj) > threshold
-            exact = np.abs(adj) < switch
         active[:] = False
         active[idx[live]] = True
         # rows still active did not converge: the root of the estimating equation on [0, inf),

@@ -179,7 +179,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     vb_model = vb
     vb = vb * s2w
     se = np.sqrt(vb.diagonal())
-    if se.min() > 0:
+    if np.minimum.reduce(se) > 0:
         stat = beta / se
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -195,7 +195,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
-    if v.min() > 0:
+    if (sums.v_min if Xp is None else v.min()) > 0:
         if df_res > 0:
             if Xp is None:  # Cochran's Q and tr(P) at weights 1/v from the power sums
                 sw0, s20, _, _, qe, _, _ = sums.moments(0.0)

@@ -23,8 +23,8 @@ import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 from ._util import frozen_instance
-from .powersums import (NEWTON_FROM, InterceptSums, intercept_moments, intercept_trpp,
-                        outcome_powers, row_sum, scoring_adjustment)
+from .powersums import (NEWTON_FROM, InterceptSums, intercept_trpp, ones, row_sum,
+                        scoring_adjustment)
 from .results import USER_WEIGHTED
 
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
@@ -239,9 +239,10 @@ def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
     are then read there)."""
     k, p = y.size, _p(X)
     if sums is not None and pr is None:
-        if tau2 <= 0 and not v.min() > 0:
+        if tau2 <= 0 and not sums.v_min > 0:
             _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
-        sw, quad = sums.moments(tau2)[0], sums.moments(tau2)[4]
+        m = sums.moments(tau2)
+        sw, quad = m[0], m[4]
         slw, logdet = -sums.log_sum(tau2), math.log(sw)
     else:
         if pr is None:
@@ -276,54 +277,66 @@ def _root_on_halfline(f, start: float) -> float | None:
     return None
 
 
-def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
+def _score_parts(y, v, X, tau2, kind, sums) -> dict[str, float]:
+    """The parts of the estimating equation of ``kind`` at ``tau2`` that
+    :func:`scoring_adjustment` reads, y'PPPy included (the Newton step): from the power sums of
+    ``sums`` for X = 1, else from the Projection."""
+    if sums is not None:
+        sw, s2, s3, pyy, quad, _, pppy = sums.at(tau2)
+        if kind == "REML":
+            return {"pyy": pyy, "trp": sw - s2 / sw, "trpp": intercept_trpp(sw, s2, s3),
+                    "pppy": pppy}
+        return {"sw": sw, "s2": s2, "pyy": pyy, "quad": quad, "pppy": pppy}
+    w = 1.0 / (v + tau2)
+    pr = Projection(w, X)
+    parts = {"sw": row_sum(w)}
+    if kind == "EB":
+        parts["quad"] = pr.quad(y)
+    elif kind == "ML":
+        parts["s2"] = _dot(w, w)
+    else:
+        parts.update(trp=pr.tr(), trpp=pr.tr2())
+    py = pr.py(y)
+    parts["pyy"] = float(py @ py)
+    parts["pppy"] = pr.quad(py)  # y'PPPy = (Py)'P(Py)
+    return parts
+
+
+def _kept_nonnegative(adj: float, tau2: float) -> float:
+    """A step from ``tau2`` as metafor takes it: none when not finite or when it would leave 0
+    downwards, else halved until tau^2 stays >= 0."""
+    if not math.isfinite(adj) or (tau2 == 0 and adj < 0):
+        return 0.0
+    while tau2 + adj < 0:
+        adj /= 2
+    return adj
+
+
+def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, sums=None):
     """Fisher scoring for ML, REML and EB (Viechtbauer 2005) from ``tau2``, with step halving at
-    0, until tau^2 changes by less than ``threshold``; once it changes by less than
-    ``NEWTON_FROM`` (metafor's default threshold, so whether scoring gets there is as in
-    metafor), Newton steps on the same estimating equation (:func:`scoring_adjustment`). For
-    X = 1 (one meta-analysis) each step reads the power sums of :func:`intercept_moments`;
-    otherwise the Projection's traces and quadratic forms. Returns (tau2, iterations,
-    converged, Newton steps)."""
+    0, until tau^2 changes by less than ``threshold`` (as metafor). From the first Fisher step
+    that would change tau^2 by less than ``NEWTON_FROM`` (metafor's default threshold, so whether
+    and where scoring gets there is metafor's) on, Newton steps on the same estimating equation
+    are taken instead (:func:`scoring_adjustment`; the same sums give both steps). For X = 1
+    (one meta-analysis) each step reads the power sums of ``sums`` (an
+    :class:`~metamsc.powersums.InterceptSums`); otherwise the Projection's traces and quadratic
+    forms. Returns (tau2, iterations, converged, Newton steps)."""
     k, p = y.size, _p(X)
     change, it, newton = threshold + 1, 0, 0
     switch = max(threshold, NEWTON_FROM)
-    isfinite = math.isfinite
-    if y3 is None and X is None and v.ndim == 1:
-        y3 = outcome_powers(y)
-    vcol = v[:, None] if y3 is not None else None
+    if sums is None and X is None and v.ndim == 1:
+        sums = InterceptSums(y, v)
     while change > threshold:
         it += 1
-        old = tau2
-        exact = change < switch
-        newton += exact
         if tau2 <= 0:
             _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
-        if y3 is not None:
-            sw, s2, s3, pyy, quad, _, pppy = intercept_moments(y3, y, vcol, tau2)
-            adj = scoring_adjustment(kind, k, p, sw=sw, s2=s2, pyy=pyy, quad=quad,
-                                     trp=sw - s2 / sw, trpp=intercept_trpp(sw, s2, s3), pppy=pppy,
-                                     newton=exact)
-        else:  # the parts this kind's step reads, from the Projection
-            w = 1.0 / (v + tau2)
-            pr = Projection(w, X)
-            parts = {"sw": row_sum(w)}
-            if kind == "EB":
-                parts["quad"] = pr.quad(y)
-            elif kind == "ML":
-                parts["s2"] = _dot(w, w)
-            else:
-                parts.update(trp=pr.tr(), trpp=pr.tr2())
-            if kind != "EB" or exact:
-                py = pr.py(y)
-                parts["pyy"] = float(py @ py)
-                if exact:
-                    parts["pppy"] = pr.quad(py)  # y'PPPy = (Py)'P(Py)
-            adj = scoring_adjustment(kind, k, p, newton=exact, **parts)
-        if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
-            adj = 0.0
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = float(tau2 + adj)
+        parts = _score_parts(y, v, X, tau2, kind, sums)
+        if not newton:
+            adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts), tau2)
+        if newton or threshold < abs(float(tau2 + adj) - tau2) < switch:
+            newton += 1
+            adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts, newton=True), tau2)
+        old, tau2 = tau2, float(tau2 + adj)
         change = abs(old - tau2)
         if change > threshold and it >= maxiter:
             return tau2, it, False, newton
@@ -338,7 +351,7 @@ def _hedges_olkin(ymc: np.ndarray, v: np.ndarray, X, y3: np.ndarray | None = Non
     if y3 is None:
         pr = Projection(np.ones(k), X)
         return (pr.quad(ymc) - pr.tr(v)) / (k - _p(X))
-    _, sy, syy = y3.sum(axis=1).tolist()
+    _, sy, syy = np.dot(y3, ones(k)).tolist()
     return (syy - sy * sy / k) / (k - 1) - row_sum(v) / k
 
 
@@ -366,6 +379,8 @@ def _genqm(ymc: np.ndarray, v: np.ndarray, a: np.ndarray, X, tau2: float | None)
 def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None,
              sums=None) -> float:
     """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
+    if method == "REML" and pr_hat is None and sums is not None and tau2 > 0:
+        return math.sqrt(2 / intercept_trpp(*sums.moments(tau2)[:3]))  # tr(PP) from the sums
     k, p = v.size, _p(X)
     t = max(tau2, 0.0)
     if method in ("DL", "HS", "HSk"):
@@ -386,8 +401,6 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None,
         if method != "SJ":
             return float(np.sqrt(inner / pr.tr() ** 2))
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
-    if method == "REML" and pr_hat is None and sums is not None and tau2 > 0:
-        return math.sqrt(2 / intercept_trpp(*sums.moments(tau2)[:3]))  # tr(PP) from the sums
     w = _weights(v, tau2)
     if method == "ML":
         return float(np.sqrt(2 / _dot(w, w)))
@@ -481,7 +494,7 @@ def fit_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float 
             return Tau2Fit(method, tau2, float("nan"), True, 0, tau2 == 0, "fixed by the user")
         return Tau2Fit(method, 0.0, float("nan"), True, 0, True, "k = 1",
                        "k = 1: tau^2 is not estimable and is set to 0")
-    allpos = bool((v > 0).all())
+    allpos = sums.v_min > 0 if sums is not None else bool(v.min() > 0)
     if not allpos and (v < 0).any():
         raise ValueError("sampling variances must not be negative")
     if not allpos and method in POSITIVE_VI_ONLY:
@@ -535,15 +548,14 @@ def fit_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float 
     else:  # ML, REML, EB
         if sums is None and X is None and v.ndim == 1:
             sums = InterceptSums(ymc, v)
-        y3 = None if sums is None else sums.y3
-        he = _hedges_olkin(ymc, v, X, y3)
+        he = _hedges_olkin(ymc, v, X, None if sums is None else sums.y3)
         if tau2 is not None:
             raw = tau2
         else:
             raw, iters, converged, newton = _fisher_scoring(ymc, v, X, max(0.0, float(he)),
-                                                            method, threshold, maxiter, y3)
+                                                            method, threshold, maxiter, sums)
             algorithm = "Fisher scoring" + (_NEWTON_NOTE if newton else "")
-            if not converged or not np.isfinite(raw):
+            if not converged or not math.isfinite(raw):
                 if _score(ymc, v, X, 0.0, method) <= 0:
                     raw, how = 0.0, "bracketed root (boundary at 0)"
                 else:
@@ -565,7 +577,7 @@ def fit_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float 
                     message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
     if tau2 is not None:
         raw, algorithm, iters, converged, message = tau2, "fixed by the user", 0, True, ""
-    if not np.isfinite(raw):
+    if not math.isfinite(raw):
         return Tau2Fit(method, float("nan"), float("nan"), False, iters, False, algorithm,
                        message or "no estimate")
     est = max(0.0, float(raw))
