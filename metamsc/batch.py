@@ -17,7 +17,7 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .powersums import NEWTON_FROM, intercept_trpp, row_moments, scoring_adjustment
+from .powersums import NEWTON_FROM, intercept_trpp, row_moments, row_pppy, scoring_adjustment
 from .tau2 import Projection, canonical_method, estimate_tau2
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
@@ -229,17 +229,20 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
                                                  exact[live], live[live])
             iters[idx[live]] += 1
             t = tau2[idx]
-            sw, s2, s3, pyy, _, _, pppy = row_moments(ya, ya2, va, t)
+            sw, s2, s3, pyy, _, mu = row_moments(ya, ya2, va, t)
             parts = {"sw": sw, "s2": s2, "pyy": pyy, "trp": sw - s2 / sw,
-                     "trpp": intercept_trpp(sw, s2, s3), "pppy": pppy}
+                     "trpp": intercept_trpp(sw, s2, s3)}
             adj = _kept_nonnegative(scoring_adjustment(method, k, 1, parts), t, live)
-            # from the first Fisher step below NEWTON_FROM on: Newton steps (as estimate_tau2)
+            # from the first Fisher step below NEWTON_FROM on: Newton steps (as estimate_tau2),
+            # with y'PPPy for those rows only
             step = np.abs(t + adj - t)
             exact |= (step > threshold) & (step < switch)
-            if exact.any():
-                adj_n = _kept_nonnegative(scoring_adjustment(method, k, 1, parts, newton=True),
-                                          t, live)
-                adj = np.where(exact, adj_n, adj)
+            rows = np.flatnonzero(exact & live)
+            if rows.size:
+                sub = {key: val[rows] for key, val in parts.items()}
+                sub["pppy"] = row_pppy(ya[rows], va[rows], t[rows], mu[rows], sw[rows])
+                adj[rows] = _kept_nonnegative(scoring_adjustment(method, k, 1, sub, newton=True),
+                                              t[rows], live[rows])
             tau2[idx] = t + adj
             live &= np.abs(adj) > threshold
         active[:] = False

@@ -1,14 +1,16 @@
 """Weighted power sums of the intercept-only random-effects model (the small-k kernel).
 
-For weights w_i = 1/(v_i + tau^2), every quantity of a Fisher-scoring step for ML, REML and EB
-(Viechtbauer 2005, J Educ Behav Stat 30:261), of the log-likelihood and of the fit itself is a
-function of the nine sums sum w^j y^i (j = 1..3, i = 0..2): the weighted mean, y'Py and y'PPy
-(expanded about the mean, or summed directly where that expansion would cancel digits),
-tr(P) = sum w - sum w^2 / sum w and tr(PP). One matrix product gives all nine, so a step costs a
-handful of numpy calls at any k, and the cost of small meta-analyses is the number of calls, not
-the arithmetic. :func:`row_moments` does the same for many meta-analyses at once
-(:func:`metamsc.pool_batch`). :mod:`metamsc.tau2` (estimators) and :mod:`metamsc.core` (the fit)
-read these sums; the general design-matrix case is :class:`metamsc.tau2.Projection`.
+For weights w_i = 1/(v_i + tau^2), every quantity of a Fisher-scoring or Newton step for ML, REML
+and EB (Viechtbauer 2005, J Educ Behav Stat 30:261), of the log-likelihood and of the fit itself
+is a function of the sums sum w^j y^i (j = 1..3, i = 0..2): the weighted mean, y'Py, y'PPy and
+y'PPPy (expanded about the mean, or summed directly where that expansion would cancel digits),
+tr(P) = sum w - sum w^2 / sum w and tr(PP). One matrix product gives all of them, so a step costs
+three numpy calls at any k, and the cost of small meta-analyses is the number of calls, not the
+arithmetic (:class:`InterceptSums`, which also keeps the sums at the estimate and at 0 for the
+fit). :func:`row_moments` and :func:`row_pppy` do the same for many meta-analyses at once
+(:func:`metamsc.pool_batch`). :func:`scoring_adjustment` is the one place of the Fisher-scoring
+and Newton steps. :mod:`metamsc.tau2` (estimators) and :mod:`metamsc.core` (the fit) read these
+sums; the general design-matrix case is :class:`metamsc.tau2.Projection`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 
 import numpy as np
 
-__all__ = ["InterceptSums", "residual_sums", "row_moments", "scoring_adjustment",
+__all__ = ["InterceptSums", "residual_sums", "row_moments", "row_pppy", "scoring_adjustment",
            "intercept_trpp", "NEWTON_FROM", "row_sum", "ones"]
 
 _POWERS = np.array([-1.0, -2.0, -3.0])  # w, w^2, w^3 as powers of v + tau^2
@@ -64,24 +66,31 @@ def residual_sums(sw, swy, swyy, s2, s2y, s2yy):
 
 def row_moments(y: np.ndarray, y2: np.ndarray, v: np.ndarray, tau2: np.ndarray):
     """:meth:`InterceptSums.at` for many meta-analyses at once (one per row of ``y``, ``v``;
-    ``y2`` = y^2): the sums as arrays of one value per row, with the same direct fallback."""
+    ``y2`` = y^2), without y'PPPy (:func:`row_pppy`, for the rows that take a Newton step): the
+    sums as arrays of one value per row, with the same direct fallback."""
     w = 1.0 / (v + tau2[:, None])
     w2 = w * w
-    w3 = w2 * w
     one = np.ones(w.shape[1])  # row sums as matrix-vector products (far faster than sum(axis=1))
-    sw, s2, s3 = w @ one, w2 @ one, w3 @ one
-    swy, s2y, s3y = (np.einsum("ij,ij->i", a, y) for a in (w, w2, w3))
-    swyy, s2yy, s3yy = (np.einsum("ij,ij->i", a, y2) for a in (w, w2, w3))
+    sw, s2, s3 = w @ one, w2 @ one, (w2 * w) @ one
+    swy, s2y = np.einsum("ij,ij->i", w, y), np.einsum("ij,ij->i", w2, y)
+    swyy, s2yy = np.einsum("ij,ij->i", w, y2), np.einsum("ij,ij->i", w2, y2)
     mu, pyy, quad = residual_sums(sw, swy, swyy, s2, s2y, s2yy)
-    w3rr, w2r = s3yy - mu * (2.0 * s3y - mu * s3), s2y - mu * s2
-    bad = np.flatnonzero((pyy < _CANCEL * s2yy) | (quad < _CANCEL * swyy) | (w3rr < _CANCEL * s3yy))
+    bad = np.flatnonzero((pyy < _CANCEL * s2yy) | (quad < _CANCEL * swyy))
     if bad.size:
         r = y[bad] - mu[bad, None]
         wr = w[bad] * r
         pyy[bad], quad[bad] = np.einsum("ij,ij->i", wr, wr), np.einsum("ij,ij->i", wr, r)
-        w3rr[bad] = np.einsum("ij,ij->i", w[bad] * wr, wr)
-        w2r[bad] = np.einsum("ij,ij->i", w[bad], wr)
-    return sw, s2, s3, pyy, quad, mu, w3rr - w2r * w2r / sw
+    return sw, s2, s3, pyy, quad, mu
+
+
+def row_pppy(y: np.ndarray, v: np.ndarray, tau2: np.ndarray, mu: np.ndarray,
+             sw: np.ndarray) -> np.ndarray:
+    """y'PPPy = sum w^3 r^2 - (sum w^2 r)^2 / sum w row by row (r = y - mu, the residuals about
+    the weighted means ``mu``; ``sw`` = sum w), summed directly."""
+    w = 1.0 / (v + tau2[:, None])
+    wr = w * (y - mu[:, None])
+    w2r = np.einsum("ij,ij->i", w, wr)
+    return np.einsum("ij,ij->i", w * wr, wr) - w2r * w2r / sw
 
 
 def scoring_adjustment(kind: str, k: int, p: int, parts: dict, newton=False):
