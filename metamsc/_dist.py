@@ -9,34 +9,41 @@ from scipy import special
 __all__ = ["norm_sf", "norm_isf", "t_sf", "t_isf", "chi2_sf", "chi2_ppf", "chi2_isf"]
 
 
+def _num(x):
+    """A float or an array as it is (no conversion call: these functions run many times per
+    fit); anything else as a float array."""
+    return x if isinstance(x, (float, np.ndarray)) else np.asarray(x, dtype=float)
+
+
 def norm_sf(x):
     """P(Z > x) for the standard normal."""
-    return special.ndtr(-np.asarray(x, dtype=float))
+    return special.ndtr(-_num(x))
 
 
 def norm_isf(q):
     """x with P(Z > x) = q."""
-    return -special.ndtri(np.asarray(q, dtype=float))
+    return -special.ndtri(_num(q))
 
 
 def t_sf(x, df):
     """P(T > x) for Student's t with df degrees of freedom."""
-    return special.stdtr(df, -np.asarray(x, dtype=float))
+    return special.stdtr(df, -_num(x))
 
 
 def t_isf(q, df):
     """x with P(T > x) = q."""
-    return -special.stdtrit(df, np.asarray(q, dtype=float))
+    return -special.stdtrit(df, _num(q))
 
 
 def chi2_sf(x, df):
     """P(X > x) for chi-squared with df degrees of freedom."""
-    return special.chdtrc(df, np.maximum(np.asarray(x, dtype=float), 0.0))
+    x = _num(x)
+    return special.chdtrc(df, max(x, 0.0) if isinstance(x, float) else np.maximum(x, 0.0))
 
 
 def chi2_isf(q, df):
     """x with P(X > x) = q."""
-    return special.chdtri(df, np.asarray(q, dtype=float))
+    return special.chdtri(df, _num(q))
 
 
 def chi2_ppf(p, df):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["readonly", "check_level", "Excluded", "frozen_instance"]
+__all__ = ["readonly", "check_level", "Excluded", "frozen_instance", "study_inputs", "study_arrays"]
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,28 @@ def default_labels(k: int) -> tuple[str, ...]:
     return tuple(str(i + 1) for i in range(k))
 
 
-def study_arrays(yi: ArrayLike, vi: ArrayLike,
-                 labels: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
-    """Validated effect sizes: ``(y, v, labels, ok)``, where ``ok`` marks the studies a model can
-    use (finite yi, finite positive vi). Labels default to "1", "2", ..."""
-    y = np.atleast_1d(np.asarray(yi, dtype=float))
-    v = np.atleast_1d(np.asarray(vi, dtype=float))
+def study_inputs(yi: ArrayLike, vi: ArrayLike,
+                 labels: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Effect sizes as float arrays of one dimension and equal length, and their labels
+    (default "1", "2", ...)."""
+    y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    if y.ndim == 0:
+        y = y.reshape(1)
+    if v.ndim == 0:
+        v = v.reshape(1)
     if y.shape != v.shape or y.ndim != 1:
         raise ValueError("yi and vi must be one-dimensional and of the same length")
     labs = default_labels(y.size) if labels is None else tuple(str(x) for x in np.atleast_1d(labels))
     if len(labs) != y.size:
         raise ValueError("labels must have one entry per study")
+    return y, v, labs
+
+
+def study_arrays(yi: ArrayLike, vi: ArrayLike,
+                 labels: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
+    """Validated effect sizes: ``(y, v, labels, ok)``, where ``ok`` marks the studies a model can
+    use (finite yi, finite positive vi). Labels default to "1", "2", ..."""
+    y, v, labs = study_inputs(yi, vi, labels)
     ok = np.isfinite(y) & np.isfinite(v) & (v > 0)
     return y, v, labs, ok
 

@@ -17,7 +17,7 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .powersums import intercept_trpp, row_moments, scoring_adjustment
+from .powersums import NEWTON_FROM, intercept_trpp, row_moments, row_pppy, scoring_adjustment
 from .tau2 import Projection, canonical_method, estimate_tau2
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
@@ -74,6 +74,15 @@ class BatchResult:
     def coverage(self, true_value: float) -> float:
         """Share of CIs that contain ``true_value`` (a simulation's coverage)."""
         return float(np.mean((self.ci_lb <= true_value) & (true_value <= self.ci_ub)))
+
+
+def _kept_nonnegative(adj: np.ndarray, t: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """The steps from ``t`` as metafor takes them, row by row: none in finished rows, none when
+    not finite or when they would leave 0 downwards, else halved until t + adj >= 0."""
+    adj = np.where(np.isfinite(adj) & live, adj, 0.0)
+    adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
+    _halve_until_nonnegative(t, adj)
+    return adj
 
 
 def _halve_until_nonnegative(t: np.ndarray, adj: np.ndarray) -> None:
@@ -206,21 +215,34 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
         active = np.ones(m, dtype=bool)
         # the rows in the working arrays (compacted when a tenth of them has finished) and which
         # of them still iterate
+        # of them still iterate, and which take Newton steps (as estimate_tau2: once tau^2
+        # changes by less than NEWTON_FROM)
         idx, live = np.arange(m), np.ones(m, dtype=bool)
+        exact = np.zeros(m, dtype=bool)
+        switch = max(threshold, NEWTON_FROM)
         ya, ya2, va = ymc, ymc * ymc, v
         for _ in range(maxiter):
             if not live.any():
                 break
             if live.sum() < 0.9 * idx.size:
-                idx, ya, ya2, va, live = idx[live], ya[live], ya2[live], va[live], live[live]
+                idx, ya, ya2, va, exact, live = (idx[live], ya[live], ya2[live], va[live],
+                                                 exact[live], live[live])
             iters[idx[live]] += 1
             t = tau2[idx]
-            sw, s2, s3, pyy, _, _ = row_moments(ya, ya2, va, t)
-            adj = scoring_adjustment(method, k, 1, sw=sw, s2=s2, pyy=pyy, trp=sw - s2 / sw,
-                                     trpp=intercept_trpp(sw, s2, s3))
-            adj = np.where(np.isfinite(adj) & live, adj, 0.0)
-            adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
-            _halve_until_nonnegative(t, adj)
+            sw, s2, s3, pyy, _, mu = row_moments(ya, ya2, va, t)
+            parts = {"sw": sw, "s2": s2, "pyy": pyy, "trp": sw - s2 / sw,
+                     "trpp": intercept_trpp(sw, s2, s3)}
+            adj = _kept_nonnegative(scoring_adjustment(method, k, 1, parts), t, live)
+            # from the first Fisher step below NEWTON_FROM on: Newton steps (as estimate_tau2),
+            # with y'PPPy for those rows only
+            step = np.abs(t + adj - t)
+            exact |= (step > threshold) & (step < switch)
+            rows = np.flatnonzero(exact & live)
+            if rows.size:
+                sub = {key: val[rows] for key, val in parts.items()}
+                sub["pppy"] = row_pppy(ya[rows], va[rows], t[rows], mu[rows], sw[rows])
+                adj[rows] = _kept_nonnegative(scoring_adjustment(method, k, 1, sub, newton=True),
+                                              t[rows], live[rows])
             tau2[idx] = t + adj
             live &= np.abs(adj) > threshold
         active[:] = False

@@ -20,8 +20,8 @@ from numpy.typing import ArrayLike
 
 from ._util import frozen_instance
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from .powersums import intercept_moments, outcome_powers
-from .tau2 import Projection, Tau2Fit, cross_weighted, design_or_none, estimate_tau2, row_sum
+from .powersums import InterceptSums, row_sum
+from .tau2 import Projection, Tau2Fit, cross_weighted, design_or_none, fit_tau2
 
 __all__ = ["ModelFit", "fit_model", "TESTS", "canonical_test", "check_weights"]
 
@@ -137,9 +137,12 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     k = y.size
     Xp = None if X is None else design_or_none(X, k)  # None: intercept only (Projection's fast path)
     p = 1 if Xp is None else Xp.shape[1]
+    if Xp is None:  # intercept only: power sums of the centred outcomes, shared with fit_tau2
+        ybar = row_sum(y) / k
+        sums = InterceptSums(y - ybar, v)
     if tau2_fit is None:
-        tau2_fit = estimate_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2,
-                                 threshold=threshold, maxiter=maxiter)
+        tau2_fit = fit_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2, threshold=threshold,
+                            maxiter=maxiter, sums=sums if Xp is None else None)
     t2 = tau2_fit.tau2
     if method == "EE":
         t2 = 0.0
@@ -148,11 +151,8 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well)")
     w = 1.0 / s
-    if Xp is None:  # intercept only: power sums of the centred outcomes, a few numpy calls
-        ybar = row_sum(y) / k
-        yc = y - ybar
-        y3 = outcome_powers(yc)
-        sw, _, _, _, rss, mu_c = intercept_moments(y3, yc, s[:, None], 0.0)
+    if Xp is None:
+        sw, _, _, _, rss, mu_c, _ = sums.moments(t2)
         beta_w = np.array([ybar + mu_c])
         m_w, logdet_w = np.array([[1.0 / sw]]), math.log(sw)
     else:
@@ -179,7 +179,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     vb_model = vb
     vb = vb * s2w
     se = np.sqrt(vb.diagonal())
-    if se.min() > 0:
+    if np.minimum.reduce(se) > 0:
         stat = beta / se
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -195,10 +195,10 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
-    if v.min() > 0:
+    if (sums.v_min if Xp is None else v.min()) > 0:
         if df_res > 0:
             if Xp is None:  # Cochran's Q and tr(P) at weights 1/v from the power sums
-                sw0, s20, _, _, qe, _ = intercept_moments(y3, yc, v[:, None], 0.0)
+                sw0, s20, _, _, qe, _, _ = sums.moments(0.0)
                 trp0 = sw0 - s20 / sw0
             else:
                 pr0 = Projection(1.0 / v, Xp)
@@ -218,7 +218,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
             qe, qe_p, vt, i2v, h2 = 0.0, 1.0, 0.0, 0.0, 1.0
     else:
         qe = qe_p = vt = i2v = h2 = nan
-    sls = row_sum(np.log(s))
+    sls = sums.log_sum(t2) if Xp is None else row_sum(np.log(s))
     ll_ml = -0.5 * k * _LOG_2PI - 0.5 * sls - 0.5 * rss
     ll_reml = (-0.5 * df_res * _LOG_2PI
                + 0.5 * (math.log(k) if Xp is None else np.linalg.slogdet(Xp.T @ Xp)[1])

@@ -237,6 +237,7 @@ class MetaRegression:
     aicc: float
     s2w: float
     converged: bool
+    iterations: int
     algorithm: str
     intercept: bool
     btt: tuple[int, ...]
@@ -398,7 +399,8 @@ def fit_design(y, v, X, names, method, test, level, weights, tau2, threshold, ma
         qe=fit.qe, qe_df=k - p, qe_pvalue=fit.qe_pvalue, tau2=float(fit.tau2),
         se_tau2=float(t.se), i2=fit.i2, h2=fit.h2, r2=r2, loglik=stats["loglik"],
         aic=stats["aic"], bic=stats["bic"], aicc=stats["aicc"], s2w=fit.s2w,
-        converged=bool(t.converged), algorithm=t.algorithm, intercept=int_incl, btt=btt,
+        converged=bool(t.converged), iterations=t.iterations, algorithm=t.algorithm,
+        intercept=int_incl, btt=btt,
         tau2_fixed=tau2 is not None, yi=readonly(y), vi=readonly(v), X=readonly(X),
         labels=tuple(labels), weights=None if weights is None else readonly(weights),
         excluded=tuple(excluded),

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
-from ._util import check_level, frozen_instance, readonly, study_arrays
+from ._util import check_level, frozen_instance, readonly, study_inputs
 from . import transforms
 from .effects import EffectSizes, effect_size
 from .frames import accepts_data
@@ -36,6 +36,7 @@ from .tau2 import (METHOD_ALIASES, POSITIVE_VI_ONLY, TAU2_METHODS, USER_WEIGHTED
 __all__ = ["pool", "pool_effects", "pool_proportions", "TESTS", "METHODS"]
 
 METHODS = TAU2_METHODS + tuple(METHOD_ALIASES)
+_min, _max, _all = np.minimum.reduce, np.maximum.reduce, np.logical_and.reduce  # no wrappers
 
 #: the tau^2 CI methods in words (``Conventions.tau2_ci``)
 _TAU2_CI_NAMES = {"QP": "Q-profile (Viechtbauer 2007)", "PL": "profile likelihood (Hardy & Thompson 1996)",
@@ -79,7 +80,10 @@ def _recorded(body):
                 raise ValueError(f"subgroup must have one label per study "
                                  f"({np.atleast_1d(subgroup).shape[0]} labels for {n_in} studies)")
         res = body(yi, vi, **kwargs)
-        _record(res, _settings(kwargs, res))
+        if kwargs.get("weights") is None:  # nothing the caller could change later: on first read
+            _record(res, Deferred(functools.partial(_settings_field, kwargs)))
+        else:
+            _record(res, _settings(kwargs, res))
         return _attach_subgroups(res, subgroup, tau2_common)
 
     import inspect
@@ -113,7 +117,7 @@ def _conventions(method: str, test: str, correction: str, transform: str, i2: st
         tau2_ci="none (common-effect model)" if ee else _TAU2_CI_NAMES.get(tau2_ci, tau2_ci))
 
 
-def _record(res: MetaResult, settings: IVSettings) -> None:
+def _record(res: MetaResult, settings: IVSettings | Deferred) -> None:
     """Store the settings in a result just built here and not yet returned to anyone (as a
     frozen dataclass's __post_init__ would; dataclasses.replace costs ~75 us for 50 fields)."""
     object.__setattr__(res, "settings", settings)
@@ -130,6 +134,12 @@ def _settings(kwargs: dict[str, Any], res: MetaResult, add=None, to=None) -> IVS
                            threshold=kwargs.get("threshold", 1e-12),
                            maxiter=kwargs.get("maxiter", 100), user_weights=w, add=add, to=to,
                            other=other)
+
+
+def _settings_field(kwargs: dict[str, Any]) -> dict[str, IVSettings]:
+    """The settings of a fit without user weights (the only use of the result in
+    :func:`_settings`), for the :class:`Deferred` that computes them on first read."""
+    return {"settings": _settings(kwargs, None)}
 
 
 def _attach_subgroups(res: MetaResult, subgroup, tau2_common: bool) -> MetaResult:
@@ -237,14 +247,15 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError(f"unknown I^2 definition {i2!r}; expected one of {', '.join(I2_DEFINITIONS)}")
     if tau2_ci not in TAU2_CI_METHODS:
         raise ValueError(f"unknown tau2_ci {tau2_ci!r}; expected one of {', '.join(TAU2_CI_METHODS)}")
-    y_all, v_all, lab_all, usable = study_arrays(yi, vi, labels)
+    y_all, v_all, lab_all = study_inputs(yi, vi, labels)
     n_all = None if n is None else np.atleast_1d(np.asarray(n, dtype=float))
     a_all = None if weights is None else check_weights(weights, y_all.size, lab_all)
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
     excluded = []
-    if usable.all():  # every yi and vi finite, every vi > 0: nothing to leave out
-        ok = None
+    v_lo, v_hi = float(_min(v_all)), float(_max(v_all))  # NaN if any vi is
+    if v_lo > 0 and math.isfinite(v_hi) and _all(np.isfinite(y_all)):
+        ok = None  # nothing to leave out
         y, v, labs, n_, a = y_all, v_all, lab_all, n_all, a_all
     else:
         ok = np.isfinite(y_all) & np.isfinite(v_all)
@@ -269,7 +280,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("no study left to pool")
     if method in USER_WEIGHTED and a is None:
         raise ValueError(f"method {method} needs study weights (weights=...), as metafor")
-    _check_range(y, v)
+    _check_range(y, v, *((v_lo, v_hi) if ok is None else ()))
     warns = []
     dups = len(set(labs)) < k and sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
     if dups:
@@ -340,7 +351,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         natural = NaturalScale(natural_scale, float(vals[0]), float(lo_ci), float(hi_ci),
                                float(lo_pi), float(hi_pi), transform)
 
-    messages = tuple(m for m in (fit.message,) if m)
+    messages = (fit.message,) if fit.message else ()
     if method == "EE" and test in ("knha", "adhoc"):
         warns.append("Knapp-Hartung inference is not meant for a common-effect model")
     if k == 1:
@@ -414,11 +425,14 @@ def correction_text_of(add, to, corrected) -> str:
 _LOG_INV_EPS = -math.log(np.finfo(float).eps)
 
 
-def _check_range(y: np.ndarray, v: np.ndarray) -> None:
-    """Refuse data whose inverse-variance weights cannot be computed in double precision."""
-    lo = float(v.min())
+def _check_range(y: np.ndarray, v: np.ndarray, lo: float | None = None,
+                 hi: float | None = None) -> None:
+    """Refuse data whose inverse-variance weights cannot be computed in double precision
+    (``lo``, ``hi``: the smallest and largest vi, when known)."""
+    if lo is None:
+        lo = float(v.min())
     if lo > 0:
-        hi = float(v.max())
+        hi = float(v.max()) if hi is None else hi
     else:
         pos = v[v > 0]
         if not pos.size:

@@ -605,7 +605,7 @@ class DeferredField:
         obj.__dict__[self.name] = value  # called by the dataclass __init__ only (frozen otherwise)
 
 
-for _name in DEFERRED_FIELDS:
+for _name in DEFERRED_FIELDS + ("settings",):  # settings: pool records them on first read
     setattr(MetaResult, _name, DeferredField(_name))
 
 

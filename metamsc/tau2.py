@@ -23,13 +23,13 @@ import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 from ._util import frozen_instance
-from .powersums import (intercept_moments, intercept_trpp, outcome_powers, scoring_adjustment,
-                        weight_powers)
+from .powersums import (NEWTON_FROM, InterceptSums, intercept_trpp, ones, row_sum,
+                        scoring_adjustment)
 from .results import USER_WEIGHTED
 
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
            "Projection",
-           "estimate_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
+           "estimate_tau2", "fit_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
            "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ",
@@ -71,23 +71,8 @@ def _brentq(*args, **kwargs) -> float:
     return brentq(*args, **kwargs)
 
 
-_ONES: dict[int, np.ndarray] = {}
 _LOG_2PI = math.log(2 * math.pi)
-
-
-def row_sum(x: np.ndarray):
-    """Sum over the last axis (a dot product with ones for 1-D: far less overhead at small k)."""
-    if x.ndim == 1:
-        one = _ONES.get(x.size)
-        if one is not None:
-            return float(x @ one)
-        if x.size > 4096:
-            return float(x.sum())
-        one = np.ones(x.size)
-        if len(_ONES) < 64:
-            _ONES[x.size] = one
-        return float(x @ one)
-    return np.sum(x, axis=-1)
+_NEWTON_NOTE = f" to a change below {NEWTON_FROM:g}, then Newton steps"
 
 
 def _dot(x: np.ndarray, z: np.ndarray):
@@ -247,18 +232,18 @@ def q_statistic(yi, vi, tau2: float = 0.0, X=None) -> float:
 
 
 def loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool,
-           pr: Projection | None = None, y3: np.ndarray | None = None) -> float:
+           pr: Projection | None = None, sums: InterceptSums | None = None) -> float:
     """(Restricted) log-likelihood of the model at ``tau2`` (X None: intercept only; without metafor's log|X'X|/2 term,
     which does not depend on tau^2); ``pr``: the Projection with weights 1/(v + tau2), if made;
-    ``y3``: for X None, :func:`outcome_powers` of y (the sums then come from
-    :func:`intercept_moments`)."""
+    ``sums``: for X None, the :class:`~metamsc.powersums.InterceptSums` of y and v (the sums
+    are then read there)."""
     k, p = y.size, _p(X)
-    if y3 is not None and pr is None:
-        if tau2 <= 0 and not v.min() > 0:
+    if sums is not None and pr is None:
+        if tau2 <= 0 and not sums.v_min > 0:
             _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
-        s = v + tau2
-        sw, _, _, _, quad, _ = intercept_moments(y3, y, s[:, None], 0.0)
-        slw, logdet = -row_sum(np.log(s)), math.log(sw)
+        m = sums.moments(tau2)
+        sw, quad = m[0], m[4]
+        slw, logdet = -sums.log_sum(tau2), math.log(sw)
     else:
         if pr is None:
             pr = Projection(_weights(v, tau2), X)
@@ -292,45 +277,70 @@ def _root_on_halfline(f, start: float) -> float | None:
     return None
 
 
-def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, y3=None):
-    """Fisher scoring for ML, REML and EB (Viechtbauer 2005), with step halving at 0. For X = 1
-    (one meta-analysis) each step reads the power sums of :func:`intercept_moments`; otherwise
-    the Projection's traces and quadratic forms."""
+def _score_parts(y, v, X, tau2, kind, sums) -> dict[str, float]:
+    """The parts of the estimating equation of ``kind`` at ``tau2`` that
+    :func:`scoring_adjustment` reads, y'PPPy included (the Newton step): from the power sums of
+    ``sums`` for X = 1, else from the Projection."""
+    if sums is not None:
+        sw, s2, s3, pyy, quad, _, pppy = sums.at(tau2)
+        if kind == "REML":
+            return {"pyy": pyy, "trp": sw - s2 / sw, "trpp": intercept_trpp(sw, s2, s3),
+                    "pppy": pppy}
+        return {"sw": sw, "s2": s2, "pyy": pyy, "quad": quad, "pppy": pppy}
+    w = 1.0 / (v + tau2)
+    pr = Projection(w, X)
+    parts = {"sw": row_sum(w)}
+    if kind == "EB":
+        parts["quad"] = pr.quad(y)
+    elif kind == "ML":
+        parts["s2"] = _dot(w, w)
+    else:
+        parts.update(trp=pr.tr(), trpp=pr.tr2())
+    py = pr.py(y)
+    parts["pyy"] = float(py @ py)
+    parts["pppy"] = pr.quad(py)  # y'PPPy = (Py)'P(Py)
+    return parts
+
+
+def _kept_nonnegative(adj: float, tau2: float) -> float:
+    """A step from ``tau2`` as metafor takes it: none when not finite or when it would leave 0
+    downwards, else halved until tau^2 stays >= 0."""
+    if not math.isfinite(adj) or (tau2 == 0 and adj < 0):
+        return 0.0
+    while tau2 + adj < 0:
+        adj /= 2
+    return adj
+
+
+def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, sums=None):
+    """Fisher scoring for ML, REML and EB (Viechtbauer 2005) from ``tau2``, with step halving at
+    0, until tau^2 changes by less than ``threshold`` (as metafor). From the first Fisher step
+    that would change tau^2 by less than ``NEWTON_FROM`` (metafor's default threshold, so whether
+    and where scoring gets there is metafor's) on, Newton steps on the same estimating equation
+    are taken instead (:func:`scoring_adjustment`; the same sums give both steps). For X = 1
+    (one meta-analysis) each step reads the power sums of ``sums`` (an
+    :class:`~metamsc.powersums.InterceptSums`); otherwise the Projection's traces and quadratic
+    forms. Returns (tau2, iterations, converged, Newton steps)."""
     k, p = y.size, _p(X)
-    change, it = threshold + 1, 0
-    isfinite = math.isfinite
-    if y3 is None and X is None and v.ndim == 1:
-        y3 = outcome_powers(y)
-    vcol = v[:, None] if y3 is not None else None
+    change, it, newton = threshold + 1, 0, 0
+    switch = max(threshold, NEWTON_FROM)
+    if sums is None and X is None and v.ndim == 1:
+        sums = InterceptSums(y, v)
     while change > threshold:
         it += 1
-        old = tau2
         if tau2 <= 0:
             _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
-        if y3 is not None:
-            sw, s2, s3, pyy, quad, _ = intercept_moments(y3, y, vcol, tau2)
-            adj = scoring_adjustment(kind, k, p, sw=sw, s2=s2, pyy=pyy, quad=quad,
-                                     trp=sw - s2 / sw, trpp=intercept_trpp(sw, s2, s3))
-        else:  # the parts this kind's step reads, from the Projection
-            w = 1.0 / (v + tau2)
-            pr = Projection(w, X)
-            if kind == "EB":
-                parts = {"sw": row_sum(w), "quad": pr.quad(y)}
-            else:
-                py = pr.py(y)
-                parts = ({"sw": row_sum(w), "s2": _dot(w, w)} if kind == "ML" else
-                         {"trp": pr.tr(), "trpp": pr.tr2()})
-                parts["pyy"] = float(py @ py)
-            adj = scoring_adjustment(kind, k, p, **parts)
-        if not isfinite(adj) or (tau2 == 0 and adj < 0):  # halving from 0 ends at 0
-            adj = 0.0
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = float(tau2 + adj)
+        parts = _score_parts(y, v, X, tau2, kind, sums)
+        if not newton:
+            adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts), tau2)
+        if newton or threshold < abs(float(tau2 + adj) - tau2) < switch:
+            newton += 1
+            adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts, newton=True), tau2)
+        old, tau2 = tau2, float(tau2 + adj)
         change = abs(old - tau2)
         if change > threshold and it >= maxiter:
-            return tau2, it, False
-    return tau2, it, True
+            return tau2, it, False, newton
+    return tau2, it, True, newton
 
 
 def _hedges_olkin(ymc: np.ndarray, v: np.ndarray, X, y3: np.ndarray | None = None) -> float:
@@ -341,7 +351,7 @@ def _hedges_olkin(ymc: np.ndarray, v: np.ndarray, X, y3: np.ndarray | None = Non
     if y3 is None:
         pr = Projection(np.ones(k), X)
         return (pr.quad(ymc) - pr.tr(v)) / (k - _p(X))
-    _, sy, syy = y3.sum(axis=1).tolist()
+    _, sy, syy = np.dot(y3, ones(k)).tolist()
     return (syy - sy * sy / k) / (k - 1) - row_sum(v) / k
 
 
@@ -366,8 +376,11 @@ def _genqm(ymc: np.ndarray, v: np.ndarray, a: np.ndarray, X, tau2: float | None)
     return _root_on_halfline(f, float(np.var(ymc)) + float(np.max(v))), algorithm
 
 
-def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -> float:
+def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None,
+             sums=None) -> float:
     """Standard errors of tau^2 (Viechtbauer 2005; the meta-regression forms of metafor)."""
+    if method == "REML" and pr_hat is None and sums is not None and tau2 > 0:
+        return math.sqrt(2 / intercept_trpp(*sums.moments(tau2)[:3]))  # tr(PP) from the sums
     k, p = v.size, _p(X)
     t = max(tau2, 0.0)
     if method in ("DL", "HS", "HSk"):
@@ -388,9 +401,6 @@ def _se_tau2(method, v, X, tau2, pr_dl=None, tau2_0=None, a=None, pr_hat=None) -
         if method != "SJ":
             return float(np.sqrt(inner / pr.tr() ** 2))
         return float(np.sqrt(tau2_0**2 / (k - p) ** 2 * inner))
-    if method == "REML" and pr_hat is None and X is None and v.ndim == 1 and tau2 > 0:
-        # tr(PP) from sum w, w^2, w^3
-        return math.sqrt(2 / intercept_trpp(*weight_powers(v[:, None], tau2).sum(axis=0).tolist()))
     w = _weights(v, tau2)
     if method == "ML":
         return float(np.sqrt(2 / _dot(w, w)))
@@ -406,10 +416,12 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     for the model with design matrix ``X`` (default: intercept only).
 
     As metafor's ``rma.uni``: the estimators use the centred outcomes; iterative estimators (ML,
-    REML, EB) use Fisher scoring from the HE estimate, stopping when tau^2 changes by less than
-    ``threshold``; when scoring fails (no convergence in ``maxiter`` steps), the root of the
-    estimating equation is bracketed on [0, inf) and found by Brent's method instead (reported in
-    ``algorithm``). PM and PMM solve Q(tau^2) = k - p (resp. the median of chi^2_(k-p)) by
+    REML, EB) use Fisher scoring from the HE estimate until tau^2 changes by less than 1e-5
+    (metafor's default threshold: metafor's iterates and stopping point), then Newton steps on
+    the same estimating equation until it changes by less than ``threshold`` (``threshold`` >=
+    1e-5: Fisher scoring only, as metafor); when scoring fails (no convergence in ``maxiter``
+    steps), the root of the estimating equation is bracketed on [0, inf) and found by Brent's
+    method instead (reported in ``algorithm``). PM and PMM solve Q(tau^2) = k - p (resp. the median of chi^2_(k-p)) by
     Brent's method. Negative estimates are truncated at 0 and flagged with ``at_boundary``. Zero
     sampling variances are accepted by HE, SJ, GENQ, ML, REML and EB (as metafor). ``tau2``
     fixes the value (its standard error is the method's formula at that value, as metafor).
@@ -455,6 +467,16 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     >>> print(f"{mm.estimate_tau2(yi, vi, 'PM').tau2:.4f}")
     0.1804
     """
+    return fit_tau2(yi, vi, method, X=X, weights=weights, tau2=tau2, threshold=threshold,
+                    maxiter=maxiter)
+
+
+def fit_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float | None = None,
+             threshold: float = 1e-12, maxiter: int = 100,
+             sums: InterceptSums | None = None) -> Tau2Fit:
+    """:func:`estimate_tau2`, reading and filling ``sums``: for X = 1, the
+    :class:`~metamsc.powersums.InterceptSums` of the centred outcomes and the variances, which
+    :func:`metamsc.core.fit_model` then reads at the estimate and at 0."""
     method = canonical_method(method)
     y = np.asarray(yi, dtype=float).ravel()
     v = np.asarray(vi, dtype=float).ravel()
@@ -472,13 +494,13 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
             return Tau2Fit(method, tau2, float("nan"), True, 0, tau2 == 0, "fixed by the user")
         return Tau2Fit(method, 0.0, float("nan"), True, 0, True, "k = 1",
                        "k = 1: tau^2 is not estimable and is set to 0")
-    allpos = bool((v > 0).all())
+    allpos = sums.v_min > 0 if sums is not None else bool(v.min() > 0)
     if not allpos and (v < 0).any():
         raise ValueError("sampling variances must not be negative")
     if not allpos and method in POSITIVE_VI_ONLY:
         raise ValueError(f"the {method} estimator cannot be used with zero sampling variances "
                          "(as metafor); use HE, SJ, ML, REML or EB")
-    ymc = y - row_sum(y) / k  # as metafor: tau^2 from the centred outcomes
+    ymc = y - row_sum(y) / k if sums is None else sums.y  # as metafor: from the centred outcomes
     a = None
     tau2_0 = None
     pr_dl = pr_hat = t_hat = None
@@ -524,15 +546,16 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
                     return Tau2Fit(method, float("nan"), float("nan"), False, 0, False, algorithm,
                                    "no upper bracket for Q(tau^2) = target")
     else:  # ML, REML, EB
-        y3 = outcome_powers(ymc) if X is None else None
-        he = _hedges_olkin(ymc, v, X, y3)
+        if sums is None and X is None and v.ndim == 1:
+            sums = InterceptSums(ymc, v)
+        he = _hedges_olkin(ymc, v, X, None if sums is None else sums.y3)
         if tau2 is not None:
             raw = tau2
         else:
-            raw, iters, converged = _fisher_scoring(ymc, v, X, max(0.0, float(he)), method,
-                                                    threshold, maxiter, y3)
-            algorithm = "Fisher scoring"
-            if not converged or not np.isfinite(raw):
+            raw, iters, converged, newton = _fisher_scoring(ymc, v, X, max(0.0, float(he)),
+                                                            method, threshold, maxiter, sums)
+            algorithm = "Fisher scoring" + (_NEWTON_NOTE if newton else "")
+            if not converged or not math.isfinite(raw):
                 if _score(ymc, v, X, 0.0, method) <= 0:
                     raw, how = 0.0, "bracketed root (boundary at 0)"
                 else:
@@ -546,15 +569,15 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
             if method in ("ML", "REML") and allpos and raw > threshold:
                 reml = method == "REML"
                 t_hat = raw
-                if y3 is None:
+                if sums is None:
                     pr_hat = Projection(1.0 / (v + raw), X)
-                if (loglik(ymc, v, X, 0.0, reml, y3=y3)
-                        - loglik(ymc, v, X, raw, reml, pr_hat, y3) > 1e-12):
+                if (loglik(ymc, v, X, 0.0, reml, sums=sums)
+                        - loglik(ymc, v, X, raw, reml, pr_hat, sums) > 1e-12):
                     raw = 0.0
                     message = "likelihood at tau^2 = 0 exceeds that at the scoring solution; set to 0"
     if tau2 is not None:
         raw, algorithm, iters, converged, message = tau2, "fixed by the user", 0, True, ""
-    if not np.isfinite(raw):
+    if not math.isfinite(raw):
         return Tau2Fit(method, float("nan"), float("nan"), False, iters, False, algorithm,
                        message or "no estimate")
     est = max(0.0, float(raw))
@@ -562,7 +585,7 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
         _weights(v, est)  # raises: zero sampling variance with tau^2 = 0
     if est != t_hat:  # the Projection at the REML/ML solution serves its SE unless set to 0
         pr_hat = None
-    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a, pr_hat=pr_hat)
+    se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a, pr_hat=pr_hat, sums=sums)
     return frozen_instance(Tau2Fit, method=method, tau2=est, se=se, converged=converged,
                            iterations=iters, at_boundary=est == 0.0, algorithm=algorithm,
                            message=message)

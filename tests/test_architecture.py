@@ -72,7 +72,7 @@ MAX_LINES = 700
 LONG_FUNCTIONS = {
     ("batch", "pool_batch"),  # kernel: every estimate of many meta-analyses, vectorised
     ("bias", "trim_and_fill"),  # kernel: Duval & Tweedie's L0/R0 iteration
-    ("effects", "effect_size"), ("pooling", "pool"), ("tau2", "estimate_tau2"),  # other branches
+    ("effects", "effect_size"), ("pooling", "pool"), ("tau2", "fit_tau2"),  # other branches
     ("glmm.optimize", "maximize"),  # kernel: damped Newton with a line search on the GLMM
     ("glmm.profile", "profile_joint"),  # kernel: the joint profile likelihood of (beta, tau^2)
     ("glmm.glm", "r_glm_saturated"),  # kernel: IRLS of the saturated fixed-study GLM

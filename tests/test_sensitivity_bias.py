@@ -186,7 +186,8 @@ def test_meta_regression_when_scoring_fails_brackets_the_root(method):
     X = np.column_stack([np.ones(y.size), np.sqrt(v)])
     ref = meta_regression(y, v, X, method=method, intercept=False)
     alt = meta_regression(y, v, X, method=method, maxiter=1, intercept=False)
-    assert ref.algorithm == "Fisher scoring" and alt.algorithm.startswith("Fisher scoring did not")
+    assert ref.algorithm.startswith("Fisher scoring") and "did not" not in ref.algorithm
+    assert alt.algorithm.startswith("Fisher scoring did not")
     assert alt.tau2 == pytest.approx(ref.tau2, rel=ITER)
     np.testing.assert_allclose(alt.beta, ref.beta, rtol=ITER)
 
