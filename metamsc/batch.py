@@ -18,7 +18,7 @@ from ._present import explained
 from .progress import progress
 from .core import canonical_test
 from .powersums import NEWTON_FROM, intercept_trpp, row_moments, row_pppy, scoring_adjustment
-from .tau2 import Projection, canonical_method, estimate_tau2
+from .tau2 import Projection, canonical_method, estimate_tau2, scoring_fallback
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
 
@@ -101,41 +101,6 @@ def _halve_until_nonnegative(t: np.ndarray, adj: np.ndarray) -> None:
         n = n + short
         short = tt + np.ldexp(a, -n) < 0
     adj[neg] = np.ldexp(a, -n)
-
-
-def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarray:
-    """The ML or REML estimating function (y'PPy - tr(P), or - sum w for ML) per row."""
-    pr = Projection(1.0 / (v + t[:, None]), None)
-    py = pr.py(y)
-    return np.sum(py * py, axis=1) - (np.sum(pr.a, axis=1) if method == "ML" else pr.tr())
-
-
-def _score_root(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
-    """Root of the decreasing estimating function on [0, inf) per row (0 when it is <= 0 at 0):
-    the upper end grows by 4x until the function is <= 0, then bisection to machine precision."""
-    n = y.shape[0]
-    out = np.zeros(n)
-    pos = _score(y, v, np.zeros(n), method) > 0
-    if not pos.any():
-        return out
-    yy, vv = y[pos], v[pos]
-    lo = np.zeros(yy.shape[0])
-    hi = np.maximum(np.var(yy, axis=1) + np.max(vv, axis=1), 1.0)
-    for _ in range(200):
-        up = _score(yy, vv, hi, method) > 0
-        if not up.any():
-            break
-        lo = np.where(up, hi, lo)
-        hi = np.where(up, 4 * hi, hi)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if np.all((mid <= lo) | (mid >= hi)):
-            break
-        above = _score(yy, vv, mid, method) > 0
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    out[pos] = 0.5 * (lo + hi)
-    return out
 
 
 def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
@@ -247,12 +212,11 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
             live &= np.abs(adj) > threshold
         active[:] = False
         active[idx[live]] = True
-        # rows still active did not converge: the root of the estimating equation on [0, inf),
-        # bracketed and bisected on all these rows at once (the fallback of estimate_tau2)
+        # rows still active did not converge: the fallback of estimate_tau2, row by row (few)
         bad = np.flatnonzero(active)
-        if bad.size:
-            tau2[bad] = _score_root(ymc[bad], v[bad], method)
-            conv[bad] = np.isfinite(tau2[bad])
+        for i in bad:
+            tau2[i] = scoring_fallback(ymc[i], v[i], None, method)[0]
+        conv[bad] = np.isfinite(tau2[bad])
         # ll0check as metafor: take tau^2 = 0 when the likelihood is higher there
         reml = method == "REML"
 

@@ -29,7 +29,7 @@ from .results import USER_WEIGHTED
 
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
            "Projection",
-           "estimate_tau2", "fit_tau2", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
+           "estimate_tau2", "fit_tau2", "scoring_fallback", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
            "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ",
@@ -275,6 +275,38 @@ def _root_on_halfline(f, start: float) -> float | None:
             return float(_brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
         hi *= 4
     return None
+
+
+def scoring_fallback(ymc: np.ndarray, v: np.ndarray, X, method: str) -> tuple[float, str]:
+    """The ML, REML or EB estimate when Fisher scoring has not converged: (estimate, how).
+
+    The estimating function f (the score of :func:`_score`) is scanned on [0, hi] (0 and 64
+    geometric points up to the first hi = 4^j (var(y) + max(v)) where f <= 0) and each downward
+    crossing (f > 0 to f <= 0, a local maximum of the likelihood) is refined by Brent's method.
+    ML and REML take the crossing of highest likelihood, or 0 (f <= 0 at 0, or a higher likelihood
+    there); EB, whose function decreases, its one root. NaN when f stays > 0 (no upper bracket)."""
+
+    def f(t: float) -> float:
+        return _score(ymc, v, X, t, method)
+
+    hi = max(float(np.var(ymc)) + float(np.max(v)), 1.0)
+    for _ in range(200):
+        if f(hi) <= 0:
+            break
+        hi *= 4
+    else:
+        return float("nan"), "no upper bracket"
+    grid = np.concatenate(([0.0], np.geomspace(hi * 1e-8, hi, 64)))
+    vals = [f(t) for t in grid]
+    roots = [float(_brentq(f, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
+             for a, b, fa, fb in zip(grid[:-1], grid[1:], vals[:-1], vals[1:]) if fa > 0 >= fb]
+    if not roots:
+        return 0.0, "bracketed root (boundary at 0)"
+    if len(roots) == 1 or method == "EB":
+        return roots[0], "bracketed root"
+    reml = method == "REML"
+    best = max(roots, key=lambda t: loglik(ymc, v, X, t, reml))
+    return best, f"bracketed root (the highest of {len(roots)} local maxima)"
 
 
 def _score_parts(y, v, X, tau2, kind, sums) -> dict[str, float]:
@@ -556,12 +588,7 @@ def fit_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float 
                                                             method, threshold, maxiter, sums)
             algorithm = "Fisher scoring" + (_NEWTON_NOTE if newton else "")
             if not converged or not math.isfinite(raw):
-                if _score(ymc, v, X, 0.0, method) <= 0:
-                    raw, how = 0.0, "bracketed root (boundary at 0)"
-                else:
-                    root = _root_on_halfline(lambda t: _score(ymc, v, X, t, method),
-                                             float(np.var(y)) + float(np.max(v)))
-                    raw, how = (float("nan"), "no upper bracket") if root is None else (root, "bracketed root")
+                raw, how = scoring_fallback(ymc, v, X, method)
                 converged = bool(np.isfinite(raw))
                 algorithm = (f"Fisher scoring did not converge in {iters} iterations; "
                              f"{how} of the {method} estimating equation")

@@ -24,7 +24,24 @@ sets <- list(
   pasi40_pft = list(dat = escalc(measure = "PFT", xi = c(2, 1, 8, 2, 1), ni = c(2, 1, 17, 2, 1)),
                     mods = NULL),
   pasi50_plo = list(dat = escalc(measure = "PLO", xi = c(2, 1, 2, 1, 2), ni = c(2, 1, 2, 1, 7)),
-                    mods = NULL)
+                    mods = NULL),
+  ## row 5747 of benchmarks/bench_batch.py's simulation (numpy seed 1): the REML likelihood has
+  ## two local maxima, at tau^2 = 0 and (higher) at 0.0358; metafor's default scoring converges
+  ## to the second, at threshold 1e-12 it does not converge
+  bimodal = list(dat = data.frame(
+    yi = c(-0.582288628949901, 0.12953114730777968, 0.15991753726709307, 0.13946659524791494,
+           0.6004127424423148, -0.1827722252333323, 1.379312229382737, 0.6158850793622148,
+           -0.003340899780469836, -0.9246211929932238),
+    vi = c(0.16151863518544765, 0.01445690220936005, 0.17080063036296322, 0.16296549706180488,
+           0.14264880454782203, 0.40876457734420335, 0.4416433622320345, 0.2664665544175116,
+           0.09712860785529111, 0.20338683296436516)), mods = NULL),
+  ## a simulated set (k = 6) whose REML likelihood has two interior local maxima, at tau^2 =
+  ## 0.00065 and (far higher) at 2.589: the scoring fallback must pick the second
+  two_maxima = list(dat = data.frame(
+    yi = c(-1.8242113581678132, 1.4778238822266812, 3.704843977342188, -1.750363469065596,
+           -0.850381797181984, -0.7577112351534768),
+    vi = c(0.21961855447230189, 0.43176708895210647, 2.2247492802775417, 5.499766050707587,
+           0.004095875282052275, 0.009583127462640409)), mods = NULL)
 )
 
 ## rma() at `control`: list(converged, iterations, tau2); iterations parsed from the line
