@@ -76,11 +76,55 @@ class BatchResult:
         return float(np.mean((self.ci_lb <= true_value) & (true_value <= self.ci_ub)))
 
 
+def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarray:
+    """The ML or REML estimating function (y'PPy - tr(P), or - sum w for ML) per row."""
+    pr = Projection(1.0 / (v + t[:, None]), None)
+    py = pr.py(y)
+    return np.sum(py * py, axis=1) - (np.sum(pr.a, axis=1) if method == "ML" else pr.tr())
+
+
+def _fallback_rows(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
+    """:func:`metamsc.tau2.scoring_fallback` for many rows: the same scan of the estimating
+    function on [0, hi] (0 and 64 geometric points; hi grows by 4x until the function is <= 0),
+    vectorised over the rows; a row with one downward crossing is bisected to machine precision
+    (all such rows at once), a row with several goes through scoring_fallback (its likelihood
+    decides), a row with none is 0 and a row without an upper bracket NaN."""
+    n = y.shape[0]
+    hi = np.maximum(np.var(y, axis=1) + np.max(v, axis=1), 1.0)
+    up = np.ones(n, dtype=bool)
+    for _ in range(200):
+        up = _score(y, v, hi, method) > 0
+        if not up.any():
+            break
+        hi = np.where(up, 4 * hi, hi)
+    grid = np.hstack((np.zeros((n, 1)), np.geomspace(hi * 1e-8, hi, 64, axis=1)))
+    f = np.column_stack([_score(y, v, grid[:, j], method) for j in range(grid.shape[1])])
+    down = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
+    count = down.sum(axis=1)
+    out = np.zeros(n)
+    one = np.flatnonzero((count == 1) & ~up)
+    if one.size:
+        j = np.argmax(down[one], axis=1)
+        lo, top = grid[one, j], grid[one, j + 1]
+        yy, vv = y[one], v[one]
+        for _ in range(2000):
+            mid = 0.5 * (lo + top)
+            if np.all((mid <= lo) | (mid >= top)):
+                break
+            above = _score(yy, vv, mid, method) > 0
+            lo = np.where(above, mid, lo)
+            top = np.where(above, top, mid)
+        out[one] = 0.5 * (lo + top)
+    for i in np.flatnonzero((count > 1) & ~up):
+        out[i] = scoring_fallback(y[i], v[i], None, method)[0]
+    out[up] = np.nan
+    return out
+
+
 def _kept_nonnegative(adj: np.ndarray, t: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """The steps from ``t`` as metafor takes them, row by row: none in finished rows, none when
-    not finite or when they would leave 0 downwards, else halved until t + adj >= 0."""
-    adj = np.where(np.isfinite(adj) & live, adj, 0.0)
-    adj = np.where((t == 0) & (adj < 0), 0.0, adj)  # halving from 0 ends at 0
+    """The steps from ``t`` (>= 0) as metafor takes them, row by row: none in finished rows, none
+    when not finite or when they would leave 0 downwards, else halved until t + adj >= 0."""
+    adj = np.where(np.isfinite(adj) & live & ((t > 0) | (adj >= 0)), adj, 0.0)  # none below 0 from 0
     _halve_until_nonnegative(t, adj)
     return adj
 
@@ -212,11 +256,11 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
             live &= np.abs(adj) > threshold
         active[:] = False
         active[idx[live]] = True
-        # rows still active did not converge: the fallback of estimate_tau2, row by row (few)
+        # rows still active did not converge: the fallback of estimate_tau2 on all of them at once
         bad = np.flatnonzero(active)
-        for i in bad:
-            tau2[i] = scoring_fallback(ymc[i], v[i], None, method)[0]
-        conv[bad] = np.isfinite(tau2[bad])
+        if bad.size:
+            tau2[bad] = _fallback_rows(ymc[bad], v[bad], method)
+            conv[bad] = np.isfinite(tau2[bad])
         # ll0check as metafor: take tau^2 = 0 when the likelihood is higher there
         reml = method == "REML"
 
