@@ -77,10 +77,15 @@ class BatchResult:
 
 
 def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarray:
-    """The ML or REML estimating function (y'PPy - tr(P), or - sum w for ML) per row."""
-    pr = Projection(1.0 / (v + t[:, None]), None)
-    py = pr.py(y)
-    return np.sum(py * py, axis=1) - (np.sum(pr.a, axis=1) if method == "ML" else pr.tr())
+    """The ML or REML estimating function y'PPy - tr(P) (ML: - sum w) per row at tau^2 = ``t``,
+    one value per row (``t`` 1-D) or one per row and column (``t`` n x g: a grid per row)."""
+    tt = t[:, :, None] if t.ndim == 2 else t[:, None, None]
+    w = 1.0 / (v[:, None, :] + tt)
+    sw = w.sum(axis=-1)
+    r = y[:, None, :] - ((w * y[:, None, :]).sum(axis=-1) / sw)[..., None]
+    py = w * r
+    out = (py * py).sum(axis=-1) - (sw if method == "ML" else sw - (w * w).sum(axis=-1) / sw)
+    return out if t.ndim == 2 else out[:, 0]
 
 
 def _fallback_rows(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
@@ -98,27 +103,46 @@ def _fallback_rows(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
             break
         hi = np.where(up, 4 * hi, hi)
     grid = np.hstack((np.zeros((n, 1)), np.geomspace(hi * 1e-8, hi, 64, axis=1)))
-    f = np.column_stack([_score(y, v, grid[:, j], method) for j in range(grid.shape[1])])
+    f = _score(y, v, grid, method)
     down = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
     count = down.sum(axis=1)
     out = np.zeros(n)
     one = np.flatnonzero((count == 1) & ~up)
     if one.size:
         j = np.argmax(down[one], axis=1)
-        lo, top = grid[one, j], grid[one, j + 1]
-        yy, vv = y[one], v[one]
-        for _ in range(2000):
-            mid = 0.5 * (lo + top)
-            if np.all((mid <= lo) | (mid >= top)):
-                break
-            above = _score(yy, vv, mid, method) > 0
-            lo = np.where(above, mid, lo)
-            top = np.where(above, top, mid)
-        out[one] = 0.5 * (lo + top)
+        out[one] = _illinois(y[one], v[one], method, grid[one, j], grid[one, j + 1],
+                             f[one, j], f[one, j + 1])
     for i in np.flatnonzero((count > 1) & ~up):
         out[i] = scoring_fallback(y[i], v[i], None, method)[0]
     out[up] = np.nan
     return out
+
+
+def _illinois(y, v, method, a, b, fa, fb) -> np.ndarray:
+    """Roots of the estimating function in the brackets [a, b] (fa > 0 >= fb) per row, by the
+    Illinois variant of regula falsi (Dowell & Jarratt 1971, BIT 11:168): superlinear, so a few
+    evaluations instead of bisection's fifty; a row stops when its estimate moves by less than
+    4 machine epsilons (relative) or the function is 0 there."""
+    x = b.copy()
+    live = np.ones(a.size, dtype=bool)
+    last = np.zeros(a.size, dtype=np.int8)  # which end the last step moved: 1 a, -1 b
+    for _ in range(200):
+        if not live.any():
+            break
+        c = b - fb * (b - a) / np.where(fb != fa, fb - fa, 1.0)
+        c = np.where((c > a) & (c < b), c, 0.5 * (a + b))
+        fc = _score(y, v, c, method)
+        moved = np.abs(c - x) > 4 * np.finfo(float).eps * np.abs(c)
+        x = np.where(live, c, x)
+        live &= moved & (fc != 0)
+        left = fc > 0  # the root is in [c, b]: c replaces a, else c replaces b
+        # Illinois: an end kept twice in a row has its function value halved
+        fb = np.where(left & (last == 1), 0.5 * fb, fb)
+        fa = np.where(~left & (last == -1), 0.5 * fa, fa)
+        a, fa = np.where(left, c, a), np.where(left, fc, fa)
+        b, fb = np.where(left, b, c), np.where(left, fb, fc)
+        last = np.where(left, 1, -1).astype(np.int8)
+    return x
 
 
 def _kept_nonnegative(adj: np.ndarray, t: np.ndarray, live: np.ndarray) -> np.ndarray:
