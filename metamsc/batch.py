@@ -17,7 +17,8 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .powersums import NEWTON_FROM, intercept_trpp, row_moments, row_pppy, scoring_adjustment
+from .powersums import (NEWTON_FROM, intercept_trpp, row_moments, row_pppy, row_sum,
+                        scoring_adjustment)
 from .tau2 import Projection, canonical_method, estimate_tau2, scoring_fallback
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
@@ -290,7 +291,7 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
 
         def ll(t):
             pr = Projection(1.0 / (v + t[:, None]), None)
-            out = -0.5 * np.sum(np.log(v + t[:, None]), axis=1) - 0.5 * pr.quad(ymc)
+            out = -0.5 * row_sum(np.log(v + t[:, None])) - 0.5 * pr.quad(ymc)
             return out - (0.5 * pr.logdet() if reml else 0.0)
 
         pos = tau2 > threshold
@@ -299,7 +300,7 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
     w = 1.0 / (v + tau2[:, None])
     pr = Projection(w, None)
     mu = pr.coef(y)[:, 0]
-    vb = 1.0 / np.sum(w, axis=1)
+    vb = 1.0 / row_sum(w)
     alpha = 1 - level
     if test == "knha":
         rss = pr.quad(y)

@@ -76,7 +76,7 @@ _NEWTON_NOTE = f" to a change below {NEWTON_FROM:g}, then Newton steps"
 
 
 def _dot(x: np.ndarray, z: np.ndarray):
-    return float(x @ z) if x.ndim == 1 else np.sum(x * z, axis=-1)
+    return float(x @ z) if x.ndim == 1 else row_sum(x * z)
 
 
 def cross_weighted(X: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -142,7 +142,7 @@ class Projection:
         if self._one:
             if self._vec:
                 return np.array([float(self.a @ y) / self._sa])
-            return (np.sum(self.a * y, axis=-1) / self._sa)[..., None]
+            return (row_sum(self.a * y) / self._sa)[..., None]
         return self.M @ (self.X.T @ (self.a * y))
 
     def fitted(self, y: np.ndarray) -> np.ndarray:
@@ -160,7 +160,7 @@ class Projection:
         r = y - self.fitted(y)
         if self.a.ndim == 1:
             return float((self.a * r) @ r)
-        return np.sum(self.a * r * r, axis=-1)
+        return row_sum(self.a * r * r)
 
     def tr(self, c: np.ndarray | None = None):
         """tr(P C)."""
