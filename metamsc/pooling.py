@@ -253,7 +253,9 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
     excluded = []
-    v_lo, v_hi = float(_min(v_all)), float(_max(v_all))  # NaN if any vi is
+    v_lo = v_hi = float("nan")  # no study: the check below, then "no study left to pool"
+    if v_all.size:
+        v_lo, v_hi = float(_min(v_all)), float(_max(v_all))  # NaN if any vi is
     if v_lo > 0 and math.isfinite(v_hi) and _all(np.isfinite(y_all)):
         ok = None  # nothing to leave out
         y, v, labs, n_, a = y_all, v_all, lab_all, n_all, a_all

@@ -141,6 +141,14 @@ def test_bad_arguments():
         mm.effect_size("PLO", events=[3])
 
 
+def test_no_study_is_a_one_line_error():
+    """No study at all, or none usable: the same one-line error (the fast input check must not
+    reach numpy's reduction error on an empty array)."""
+    for yi, vi in (([], []), ([float("nan")], [0.1])):
+        with pytest.raises(ValueError, match="^no study left to pool$"):
+            mm.pool(yi, vi)
+
+
 def test_review_data_where_metafor_default_scoring_fails():
     """R: rma(yi, vi, method="REML", test="knha") on the PASI-40 counts stops with "Fisher scoring
     algorithm did not converge" (maxiter 100); with maxiter = 1000 it gives tau^2 0.2103612,
