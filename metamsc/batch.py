@@ -92,7 +92,7 @@ def _score(y: np.ndarray, v: np.ndarray, t: np.ndarray, method: str) -> np.ndarr
 def _fallback_rows(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
     """:func:`metamsc.tau2.scoring_fallback` for many rows: the same scan of the estimating
     function on [0, hi] (0 and 64 geometric points; hi grows by 4x until the function is <= 0),
-    vectorised over the rows; a row with one downward crossing is bisected to machine precision
+    vectorised over the rows; a row with one downward crossing is refined by :func:`_illinois`
     (all such rows at once), a row with several goes through scoring_fallback (its likelihood
     decides), a row with none is 0 and a row without an upper bracket NaN."""
     n = y.shape[0]

@@ -137,12 +137,13 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     k = y.size
     Xp = None if X is None else design_or_none(X, k)  # None: intercept only (Projection's fast path)
     p = 1 if Xp is None else Xp.shape[1]
+    sums = None
     if Xp is None:  # intercept only: power sums of the centred outcomes, shared with fit_tau2
         ybar = row_sum(y) / k
         sums = InterceptSums(y - ybar, v)
     if tau2_fit is None:
         tau2_fit = fit_tau2(y, v, method, X=Xp, weights=weights, tau2=tau2, threshold=threshold,
-                            maxiter=maxiter, sums=sums if Xp is None else None)
+                            maxiter=maxiter, sums=sums)
     t2 = tau2_fit.tau2
     if method == "EE":
         t2 = 0.0

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._dist import chi2_isf, chi2_ppf, chi2_sf, norm_isf, norm_sf
-from .tau2 import loglik, q_profile_ci, q_statistic
+from .tau2 import brent_root, loglik, q_profile_ci, q_statistic
 
 __all__ = ["Tau2Interval", "TAU2_CI_METHODS", "tau2_ci", "genq_tail", "log_likelihood", "typical_variance",
            "HInterval", "h_i2_ci", "RbResult", "rb", "StudyTests", "study_tests",
@@ -90,12 +90,6 @@ def log_likelihood(yi: ArrayLike, vi: ArrayLike, tau2: float, method: str = "REM
     return loglik(y, np.asarray(vi, dtype=float).ravel(), None, tau2, method == "REML")
 
 
-def _brentq(f, a, b):
-    from scipy.optimize import brentq
-
-    return float(brentq(f, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
-
-
 def _search_range(tau2_hat: float, tau2_max: float | None) -> tuple[float, float]:
     tmax = max(100.0, 10 * tau2_hat) if tau2_max is None else float(tau2_max)
     return 0.0, tmax
@@ -113,11 +107,11 @@ def _profile_ci(y, v, tau2_hat, method, level, tmin, tmax):
     if lrt(tmin) < 0:
         lb = tmin
     else:
-        lb = _brentq(lrt, tmin, tau2_hat)
+        lb = brent_root(lrt, tmin, tau2_hat)
     if lrt(tmax) < 0:
         ub, ub_sign = tmax, ">"
     else:
-        ub = _brentq(lrt, tau2_hat, tmax)
+        ub = brent_root(lrt, tau2_hat, tmax)
     return lb, ub, lb_sign, ub_sign, False
 
 
@@ -154,7 +148,7 @@ def _secular_eigenvalues(d: np.ndarray, u2: np.ndarray, s: float) -> np.ndarray:
         elif fb >= 0:
             out.append(b)
         else:
-            out.append(_brentq(f, a, b))
+            out.append(brent_root(f, a, b))
     return np.sort(np.array(out))
 
 
@@ -223,13 +217,13 @@ def _genq_ci(y, v, a, level, tmin, tmax):
     if s_max < 1 - alpha / 2:
         ub, ub_sign = tmax, ">"
     else:
-        ub = _brentq(lambda t: sf(t) - (1 - alpha / 2), tmin, tmax)
+        ub = brent_root(lambda t: sf(t) - (1 - alpha / 2), tmin, tmax)
     if s_max < alpha / 2:
         return tmax, tmax, ">", ">", False
     if s_min > alpha / 2:
         lb = tmin
     else:
-        lb = _brentq(lambda t: sf(t) - alpha / 2, tmin, tmax)
+        lb = brent_root(lambda t: sf(t) - alpha / 2, tmin, tmax)
     return lb, ub, lb_sign, ub_sign, ci_null
 
 

@@ -71,8 +71,7 @@ def row_moments(y: np.ndarray, y2: np.ndarray, v: np.ndarray, tau2: np.ndarray):
     sums as arrays of one value per row, with the same direct fallback."""
     w = 1.0 / (v + tau2[:, None])
     w2 = w * w
-    one = np.ones(w.shape[1])  # row sums as matrix-vector products (far faster than sum(axis=1))
-    sw, s2, s3 = w @ one, w2 @ one, (w2 * w) @ one
+    sw, s2, s3 = row_sum(w), row_sum(w2), row_sum(w2 * w)
     swy, s2y = np.einsum("ij,ij->i", w, y), np.einsum("ij,ij->i", w2, y)
     swyy, s2yy = np.einsum("ij,ij->i", w, y2), np.einsum("ij,ij->i", w2, y2)
     mu, pyy, quad = residual_sums(sw, swy, swyy, s2, s2y, s2yy)

@@ -29,7 +29,8 @@ from .results import USER_WEIGHTED
 
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
            "Projection",
-           "estimate_tau2", "fit_tau2", "scoring_fallback", "q_statistic", "q_profile_ci", "canonical_method", "loglik",
+           "estimate_tau2", "fit_tau2", "scoring_fallback", "q_statistic", "q_profile_ci",
+           "canonical_method", "loglik", "brent_root",
            "design_or_none", "row_sum", "cross_weighted", "inv_spd"]
 
 TAU2_METHODS = ("EE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ",
@@ -62,13 +63,6 @@ class Tau2Fit:
     at_boundary: bool
     algorithm: str
     message: str = ""
-
-
-def _brentq(*args, **kwargs) -> float:
-    """Brent's root finder, imported on first use (scipy.optimize is slow to import)."""
-    from scipy.optimize import brentq
-
-    return brentq(*args, **kwargs)
 
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -266,15 +260,30 @@ def _score(y, v, X, tau2, kind) -> float:
     return float(py @ py) - (row_sum(w) if kind == "ML" else pr.tr())
 
 
-def _root_on_halfline(f, start: float) -> float | None:
-    """Root of a function decreasing through 0 on (0, inf), with f(0) > 0: the upper end of the
-    bracket grows by 4x from ``start`` until f <= 0, then Brent's method. None: no bracket."""
+def _upper_bracket(f, start: float) -> float | None:
+    """The first hi = 4^j max(start, 1) (j < 200) with f(hi) <= 0; None when there is none."""
     hi = max(start, 1.0)
     for _ in range(200):
         if f(hi) <= 0:
-            return float(_brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
+            return hi
         hi *= 4
     return None
+
+
+def brent_root(f, a: float, b: float) -> float:
+    """The root of f in [a, b] (a sign change) by Brent's method, to machine precision (the
+    tolerances of every root of the tau^2 estimators and intervals). scipy.optimize is imported
+    on first use (it is slow to import)."""
+    from scipy.optimize import brentq
+
+    return float(brentq(f, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
+
+
+def _root_on_halfline(f, start: float) -> float | None:
+    """Root of a function decreasing through 0 on (0, inf), with f(0) > 0: the upper end of the
+    bracket grows by 4x from ``start`` until f <= 0, then Brent's method. None: no bracket."""
+    hi = _upper_bracket(f, start)
+    return None if hi is None else brent_root(f, 0.0, hi)
 
 
 def scoring_fallback(ymc: np.ndarray, v: np.ndarray, X, method: str) -> tuple[float, str]:
@@ -289,16 +298,12 @@ def scoring_fallback(ymc: np.ndarray, v: np.ndarray, X, method: str) -> tuple[fl
     def f(t: float) -> float:
         return _score(ymc, v, X, t, method)
 
-    hi = max(float(np.var(ymc)) + float(np.max(v)), 1.0)
-    for _ in range(200):
-        if f(hi) <= 0:
-            break
-        hi *= 4
-    else:
+    hi = _upper_bracket(f, float(np.var(ymc)) + float(np.max(v)))
+    if hi is None:
         return float("nan"), "no upper bracket"
     grid = np.concatenate(([0.0], np.geomspace(hi * 1e-8, hi, 64)))
     vals = [f(t) for t in grid]
-    roots = [float(_brentq(f, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=1000))
+    roots = [brent_root(f, a, b)
              for a, b, fa, fb in zip(grid[:-1], grid[1:], vals[:-1], vals[1:]) if fa > 0 >= fb]
     if not roots:
         return 0.0, "bracketed root (boundary at 0)"
@@ -452,9 +457,9 @@ def estimate_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: f
     (metafor's default threshold: metafor's iterates and stopping point), then Newton steps on
     the same estimating equation until it changes by less than ``threshold`` (``threshold`` >=
     1e-5: Fisher scoring only, as metafor); when scoring fails (no convergence in ``maxiter``
-    steps), the root of the estimating equation is bracketed on [0, inf) and found by Brent's
-    method instead (reported in ``algorithm``). PM and PMM solve Q(tau^2) = k - p (resp. the median of chi^2_(k-p)) by
-    Brent's method. Negative estimates are truncated at 0 and flagged with ``at_boundary``. Zero
+    steps), :func:`scoring_fallback` takes the root of the estimating equation on [0, inf) that
+    is the likelihood's highest local maximum (reported in ``algorithm``). PM and PMM solve
+    Q(tau^2) = k - p (resp. the median of chi^2_(k-p)) by Brent's method. Negative estimates are truncated at 0 and flagged with ``at_boundary``. Zero
     sampling variances are accepted by HE, SJ, GENQ, ML, REML and EB (as metafor). ``tau2``
     fixes the value (its standard error is the method's formula at that value, as metafor).
 
@@ -663,8 +668,7 @@ def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None 
             if step <= 1e-13 * t_new + 1e-15:
                 return t_new
             t = t_new
-        return float(_brentq(lambda t: q(t) - target, tmin, tmax, xtol=1e-15,
-                             rtol=4 * np.finfo(float).eps, maxiter=1000))
+        return brent_root(lambda t: q(t) - target, tmin, tmax)
 
     q_min = q(tmin)
     q_max = q(tmax)
