@@ -23,6 +23,8 @@ from metamsc.plots import figure_context, funnel, save_figure  # noqa: E402
 from metamsc.plots.forest import forest  # noqa: E402
 from metamsc.spec import run_spec  # noqa: E402
 
+from bcg_data import bcg_tables  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -902,15 +904,12 @@ def test_forest_of_a_meta_regressions_subgroups():
     """The subgroups of a meta-regression on a categorical moderator (one common tau^2, as
     metafor rma(yi, vi, mods = ~ factor(g) - 1)): each subtotal diamond spans that level's
     coefficient CI from meta_regression, on the natural scale, and the figure passes the check."""
-    # dat.bcg by allocation (metadat): tpos, tneg, cpos, cneg
-    tpos = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
-    tneg = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
-    cpos = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
-    cneg = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+    # dat.bcg by allocation (metadat)
     alloc = ["random", "random", "random", "random", "alternate", "alternate", "random",
              "random", "systematic", "systematic", "systematic", "systematic", "systematic"]
-    es = mm.effect_size("RR", events1=tpos, total1=np.add(tpos, tneg), events2=cpos,
-                        total2=np.add(cpos, cneg), labels=[f"Study {i + 1}" for i in range(13)])
+    events1, total1, events2, total2 = bcg_tables()
+    es = mm.effect_size("RR", events1=events1, total1=total1, events2=events2, total2=total2,
+                        labels=[f"Study {i + 1}" for i in range(13)])
     res = mm.pool_effects(es, subgroup=alloc, tau2_common=True)
     levels = list(res.subgroups)
     dummies = np.array([[a == lv for lv in levels] for a in alloc], dtype=float)

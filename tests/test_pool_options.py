@@ -10,16 +10,12 @@ import pytest
 import metamsc as mm
 from metamsc.hetci import h_i2_ci, tau2_ci
 
-# dat.bcg (metadat): tpos, tneg, cpos, cneg
-TPOS = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
-TNEG = [119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886]
-CPOS = [11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29]
-CNEG = [128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825]
+from bcg_data import bcg_tables
 
 
 def _bcg():
-    es = mm.effect_size("RR", events1=TPOS, total1=np.add(TPOS, TNEG), events2=CPOS,
-                        total2=np.add(CPOS, CNEG))
+    events1, total1, events2, total2 = bcg_tables()
+    es = mm.effect_size("RR", events1=events1, total1=total1, events2=events2, total2=total2)
     return np.asarray(es.yi), np.asarray(es.vi)
 
 

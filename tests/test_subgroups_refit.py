@@ -24,20 +24,11 @@ import metamsc as mm
 from metamsc.glmm import fit_glmm
 from metamsc.twogroup import pool_mh, pool_peto
 
+from bcg_data import bcg_tables
+
 REF = json.loads((Path(__file__).parent / "reference" / "subgroups.json").read_text())
 CASES = REF["cases"]
 PASI_X, PASI_N = [8, 2, 1, 2, 1], [17, 2, 1, 2, 1]
-# dat.bcg (metafor): tpos, tneg, cpos, cneg
-BCG = dict(tpos=[4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
-           tneg=[119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
-           cpos=[11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
-           cneg=[128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825])
-
-
-def _bcg_tables():
-    a, b, c, d = (np.array(BCG[k], float) for k in ("tpos", "tneg", "cpos", "cneg"))
-    return a, a + b, c, c + d
-
 
 def _rtol(case):
     return 1e-10 if case["method"] in ("DL", "EE") else 1e-8
@@ -136,7 +127,7 @@ def test_subgroup_input_errors():
         mm.pool([0.1, 0.2, 0.3], [0.1, 0.1, 0.1], tau2_common=True)
     with pytest.raises(ValueError, match="GLMM"):
         fit_glmm(PASI_X, PASI_N, subgroup=list("aabbb"), tau2_common=True)
-    a, n1, c, n2 = _bcg_tables()
+    a, n1, c, n2 = bcg_tables()
     with pytest.raises(ValueError, match="inverse-variance model .* MH fit"):
         mm.subgroup_analysis(pool_mh(a, n1, c, n2), ["x"] * 6 + ["y"] * 7, tau2_common=True)
 
@@ -155,7 +146,7 @@ def test_glmm_and_mh_subgroups_refit_the_same_model():
     assert sub.model == "GLMM" and sub.estimate == pytest.approx(ref.estimate, rel=1e-12)
     assert sub.tau2 == pytest.approx(ref.tau2, rel=1e-10, abs=1e-14)
     assert list(sub.kept) == [2, 3, 4]
-    a, n1, c, n2 = _bcg_tables()
+    a, n1, c, n2 = bcg_tables()
     grp = ["x"] * 6 + ["y"] * 7
     m = pool_mh(a, n1, c, n2, measure="RR", subgroup=grp)
     ref = pool_mh(a[6:], n1[6:], c[6:], n2[6:], measure="RR")
@@ -226,7 +217,7 @@ def _compare_glmm_rows(loo, ref):
 
 
 def test_cumulative_and_leave_one_out_of_mh_refit_mantel_haenszel():
-    a, n1, c, n2 = _bcg_tables()
+    a, n1, c, n2 = bcg_tables()
     m = pool_mh(a, n1, c, n2, measure="OR")
     loo = mm.leave_one_out(m)
     ref = pool_mh(np.delete(a, 3), np.delete(n1, 3), np.delete(c, 3), np.delete(n2, 3))
@@ -239,7 +230,7 @@ def test_cumulative_and_leave_one_out_of_mh_refit_mantel_haenszel():
 
 def test_trim_and_fill_and_egger_refuse_other_models_in_one_line():
     # fails on the old code: trim_and_fill(pool_mh(...)).original was an inverse-variance fit
-    a, n1, c, n2 = _bcg_tables()
+    a, n1, c, n2 = bcg_tables()
     for fit, name in ((pool_mh(a, n1, c, n2), "Mantel-Haenszel"), (pool_peto(a, n1, c, n2), "Peto"),
                       (fit_glmm(PASI_X, PASI_N), "GLMM")):
         for f in (mm.trim_and_fill, mm.egger_test):
@@ -282,7 +273,7 @@ def test_glmm_refit_keeps_nagq_method_and_test():
 
 
 def test_result_kinds_and_typed_fields():
-    a, n1, c, n2 = _bcg_tables()
+    a, n1, c, n2 = bcg_tables()
     m = pool_mh(a, n1, c, n2)
     assert isinstance(m, mm.MHResult) and isinstance(m, mm.MetaResult) and m.model == "MH"
     assert np.isfinite(m.CMH) and np.isfinite(m.BD) and m.k_pos == 13
@@ -312,7 +303,7 @@ def test_pool_proportions_glmm_and_names_in_any_case():
     assert (a.measure, a.method, a.test) == ("PLO", "REML", "knha") and a.pi_lb == b.pi_lb
     assert mm.pool([0.1, 0.3, 0.2], [0.1, 0.2, 0.1], method="hsk").method == "HSk"
     assert fit_glmm(PASI_X, PASI_N, method="ml", test="Z").method == "ML"
-    assert pool_mh(*_bcg_tables(), measure="rr").measure == "RR"
+    assert pool_mh(*bcg_tables(), measure="rr").measure == "RR"
 
 
 @pytest.mark.parametrize("call", ["confidence_interval(2)", "confidence_interval(-1)",
@@ -448,7 +439,7 @@ def test_common_tau2_meta_rule_refuses_refits_and_bad_names():
         sub.refit([0, 1])
     with pytest.raises(ValueError, match="tau2_common must be False, True or one of"):
         mm.pool(i["yi"], i["vi"], subgroup=i["g"], tau2_common="metareg")
-    a, n1, c2, n2 = _bcg_tables()
+    a, n1, c2, n2 = bcg_tables()
     with pytest.raises(ValueError, match="tau2_common='meta' needs an inverse-variance model"):
         mm.subgroup_analysis(pool_mh(a, n1, c2, n2), ["x"] * 6 + ["y"] * 7, tau2_common="meta")
     x = [8, 2, 1, 2, 1, 3, 0]

@@ -17,6 +17,8 @@ import metamsc as mm
 from metamsc.results import MetaResult
 from metamsc.twogroup import pool_mh, pool_mh_rates, pool_peto
 
+from bcg_data import bcg_tables
+
 REF = Path(__file__).parent / "reference"
 TWOGROUP = json.loads((REF / "twogroup.json").read_text())
 CASES = TWOGROUP["cases"]
@@ -340,15 +342,6 @@ def test_mh_rates_not_estimable_and_bad_input():
 
 # --- pool_mh(q=...): meta's Q.Cochrane by name ------------------------------------------------
 
-_BCG = dict(tpos=[4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
-            tneg=[119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
-            cpos=[11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
-            cneg=[128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825])
-
-
-def _bcg_tables():
-    a, b, c, d = (np.array(_BCG[k], float) for k in ("tpos", "tneg", "cpos", "cneg"))
-    return a, a + b, c, c + d
 
 
 @pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
@@ -359,7 +352,7 @@ def test_mh_q_rules(measure):
     inverse-variance common estimate, i.e. the ordinary DL fit."""
     import metamsc as mm
 
-    tabs = _bcg_tables()
+    tabs = bcg_tables()
     met = pool_mh(*tabs, measure=measure)
     assert met.q_rule == "metafor" and met.random is None and "random" not in met.to_dict()["extra"]
     coch = pool_mh(*tabs, measure=measure, q="Cochrane")
@@ -391,7 +384,7 @@ def test_mh_q_rules(measure):
 def test_mh_q_rule_is_kept_by_refits_and_subgroups():
     import metamsc as mm
 
-    tabs = _bcg_tables()
+    tabs = bcg_tables()
     coch = pool_mh(*tabs, q="cochrane")
     sub = coch.refit(np.arange(5))
     direct = pool_mh(*(t[:5] for t in tabs), q="cochrane")
@@ -411,7 +404,7 @@ def test_mh_q_rule_is_kept_by_refits_and_subgroups():
 def test_mh_summary_shows_the_random_effects_model_of_q_cochrane():
     """summary() of pool_mh(q="cochrane") prints the random-effects model beside the MH estimate
     (as R meta does), with the numbers of ``result.random``; the default fit prints none."""
-    tabs = _bcg_tables()
+    tabs = bcg_tables()
     coch = pool_mh(*tabs, q="cochrane")
     text = str(coch.summary())
     r = coch.random
