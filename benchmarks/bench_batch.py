@@ -10,7 +10,6 @@ that both sides see the same phases of the machine's load (pool_batch's best of 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import metamsc as mm
+from rounds import keep_best, rounds_from_args
 from metamsc.batch import pool_batch
 
 HERE = Path(__file__).parent
@@ -58,28 +58,22 @@ def _python_side(y: np.ndarray, v: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternate the Python side and R this many times and keep each "
-                             "time's best (both then see the same phases of machine load)")
-    args = parser.parse_args()
+    rounds = rounds_from_args(__doc__.splitlines()[0])
     rng = np.random.default_rng(1)
     m, k = 10_000, 10
     v = rng.uniform(0.01, 0.5, size=(m, k))
     y = 0.2 + rng.normal(0, np.sqrt(0.1), size=(m, k)) + rng.normal(0, np.sqrt(v))
     rows: dict[str, dict[str, float]] = {}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for method, d in _python_side(y, v).items():
-            for name, ms in d.items():
-                rows.setdefault(method, {})[name] = min(rows.get(method, {}).get(name, ms), ms)
+            keep_best(rows.setdefault(method, {}), d)
         if shutil.which("Rscript"):
             out = subprocess.run(["Rscript", str(HERE / "bench_batch.R")], capture_output=True,
                                  text=True, check=True).stdout
             for ln in out.splitlines():
                 if ln.startswith("metafor"):
                     _, meth, ms, fails = ln.split()
-                    name = f"metafor rma (loop; {fails} of 500 failed)"
-                    rows[meth][name] = min(rows[meth].get(name, float(ms)), float(ms))
+                    keep_best(rows[meth], {f"metafor rma (loop; {fails} of 500 failed)": float(ms)})
     print(f"{m} simulated meta-analyses, k = {k} (DL with z, REML with knha): ms per "
           "meta-analysis; ratio = peer / pool_batch")
     for method, d in rows.items():

@@ -12,7 +12,6 @@ the next).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import timeit
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import metamsc as mm
+from rounds import keep_best, rounds_from_args
 
 HERE = Path(__file__).parent
 TPOS = [4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27]
@@ -68,35 +68,26 @@ def _python_side(y, v) -> tuple[dict[str, float], dict[str, float]]:
     return ours, sm
 
 
-def _best(into: dict[str, float], new: dict[str, float]) -> None:
-    for key, t in new.items():
-        into[key] = min(into.get(key, t), t)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternate the Python side and R this many times and keep each "
-                             "side's best (both then see the same phases of machine load)")
-    args = parser.parse_args()
+    rounds = rounds_from_args(__doc__.splitlines()[0])
     es = mm.effect_size("RR", events1=TPOS, total1=np.add(TPOS, TNEG), events2=CPOS,
                         total2=np.add(CPOS, CNEG))
     y, v = np.asarray(es.yi), np.asarray(es.vi)
     ours: dict[str, float] = {}
     peers: dict[str, dict[str, float]] = {}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         o, sm = _python_side(y, v)
-        _best(ours, o)
+        keep_best(ours, o)
         if sm:
-            _best(peers.setdefault("statsmodels", {}), sm)
+            keep_best(peers.setdefault("statsmodels", {}), sm)
         if shutil.which("Rscript"):
             out = subprocess.run(["Rscript", str(HERE / "bench_pool.R")], capture_output=True,
                                  text=True, check=True).stdout
-            _best(peers.setdefault("metafor", {}),
+            keep_best(peers.setdefault("metafor", {}),
                   {ln.split()[1]: float(ln.split()[2]) for ln in out.splitlines()
                    if ln.startswith("metafor")})
     print(f"dat.bcg (k = 13; REML-knha-k10: its first 10 studies), ms per fit (best of 15 rounds,"
-          f" in each of {args.rounds} alternations of Python and R);"
+          f" in each of {rounds} alternations of Python and R);"
           " ratio = peer time / metamsc time\nmetamsc REML-knha-k10: pool(method='REML', test="
           "'knha') and a read of every value rma() prints, and the prediction interval;\n"
           "+tau2-CI-k10: the same fit and its tau^2 CI (Q-profile, with the I^2 and H^2 CIs);\n"
