@@ -3,10 +3,24 @@ scipy.stats takes about 0.25 s more). Each agrees with scipy.stats to machine pr
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import special
 
-__all__ = ["norm_sf", "norm_isf", "t_sf", "t_isf", "chi2_sf", "chi2_ppf", "chi2_isf"]
+__all__ = ["norm_sf", "norm_isf", "t_sf", "t_isf", "chi2_sf", "chi2_ppf", "chi2_isf",
+           "critical_value"]
+
+
+@functools.lru_cache(maxsize=4096)
+def critical_value(level: float, df: float | None = None) -> float:
+    """The two-sided critical value of a ``level`` confidence interval: the normal quantile
+    z_(1 - (1 - level)/2) for ``df`` None, else Student's t with ``df`` degrees of freedom (NaN
+    for df <= 0). Kept for the (level, df) pairs met: a fit asks for the same few many times."""
+    q = (1 - level) / 2
+    if df is None:
+        return float(-special.ndtri(q))
+    return float(-special.stdtrit(df, q)) if df > 0 else float("nan")
 
 
 def _num(x):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._dist import chi2_ppf, chi2_sf, norm_isf, norm_sf, t_isf, t_sf
+from ._dist import chi2_ppf, chi2_sf, critical_value, norm_isf, norm_sf, t_sf
 from ._present import explained, record_frame
 from .frames import accepts_data
 from .results import Excluded
@@ -217,7 +217,7 @@ def egger_test(yi: MetaResult | ArrayLike, vi: ArrayLike | None = None, *, model
     se = np.sqrt(np.diag(inv) * sigma2)
     stat = b / se
     pval = 2 * t_sf(np.abs(stat), df)
-    crit = float(t_isf((1 - level) / 2, df))
+    crit = critical_value(level, df)
     return EggerTest(name + " (weighted regression, multiplicative dispersion)", "lm",
                      "WLS", "t", level, k, float(stat[1]), df, float(pval[1]), float(b[1]),
                      float(se[1]), float(b[0]), float(se[0]), float(b[0] - crit * se[0]),

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._util import frozen_instance
-from ._dist import chi2_sf, norm_isf, norm_sf, t_isf, t_sf
+from ._dist import chi2_sf, critical_value, norm_sf, t_sf
 from .powersums import InterceptSums, row_sum
 from .tau2 import Projection, Tau2Fit, cross_weighted, design_or_none, fit_tau2
 
@@ -124,6 +124,27 @@ class ModelFit:
         return f, m, float(self.df), float(fdtrc(m, self.df, f)) if self.df > 0 else float("nan")
 
 
+def _wald_tests(beta, se, df: float | None, level: float):
+    """(statistic, two-sided p-value, critical value) of coefficients ``beta`` with standard
+    errors ``se`` (floats, or arrays of one value per coefficient): z tests for ``df`` None, else
+    t tests on df degrees of freedom (p NaN for df <= 0). A zero standard error (identical
+    outcomes under knha) gives a statistic of +/-inf and p = 0, as metafor."""
+    if isinstance(se, float):
+        stat = beta / se if se > 0 else (math.copysign(math.inf, beta) if beta else math.nan)
+    elif np.minimum.reduce(se) > 0:
+        stat = beta / se
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = beta / se
+    if df is None:
+        pval = 2 * norm_sf(abs(stat))
+    elif df > 0:
+        pval = 2 * t_sf(abs(stat), df)
+    else:
+        pval = math.nan if isinstance(se, float) else np.full(np.shape(se), np.nan)
+    return stat, pval, critical_value(level, df)
+
+
 def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REML",
               test: str = "z", level: float = 0.95, weights: np.ndarray | None = None,
               tau2: float | None = None, i2: str = "tau2", threshold: float = 1e-12,
@@ -152,10 +173,12 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         raise ValueError("division by zero in the weights 1/(vi + tau^2): a sampling variance "
                          "vi = 0 with tau^2 = 0 (metafor stops as well)")
     w = 1.0 / s
+    scalar = Xp is None and weights is None  # one coefficient: its inference in floats
     if Xp is None:
         sw, _, _, _, rss, mu_c, _ = sums.moments(t2)
-        beta_w = np.array([ybar + mu_c])
-        m_w, logdet_w = np.array([[1.0 / sw]]), math.log(sw)
+        beta_w, m_w, logdet_w = ybar + mu_c, 1.0 / sw, math.log(sw)
+        if not scalar:
+            beta_w, m_w = np.array([beta_w]), np.array([[m_w]])
     else:
         prw = Projection(w, Xp)
         beta_w = prw.coef(y)
@@ -179,21 +202,14 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
         s2w = max(1.0, s2w_knha)
     vb_model = vb
     vb = vb * s2w
-    se = np.sqrt(vb.diagonal())
-    if np.minimum.reduce(se) > 0:
-        stat = beta / se
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = beta / se  # se = 0 (identical yi under knha): +/-inf, p = 0
-    alpha = 1 - level
-    if test == "z":
-        df = None
-        pval = 2 * norm_sf(np.abs(stat))
-        crit = float(norm_isf(alpha / 2))
-    else:
-        df = float(df_res)
-        pval = 2 * t_sf(np.abs(stat), df) if df > 0 else np.full(p, np.nan)
-        crit = float(t_isf(alpha / 2, df)) if df > 0 else float("nan")
+    df = None if test == "z" else float(df_res)
+    se = math.sqrt(vb) if scalar else np.sqrt(vb.diagonal())
+    stat, pval, crit = _wald_tests(beta, se, df, level)
+    ci_lb, ci_ub = beta - crit * se, beta + crit * se
+    if scalar:  # as arrays of one coefficient
+        beta, se, stat, pval, ci_lb, ci_ub = (np.array([x], dtype=float) for x in (
+            beta, se, stat, pval, ci_lb, ci_ub))
+        vb, vb_model = np.array([[vb]]), np.array([[vb_model]])
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
     if (sums.v_min if Xp is None else v.min()) > 0:
@@ -227,7 +243,7 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     return frozen_instance(
         ModelFit, k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,
         tau2_fixed=tau2 is not None, beta=beta, vb=vb, vb_model=vb_model, se=se, statistic=stat,
-        pvalue=np.asarray(pval, dtype=float), ci_lb=beta - crit * se, ci_ub=beta + crit * se,
+        pvalue=np.asarray(pval, dtype=float), ci_lb=ci_lb, ci_ub=ci_ub,
         df=df, crit=crit, s2w=float(s2w), s2w_knha=float(s2w_knha), rss=rss, w=w, qe=float(qe),
         qe_pvalue=float(qe_p), vt=float(vt), i2=float(i2v), h2=float(h2), ll_ml=float(ll_ml),
         ll_reml=float(ll_reml))

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from ._dist import norm_isf, t_isf
+from ._dist import critical_value, norm_isf
 from ._present import Interval, Summary, explained, fmt, level_arg, record_frame, scale_name
 from ._util import Excluded, check_level
 from .measures import get_measure
@@ -65,18 +65,15 @@ def prediction_bounds(estimate: float, se: float, se_model: float, s2w_knha: flo
     is the critical value of the estimate's CI when known (the default rule uses it)."""
     if rule not in PI_RULES:
         raise ValueError(f"unknown prediction-interval rule {rule!r}; expected one of {', '.join(PI_RULES)}")
-    alpha = 1 - level
-    nan = float("nan")
-
     def t(df: int) -> float:
-        return float(t_isf(alpha / 2, df)) if df > 0 else nan
+        return critical_value(level, float(df))
 
     if rule == "metafor":
         if crit is None:
-            crit = float(norm_isf(alpha / 2)) if test == "z" else t(k - 1)
+            crit = critical_value(level) if test == "z" else t(k - 1)
         sd = math.sqrt(se**2 + tau2)
     elif rule == "simple":
-        crit, sd = float(norm_isf(alpha / 2)), np.sqrt(tau2)
+        crit, sd = critical_value(level), np.sqrt(tau2)
     elif rule == "t":
         crit, sd = t(max(k - 1, 1)), np.sqrt(se**2 + tau2)
     elif rule == "riley":
@@ -376,11 +373,7 @@ class MetaResult:
         return float(max(0.0, 100 * (self.q - self.q_df) / self.q)) if self.q > 0 else 0.0
 
     def _crit(self, level: float) -> float:
-        if self.df is None:
-            return float(norm_isf((1 - level) / 2))
-        if self.df <= 0:
-            return float("nan")
-        return float(t_isf((1 - level) / 2, self.df))
+        return critical_value(level, self.df)
 
     def _interval(self, lower: float, upper: float, level: float, natural: bool) -> Interval:
         """An interval on the analysis scale, or back-transformed to the natural scale."""

@@ -319,7 +319,7 @@ def _score_parts(y, v, X, tau2, kind, sums) -> dict[str, float]:
     :func:`scoring_adjustment` reads, y'PPPy included (the Newton step): from the power sums of
     ``sums`` for X = 1, else from the Projection."""
     if sums is not None:
-        sw, s2, s3, pyy, quad, _, pppy = sums.at(tau2)
+        sw, s2, s3, pyy, quad, _, pppy = sums.moments(tau2)
         if kind == "REML":
             return {"pyy": pyy, "trp": sw - s2 / sw, "trpp": intercept_trpp(sw, s2, s3),
                     "pppy": pppy}

@@ -85,7 +85,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._dist import chi2_sf, norm_isf, norm_sf
+from ._dist import chi2_sf, critical_value, norm_sf
 from .frames import accepts_data
 from ._util import check_level, readonly
 from .effects import effect_size
@@ -318,7 +318,7 @@ def _finish(*, cls, measure, pooling, estimator_name, algorithm, level, beta, se
             wts, n, q, q_df, q_p, i2, h2, corrected, correction, excluded, warnings, tables,
             **typed) -> MHResult | PetoResult:
     nan = float("nan")
-    crit = float(norm_isf((1 - level) / 2))
+    crit = critical_value(level)
     if np.isfinite(beta) and se > 0:
         z = beta / se
         p = float(2 * norm_sf(abs(z)))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._dist import norm_isf
+from .._dist import critical_value
 from .._util import readonly
 from ..measures import get_measure
 from ..proportions import proportion_ci
@@ -19,7 +19,7 @@ __all__ = ["typed_fields", "make_result", "WEIGHTS_TEXT", "common_effect_dict", 
 
 def z_crit(level: float) -> float:
     """The two-sided normal critical value of a ``level`` CI."""
-    return float(norm_isf((1 - level) / 2))
+    return critical_value(level)
 
 
 def typical_variance(vi) -> float:
