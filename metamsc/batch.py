@@ -17,8 +17,8 @@ from ._dist import norm_isf, norm_sf, t_isf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
-from .powersums import (NEWTON_FROM, intercept_trpp, row_moments, row_pppy, row_sum,
-                        scoring_adjustment)
+from .powersums import (NEGLIGIBLE_STEP, NEWTON_FROM, intercept_trpp, row_moments, row_pppy,
+                        row_sum, scoring_adjustment)
 from .tau2 import Projection, canonical_method, estimate_tau2, scoring_fallback
 
 __all__ = ["BatchResult", "pool_batch", "BATCH_METHODS"]
@@ -277,6 +277,9 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
                 sub["pppy"] = row_pppy(ya[rows], va[rows], t[rows], mu[rows], sw[rows])
                 adj[rows] = _kept_nonnegative(scoring_adjustment(method, k, 1, sub, newton=True),
                                               t[rows], live[rows])
+                # a last Newton step of the last digits only is not taken (as estimate_tau2)
+                step = np.abs(t[rows] + adj[rows] - t[rows])
+                adj[rows[(step <= threshold) & (step <= NEGLIGIBLE_STEP * t[rows])]] = 0.0
             tau2[idx] = t + adj
             live &= np.abs(adj) > threshold
         active[:] = False

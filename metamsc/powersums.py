@@ -31,6 +31,9 @@ _SMALL_K = 256  # up to here a numpy call costs more than its arithmetic
 #: whether and where scoring converges is metafor's); below it, Newton steps on the same
 #: estimating equation reach a finer threshold in two or three steps instead of about eight
 NEWTON_FROM = 1e-5
+#: a last Newton step below the threshold and below this share of tau^2 (Newton's error there is
+#: about the step: a change of tau^2's last two digits) is not taken
+NEGLIGIBLE_STEP = 1e-14
 
 
 _ONES: dict[int, np.ndarray] = {}

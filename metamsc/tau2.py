@@ -23,8 +23,8 @@ import numpy as np
 
 from ._dist import chi2_isf, chi2_ppf
 from ._util import frozen_instance
-from .powersums import (NEWTON_FROM, InterceptSums, intercept_trpp, ones, row_sum,
-                        scoring_adjustment)
+from .powersums import (NEGLIGIBLE_STEP, NEWTON_FROM, InterceptSums, intercept_trpp, ones,
+                        row_sum, scoring_adjustment)
 from .results import USER_WEIGHTED
 
 __all__ = ["TAU2_METHODS", "METHOD_ALIASES", "POSITIVE_VI_ONLY", "USER_WEIGHTED", "Tau2Fit",
@@ -354,7 +354,9 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, sums=None):
     0, until tau^2 changes by less than ``threshold`` (as metafor). From the first Fisher step
     that would change tau^2 by less than ``NEWTON_FROM`` (metafor's default threshold, so whether
     and where scoring gets there is metafor's) on, Newton steps on the same estimating equation
-    are taken instead (:func:`scoring_adjustment`; the same sums give both steps). For X = 1
+    are taken instead (:func:`scoring_adjustment`; the same sums give both steps). A last Newton
+    step below ``threshold`` that would change only tau^2's last digits (``NEGLIGIBLE_STEP``, as
+    a share of tau^2) is not taken: the sums at tau^2 then serve the fit. For X = 1
     (one meta-analysis) each step reads the power sums of ``sums`` (an
     :class:`~metamsc.powersums.InterceptSums`); otherwise the Projection's traces and quadratic
     forms. Returns (tau2, iterations, converged, Newton steps)."""
@@ -373,6 +375,9 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, sums=None):
         if newton or threshold < abs(float(tau2 + adj) - tau2) < switch:
             newton += 1
             adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts, newton=True), tau2)
+            step = abs(float(tau2 + adj) - tau2)
+            if step <= threshold and step <= NEGLIGIBLE_STEP * tau2:
+                return tau2, it, True, newton  # the step would change the last digits only
         old, tau2 = tau2, float(tau2 + adj)
         change = abs(old - tau2)
         if change > threshold and it >= maxiter:
