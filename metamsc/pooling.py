@@ -253,10 +253,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
     c_all = None if corrected is None else np.atleast_1d(np.asarray(corrected, dtype=bool))
 
     excluded = []
-    v_lo = v_hi = float("nan")  # no study: the check below, then "no study left to pool"
-    if v_all.size:
-        v_lo, v_hi = float(_min(v_all)), float(_max(v_all))  # NaN if any vi is
-    if v_lo > 0 and math.isfinite(v_hi) and _all(np.isfinite(y_all)):
+    v_range = _clean_range(y_all, v_all)
+    if v_range is not None:
         ok = None  # nothing to leave out
         y, v, labs, n_, a = y_all, v_all, lab_all, n_all, a_all
     else:
@@ -282,7 +280,7 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         raise ValueError("no study left to pool")
     if method in USER_WEIGHTED and a is None:
         raise ValueError(f"method {method} needs study weights (weights=...), as metafor")
-    _check_range(y, v, *((v_lo, v_hi) if ok is None else ()))
+    _check_range(y, v, *(v_range or ()))
     warns = []
     dups = len(set(labs)) < k and sorted(lab for lab, c in collections.Counter(labs).items() if c > 1)
     if dups:
@@ -331,9 +329,8 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         if i2 == "Q" and k > 1 and np.isfinite(q):  # EE: meta's test-based I^2 and H^2 intervals
             i_lb, i_ub, h_lb, h_ub = _test_based_i2_h2(q, k, level)
 
-    wts = a if a is not None else w
-    wts = wts * (100.0 / row_sum(wts))
-    wts.flags.writeable = False
+    # weights in percent; of the fit's own weights on first read (nobody else holds them)
+    wts = Deferred(functools.partial(_percent_weights, w)) if a is None else _percent_weights(a)["weights"]
 
     natural = None
     transform = "none"
@@ -425,6 +422,30 @@ def correction_text_of(add, to, corrected) -> str:
 
 
 _LOG_INV_EPS = -math.log(np.finfo(float).eps)
+
+
+def _percent_weights(w: np.ndarray) -> dict[str, np.ndarray]:
+    """The field ``weights`` of a result: ``w`` in percent of their sum, read-only."""
+    wts = w * (100.0 / row_sum(w))
+    wts.flags.writeable = False
+    return {"weights": wts}
+
+
+def _clean_range(y: np.ndarray, v: np.ndarray) -> tuple[float, float] | None:
+    """(smallest vi, largest vi) when every yi and vi is finite and every vi > 0 (no study to
+    leave out), else None. Up to 64 studies from Python lists (a numpy reduction costs more than
+    its arithmetic there): a NaN or an infinity makes the sum non-finite (an overflow of finite
+    values only takes the element-wise way)."""
+    if not v.size:
+        return None
+    if v.size <= 64:
+        vl = v.tolist()
+        if not math.isfinite(sum(vl) + sum(y.tolist())):
+            return None
+        lo = min(vl)
+        return (lo, max(vl)) if lo > 0 else None
+    lo, hi = float(_min(v)), float(_max(v))
+    return (lo, hi) if lo > 0 and math.isfinite(hi) and _all(np.isfinite(y)) else None
 
 
 def _check_range(y: np.ndarray, v: np.ndarray, lo: float | None = None,

@@ -598,7 +598,8 @@ class DeferredField:
         obj.__dict__[self.name] = value  # called by the dataclass __init__ only (frozen otherwise)
 
 
-for _name in DEFERRED_FIELDS + ("settings",):  # settings: pool records them on first read
+# settings and (without user weights) weights: pool computes them on first read
+for _name in DEFERRED_FIELDS + ("settings", "weights"):
     setattr(MetaResult, _name, DeferredField(_name))
 
 
