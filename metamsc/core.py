@@ -206,10 +206,10 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     se = math.sqrt(vb) if scalar else np.sqrt(vb.diagonal())
     stat, pval, crit = _wald_tests(beta, se, df, level)
     ci_lb, ci_ub = beta - crit * se, beta + crit * se
-    if scalar:  # as arrays of one coefficient
-        beta, se, stat, pval, ci_lb, ci_ub = (np.array([x], dtype=float) for x in (
-            beta, se, stat, pval, ci_lb, ci_ub))
-        vb, vb_model = np.array([[vb]]), np.array([[vb_model]])
+    if scalar:  # as arrays of one coefficient (rows of one array: one allocation)
+        beta, se, stat, pval, ci_lb, ci_ub = np.array(
+            [beta, se, stat, pval, ci_lb, ci_ub], dtype=float).reshape(6, 1)
+        vb, vb_model = np.array([vb, vb_model]).reshape(2, 1, 1)
     # heterogeneity, from the common-effect weights 1/v_i (not defined with zero variances)
     nan = float("nan")
     if (sums.v_min if Xp is None else v.min()) > 0:
