@@ -361,28 +361,31 @@ def _fisher_scoring(y, v, X, tau2, kind, threshold, maxiter, sums=None):
     :class:`~metamsc.powersums.InterceptSums`); otherwise the Projection's traces and quadratic
     forms. Returns (tau2, iterations, converged, Newton steps)."""
     k, p = y.size, _p(X)
-    change, it, newton = threshold + 1, 0, 0
+    it = newton = 0
     switch = max(threshold, NEWTON_FROM)
     if sums is None and X is None and v.ndim == 1:
         sums = InterceptSums(y, v)
-    while change > threshold:
+    zero_ok = sums is not None and sums.v_min > 0  # no zero sampling variance
+    while True:
         it += 1
-        if tau2 <= 0:
+        if tau2 <= 0 and not zero_ok:
             _weights(v, tau2)  # raises for a zero sampling variance at tau^2 = 0
         parts = _score_parts(y, v, X, tau2, kind, sums)
         if not newton:
-            adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts), tau2)
-        if newton or threshold < abs(float(tau2 + adj) - tau2) < switch:
+            new = float(tau2 + _kept_nonnegative(scoring_adjustment(kind, k, p, parts), tau2))
+            step = abs(new - tau2)
+        if newton or threshold < step < switch:
             newton += 1
-            adj = _kept_nonnegative(scoring_adjustment(kind, k, p, parts, newton=True), tau2)
-            step = abs(float(tau2 + adj) - tau2)
+            new = float(tau2 + _kept_nonnegative(
+                scoring_adjustment(kind, k, p, parts, newton=True), tau2))
+            step = abs(new - tau2)
             if step <= threshold and step <= NEGLIGIBLE_STEP * tau2:
                 return tau2, it, True, newton  # the step would change the last digits only
-        old, tau2 = tau2, float(tau2 + adj)
-        change = abs(old - tau2)
-        if change > threshold and it >= maxiter:
+        tau2 = new
+        if not step > threshold:  # (a NaN step ends it too; the caller checks tau^2)
+            return tau2, it, True, newton
+        if it >= maxiter:
             return tau2, it, False, newton
-    return tau2, it, True, newton
 
 
 def _hedges_olkin(ymc: np.ndarray, v: np.ndarray, X, y3: np.ndarray | None = None) -> float:
@@ -623,9 +626,9 @@ def fit_tau2(yi, vi, method: str = "REML", *, X=None, weights=None, tau2: float 
     if est != t_hat:  # the Projection at the REML/ML solution serves its SE unless set to 0
         pr_hat = None
     se = _se_tau2(method, v, X, est, pr_dl=pr_dl, tau2_0=tau2_0, a=a, pr_hat=pr_hat, sums=sums)
-    return frozen_instance(Tau2Fit, method=method, tau2=est, se=se, converged=converged,
-                           iterations=iters, at_boundary=est == 0.0, algorithm=algorithm,
-                           message=message)
+    return frozen_instance(Tau2Fit, {
+        "method": method, "tau2": est, "se": se, "converged": converged, "iterations": iters,
+        "at_boundary": est == 0.0, "algorithm": algorithm, "message": message})
 
 
 def q_profile_ci(yi, vi, level: float = 0.95, *, X=None, tau2_max: float | None = None,
