@@ -240,10 +240,10 @@ def fit_model(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str = "REM
     ll_reml = (-0.5 * df_res * _LOG_2PI
                + 0.5 * (math.log(k) if Xp is None else np.linalg.slogdet(Xp.T @ Xp)[1])
                - 0.5 * sls - 0.5 * logdet_w - 0.5 * rss)
-    return frozen_instance(
-        ModelFit, k=k, p=p, method=method, test=test, level=level, tau2_fit=tau2_fit,
-        tau2_fixed=tau2 is not None, beta=beta, vb=vb, vb_model=vb_model, se=se, statistic=stat,
-        pvalue=np.asarray(pval, dtype=float), ci_lb=ci_lb, ci_ub=ci_ub,
-        df=df, crit=crit, s2w=float(s2w), s2w_knha=float(s2w_knha), rss=rss, w=w, qe=float(qe),
-        qe_pvalue=float(qe_p), vt=float(vt), i2=float(i2v), h2=float(h2), ll_ml=float(ll_ml),
-        ll_reml=float(ll_reml))
+    return frozen_instance(ModelFit, {
+        "k": k, "p": p, "method": method, "test": test, "level": level, "tau2_fit": tau2_fit,
+        "tau2_fixed": tau2 is not None, "beta": beta, "vb": vb, "vb_model": vb_model, "se": se,
+        "statistic": stat, "pvalue": np.asarray(pval, dtype=float), "ci_lb": ci_lb, "ci_ub": ci_ub,
+        "df": df, "crit": crit, "s2w": float(s2w), "s2w_knha": float(s2w_knha), "rss": rss, "w": w,
+        "qe": float(qe), "qe_pvalue": float(qe_p), "vt": float(vt), "i2": float(i2v),
+        "h2": float(h2), "ll_ml": float(ll_ml), "ll_reml": float(ll_reml)})

@@ -130,10 +130,10 @@ def _settings(kwargs: dict[str, Any], res: MetaResult, add=None, to=None) -> IVS
         w = np.atleast_1d(np.asarray(w, dtype=float))[kept]
         w.flags.writeable = False
     other = tuple((k, v) for k, v in kwargs.items() if k not in _POOL_ARGS and k != "labels")
-    return frozen_instance(IVSettings, pi=kwargs.get("pi", "metafor"), i2=kwargs.get("i2", "tau2"),
-                           threshold=kwargs.get("threshold", 1e-12),
-                           maxiter=kwargs.get("maxiter", 100), user_weights=w, add=add, to=to,
-                           other=other)
+    return frozen_instance(IVSettings, {
+        "pi": kwargs.get("pi", "metafor"), "i2": kwargs.get("i2", "tau2"),
+        "threshold": kwargs.get("threshold", 1e-12), "maxiter": kwargs.get("maxiter", 100),
+        "user_weights": w, "add": add, "to": to, "other": other})
 
 
 def _settings_field(kwargs: dict[str, Any]) -> dict[str, IVSettings]:
@@ -358,22 +358,23 @@ def pool(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str = "z",
         if test != "z":
             warns.append(f"k = 1: {test} inference has 0 degrees of freedom; no CI or p-value")
     conventions = _conventions(method, test, correction, transform, i2, pi, tau2_ci)
-    diagnostics = frozen_instance(Diagnostics, converged=fit.converged, iterations=fit.iterations,
-                                  tau2_at_boundary=fit.at_boundary, algorithm=fit.algorithm,
-                                  messages=messages)
-    return frozen_instance(MetaResult,
-        measure=measure, method=method, test=test, level=level, k=k, estimate=mu, se=se,
-        statistic=float(statistic), pvalue=pvalue, ci_lb=float(ci_lb), ci_ub=float(ci_ub), df=df,
-        tau2=float(tau2), se_tau2=float(fit.se), tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,
-        i2=float(i2_val), i2_ci_lb=i_lb, i2_ci_ub=i_ub, h2=float(h2),
-        h2_ci_lb=h_lb, h2_ci_ub=h_ub, q=q, q_df=k - 1, q_pvalue=q_p,
-        pi_lb=float(pi_lb), pi_ub=float(pi_ub), pi_se=pi_se, vt=vt, s2w=float(s2w), s2w_knha=s2w_knha, se_model=se_model,
-        labels=labs, yi=readonly(y), vi=readonly(v), weights=wts, n=None if n_ is None else readonly(n_),
-        conventions=conventions, diagnostics=diagnostics, excluded=tuple(excluded),
-        natural=natural, warnings=tuple(warns),
-        corrected=None if c_all is None else c_all if ok is None else c_all[ok],
-        kept=np.arange(k) if ok is None else np.flatnonzero(ok),
-    )
+    diagnostics = frozen_instance(Diagnostics, {
+        "converged": fit.converged, "iterations": fit.iterations,
+        "tau2_at_boundary": fit.at_boundary, "algorithm": fit.algorithm, "messages": messages})
+    return frozen_instance(MetaResult, {
+        "measure": measure, "method": method, "test": test, "level": level, "k": k, "estimate": mu,
+        "se": se, "statistic": float(statistic), "pvalue": pvalue, "ci_lb": float(ci_lb),
+        "ci_ub": float(ci_ub), "df": df, "tau2": float(tau2), "se_tau2": float(fit.se),
+        "tau2_ci_lb": t_lb, "tau2_ci_ub": t_ub, "i2": float(i2_val), "i2_ci_lb": i_lb,
+        "i2_ci_ub": i_ub, "h2": float(h2), "h2_ci_lb": h_lb, "h2_ci_ub": h_ub, "q": q,
+        "q_df": k - 1, "q_pvalue": q_p, "pi_lb": float(pi_lb), "pi_ub": float(pi_ub),
+        "pi_se": pi_se, "vt": vt, "s2w": float(s2w), "s2w_knha": s2w_knha, "se_model": se_model,
+        "labels": labs, "yi": readonly(y), "vi": readonly(v), "weights": wts,
+        "n": None if n_ is None else readonly(n_), "conventions": conventions,
+        "diagnostics": diagnostics, "excluded": tuple(excluded), "natural": natural,
+        "warnings": tuple(warns),
+        "corrected": None if c_all is None else c_all if ok is None else c_all[ok],
+        "kept": np.arange(k) if ok is None else np.flatnonzero(ok)})
 
 
 def _test_based_i2_h2(q: float, k: int, level: float) -> tuple[float, float, float, float]:
