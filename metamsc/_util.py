@@ -56,7 +56,7 @@ def frozen_instance(cls, values: dict[str, Any]):
 def readonly(a: ArrayLike) -> np.ndarray:
     """A float copy of ``a`` that cannot be written to (for immutable result objects)."""
     out = np.array(a, dtype=float)
-    out.flags.writeable = False
+    out.setflags(write=False)
     return out
 
 
