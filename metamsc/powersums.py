@@ -205,5 +205,5 @@ class InterceptSums:
         """sum log(v + tau2), computed once."""
         s = self._logs.get(tau2)
         if s is None:
-            s = self._logs[tau2] = row_sum(np.log(self.v + tau2))
+            s = self._logs[tau2] = row_sum(np.log(self.v + tau2 if tau2 else self.v))
         return s

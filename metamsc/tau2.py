@@ -342,6 +342,8 @@ def _score_parts(y, v, X, tau2, kind, sums) -> dict[str, float]:
 def _kept_nonnegative(adj: float, tau2: float) -> float:
     """A step from ``tau2`` as metafor takes it: none when not finite or when it would leave 0
     downwards, else halved until tau^2 stays >= 0."""
+    if 0.0 <= tau2 + adj < math.inf:  # the usual case (false for a NaN or infinite step)
+        return adj
     if not math.isfinite(adj) or (tau2 == 0 and adj < 0):
         return 0.0
     while tau2 + adj < 0:
