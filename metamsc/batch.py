@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._dist import norm_isf, norm_sf, t_isf, t_sf
+from ._dist import critical_value, norm_sf, t_sf
 from ._present import explained
 from .progress import progress
 from .core import canonical_test
@@ -304,17 +304,16 @@ def pool_batch(yi: ArrayLike, vi: ArrayLike, *, method: str = "REML", test: str 
     pr = Projection(w, None)
     mu = pr.coef(y)[:, 0]
     vb = 1.0 / row_sum(w)
-    alpha = 1 - level
     if test == "knha":
         rss = pr.quad(y)
         s2w = np.where(rss > np.finfo(float).eps, rss / (k - 1), 0.0)
         vb = vb * s2w
-        crit = t_isf(alpha / 2, k - 1)
+        crit = critical_value(level, float(k - 1))
         se = np.sqrt(vb)
         with np.errstate(divide="ignore", invalid="ignore"):
             pval = 2 * t_sf(np.abs(mu / se), k - 1)
     else:
-        crit = norm_isf(alpha / 2)
+        crit = critical_value(level)
         se = np.sqrt(vb)
         pval = 2 * norm_sf(np.abs(mu / se))
     vt = (k - 1) / trp

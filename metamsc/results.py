@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from ._dist import critical_value, norm_isf
+from ._dist import critical_value
 from ._present import Interval, Summary, explained, fmt, level_arg, record_frame, scale_name
 from ._util import Excluded, check_level
 from .measures import get_measure
@@ -418,7 +418,7 @@ class MetaResult:
                         confidence_level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-study Wald CIs yi -/+ z sqrt(vi) on the analysis scale."""
         lvl = _confidence_level(level_arg(level, confidence_level, "study_intervals"), self.level)
-        z = norm_isf((1 - lvl) / 2)
+        z = critical_value(lvl)
         s = np.sqrt(self.vi)
         return self.yi - z * s, self.yi + z * s
 
